@@ -1,0 +1,25 @@
+export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
+export {
+  type AttemptFailure,
+  type AttemptRecord,
+  type ClaimedStep,
+  type ClaimMiss,
+  claimStepAttempt,
+  explainClaimMiss,
+  type OutcomeResult,
+  type ReadyStep,
+  recordStepFailure,
+  recordStepSuccess,
+  renewStepLease,
+} from './step-attempts.ts';
+export { finalizeTaskIfDone, finalStatusFor, type TaskFinalization } from './task-finalization.ts';
+export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
+export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
+export { isRetriableDbError, type TransactionOptions, withTransaction } from './transaction.ts';
+export {
+  findUnservedSteps,
+  recordWorkerHeartbeat,
+  recordWorkerStopped,
+  type UnservedStep,
+  type WorkerRegistration,
+} from './workers.ts';

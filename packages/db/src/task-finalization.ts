@@ -1,0 +1,52 @@
+import type { Queryable } from './pool.ts';
+
+/** A task status change made by finalizeTaskIfDone. */
+export type TaskFinalization = { taskId: string; from: string; to: 'complete' | 'error' };
+
+export type StepCounts = { total: number; satisfied: number; inFlight: number };
+
+/**
+ * The task's final status from its step counts, or null while it still has work.
+ * A step is `pending` only while a parent is unfinished (it turns `enqueued` in the same
+ * transaction as its last parent's completion), so once nothing is in flight, every pending
+ * step is blocked behind a failure and the task can make no more progress.
+ */
+export function finalStatusFor(counts: StepCounts): 'complete' | 'error' | null {
+  if (counts.satisfied === counts.total) return 'complete';
+  if (counts.inFlight === 0) return 'error';
+  return null;
+}
+
+/**
+ * Finalizes a running task when its steps are all done (complete) or none can progress
+ * (error, blocked by failures). Call inside the transaction that changed a step.
+ *
+ * Locks the task row FIRST, in its own statement: under READ COMMITTED the next statement then
+ * takes a fresh snapshot, so of two last steps finishing at once, the second to get the lock
+ * sees the first's committed change and exactly one of them finalizes. (Counting in the same
+ * statement as the lock would use the pre-lock snapshot and could finalize twice or never.)
+ */
+export async function finalizeTaskIfDone(db: Queryable, taskId: string, actor: string): Promise<TaskFinalization | null> {
+  const locked = await db.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
+  const from = locked.rows[0]?.status as string | undefined;
+  if (from !== 'pending' && from !== 'in_progress') return null;
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS total,
+            count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
+            count(*) FILTER (WHERE status IN ('enqueued', 'in_progress', 'waiting_retry'))::int AS in_flight
+       FROM workflow_steps WHERE task_id = $1`,
+    [taskId],
+  );
+  const to = finalStatusFor({ total: rows[0].total, satisfied: rows[0].satisfied, inFlight: rows[0].in_flight });
+  if (!to) return null;
+  const reason = to === 'complete' ? 'all steps complete' : 'blocked by failures';
+  await db.query(
+    `WITH updated AS (
+       UPDATE tasks SET status = $2, completed_at = clock_timestamp(), updated_at = clock_timestamp()
+        WHERE id = $1 RETURNING id)
+     INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
+     SELECT id, $3, $2, $4, $5 FROM updated`,
+    [taskId, to, from, reason, actor],
+  );
+  return { taskId, from, to };
+}

@@ -1,0 +1,133 @@
+import type { IdentityStrategy, TaskTemplate } from '@switchyard/core';
+import type { Queryable } from './pool.ts';
+import type { ReadyStep } from './step-attempts.ts';
+
+export type TaskRow = {
+  id: string;
+  namedTaskId: number;
+  status: string;
+  identityStrategy: IdentityStrategy;
+  identityHash: string;
+  context: unknown;
+  correlationId: string;
+  initiator: string | null;
+  sourceSystem: string | null;
+  reason: string | null;
+  tags: string[];
+  priority: number;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+};
+
+export type NewTask = {
+  namedTaskId: number;
+  template: TaskTemplate;
+  context: unknown;
+  identityStrategy: IdentityStrategy;
+  identityHash: string;
+  correlationId: string;
+  initiator: string | null;
+  sourceSystem: string | null;
+  reason: string | null;
+  tags: string[];
+  priority: number;
+  /** Who asked, for the audit trail. */
+  actor: string;
+};
+
+const TASK_COLUMNS = `id, named_task_id AS "namedTaskId", status, identity_strategy AS "identityStrategy",
+  identity_hash AS "identityHash", context, correlation_id AS "correlationId", initiator,
+  source_system AS "sourceSystem", reason, tags, priority, created_at AS "createdAt",
+  updated_at AS "updatedAt", completed_at AS "completedAt"`;
+
+const STEPS_SQL = `
+WITH spec AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS s(
+    name text, handler text, dependent_system text, max_attempts int, backoff_base_ms int,
+    backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[])
+), inserted AS (
+  INSERT INTO workflow_steps (task_id, name, handler, dependent_system, status, max_attempts, backoff_base_ms,
+                              backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at)
+  SELECT $1, name, handler, dependent_system,
+         CASE WHEN cardinality(depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
+         max_attempts, backoff_base_ms, backoff_cap_ms, jitter, timeout_ms, handler_config, cardinality(depends_on),
+         CASE WHEN cardinality(depends_on) = 0 THEN clock_timestamp() END
+    FROM spec
+  RETURNING id, name, status, handler
+), edges AS (
+  INSERT INTO workflow_step_edges (task_id, from_step_id, to_step_id)
+  SELECT $1, p.id, c.id
+    FROM spec s CROSS JOIN LATERAL unnest(s.depends_on) AS d(parent)
+    JOIN inserted c ON c.name = s.name
+    JOIN inserted p ON p.name = d.parent
+), step_transitions AS (
+  INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
+  SELECT id, $1, NULL, status, CASE WHEN status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, $3
+    FROM inserted
+), task_transition AS (
+  INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor) VALUES ($1, NULL, 'pending', $4, $3)
+)
+SELECT id, name, status, handler FROM inserted`;
+
+/**
+ * Creates a task with its steps, edges and initial transitions, or returns the existing task
+ * with the same identity hash. Run inside a transaction: the task insert and the step insert
+ * are two statements.
+ * Returns the root steps to dispatch after commit (none for a duplicate).
+ */
+export async function insertTask(
+  db: Queryable,
+  input: NewTask,
+): Promise<{ task: TaskRow; duplicate: boolean; ready: ReadyStep[] }> {
+  const inserted = await db.query(
+    `INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
+                        initiator, source_system, reason, tags, priority)
+     VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (identity_hash) DO NOTHING
+     RETURNING ${TASK_COLUMNS}`,
+    [
+      input.namedTaskId,
+      input.identityStrategy,
+      input.identityHash,
+      JSON.stringify(input.context),
+      input.correlationId,
+      input.initiator,
+      input.sourceSystem,
+      input.reason,
+      input.tags,
+      input.priority,
+    ],
+  );
+  const task = inserted.rows[0] as TaskRow | undefined;
+  if (!task) {
+    const existing = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE identity_hash = $1`, [input.identityHash]);
+    return { task: existing.rows[0] as TaskRow, duplicate: true, ready: [] };
+  }
+  const steps = await db.query(STEPS_SQL, [task.id, JSON.stringify(stepSpecs(input.template)), input.actor, input.reason ?? 'created']);
+  const ready = steps.rows
+    .filter((row) => row.status === 'enqueued')
+    .map((row) => ({ stepId: row.id, taskId: task.id, handler: row.handler, attempt: 1 }));
+  return { task, duplicate: false, ready };
+}
+
+function stepSpecs(template: TaskTemplate) {
+  return template.steps.map((step) => ({
+    name: step.name,
+    handler: step.handler,
+    dependent_system: step.dependent_system,
+    max_attempts: step.retry.max_attempts,
+    backoff_base_ms: step.retry.backoff_base_ms,
+    backoff_cap_ms: step.retry.backoff_cap_ms,
+    jitter: step.retry.jitter,
+    timeout_ms: step.timeout_ms,
+    handler_config: step.handler_config,
+    depends_on: step.depends_on,
+  }));
+}
+
+/** One task by id, or null. */
+export async function findTask(db: Queryable, taskId: string): Promise<TaskRow | null> {
+  const { rows } = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [taskId]);
+  return (rows[0] as TaskRow | undefined) ?? null;
+}

@@ -1,0 +1,73 @@
+import { ConflictError, type TaskTemplate, templateContentHash } from '@switchyard/core';
+import type { Queryable } from './pool.ts';
+
+export type StoredTemplate = { id: number; template: TaskTemplate };
+
+const REGISTER_SQL = `
+WITH ns AS (
+  INSERT INTO namespaces (name) VALUES ($1)
+  ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+  RETURNING id
+), inserted AS (
+  INSERT INTO named_tasks (namespace_id, name, version, description, definition, content_hash)
+  SELECT id, $2, $3, $4, $5::jsonb, $6 FROM ns
+  ON CONFLICT (namespace_id, name, version) DO NOTHING
+  RETURNING id, content_hash
+)
+SELECT id, content_hash, true AS created FROM inserted
+UNION ALL
+SELECT nt.id, nt.content_hash, false FROM named_tasks nt JOIN ns ON nt.namespace_id = ns.id
+ WHERE nt.name = $2 AND nt.version = $3`;
+
+/**
+ * Stores a validated template version. Registering the same version with the same content is
+ * a no-op (every worker registers its templates at start); with different content it is
+ * refused, because running tasks were created from the stored one: publish a new version.
+ * @throws ConflictError when the version exists with other content.
+ */
+export async function registerTemplate(
+  db: Queryable,
+  template: TaskTemplate,
+): Promise<{ id: number; created: boolean }> {
+  const hash = templateContentHash(template);
+  const params = [template.namespace, template.name, template.version, template.description, JSON.stringify(template), hash];
+  let { rows } = await db.query(REGISTER_SQL, params);
+  // A concurrent registration of the same version committed after our snapshot: read it now.
+  if (rows.length === 0) ({ rows } = await db.query(REGISTER_SQL, params));
+  const row = rows[0];
+  if (row.content_hash !== hash) {
+    throw new ConflictError(
+      `template ${template.namespace}/${template.name}@${template.version} is already registered with different content; register it under a new version`,
+    );
+  }
+  return { id: row.id, created: row.created };
+}
+
+/**
+ * Loads a template version, or the latest when `version` is omitted. "Latest" is the highest
+ * major.minor.patch, a release ranking above its prereleases.
+ */
+export async function findTemplate(
+  db: Queryable,
+  ref: { namespace: string; name: string; version?: string | null },
+): Promise<StoredTemplate | null> {
+  const { rows } = await db.query(
+    `SELECT nt.id, nt.definition FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+      WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
+      ORDER BY string_to_array(split_part(nt.version, '-', 1), '.')::int[] DESC,
+               (strpos(nt.version, '-') > 0) ASC, nt.version DESC
+      LIMIT 1`,
+    [ref.namespace, ref.name, ref.version ?? null],
+  );
+  const row = rows[0];
+  return row ? { id: row.id, template: row.definition as TaskTemplate } : null;
+}
+
+/** Every registered (namespace, name, version), for "what exists" answers to a bad reference. */
+export async function listTemplateRefs(db: Queryable): Promise<{ namespace: string; name: string; version: string }[]> {
+  const { rows } = await db.query(
+    `SELECT ns.name AS namespace, nt.name, nt.version FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+      ORDER BY ns.name, nt.name, nt.created_at`,
+  );
+  return rows;
+}

@@ -1,0 +1,81 @@
+import { TransientInfrastructureError, toError } from '@switchyard/core';
+import type pg from 'pg';
+
+// SQLSTATEs after which the whole transaction may be run again: it was rolled back.
+const RETRIABLE_SQLSTATES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available
+  '57P01', // admin_shutdown (pg_terminate_backend)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+]);
+const RETRIABLE_NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * The one place that decides whether a database error is worth retrying: serialization
+ * failures, deadlocks, lost connections and pool timeouts are; constraint violations and
+ * syntax errors are not.
+ */
+export function isRetriableDbError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code === 'string') {
+    if (RETRIABLE_SQLSTATES.has(e.code) || e.code.startsWith('08')) return true;
+    if (RETRIABLE_NODE_CODES.has(e.code)) return true;
+  }
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+export type TransactionOptions = {
+  /** Extra attempts after a retriable failure. Default 3. */
+  retries?: number;
+};
+
+/**
+ * Runs `fn` in one transaction (READ COMMITTED), retrying the whole of it on a retriable
+ * failure. Every operation run through here is fenced, so a retry after an ambiguous commit
+ * changes nothing twice.
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const retries = options.retries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runOnce(pool, fn);
+    } catch (err) {
+      if (!isRetriableDbError(err)) throw err;
+      if (attempt >= retries) {
+        throw new TransientInfrastructureError('database unavailable', { cause: toError(err) });
+      }
+      await sleep(25 * 2 ** attempt);
+    }
+  }
+}
+
+async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    broken = toError(err);
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    // A client whose connection failed must not go back to the pool.
+    client.release(broken && isRetriableDbError(broken) ? broken : undefined);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

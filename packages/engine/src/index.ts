@@ -1,0 +1,6 @@
+export { type CreatedTask, type CreateTaskRequest, CreateTaskRequestSchema, createTask } from './create-task.ts';
+export { ClaimLostError } from './run-handler.ts';
+export { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
+export { registerTemplates } from './templates.ts';
+export { type RunningWorker, startWorker } from './worker.ts';
+export { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './worker-options.ts';

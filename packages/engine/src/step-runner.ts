@@ -1,0 +1,182 @@
+import { classifyStepError, decideAfterFailure } from '@switchyard/core';
+import {
+  type AttemptFailure,
+  type AttemptRecord,
+  type ClaimedStep,
+  claimStepAttempt,
+  explainClaimMiss,
+  type OutcomeResult,
+  recordStepFailure,
+  recordStepSuccess,
+  renewStepLease,
+  withTransaction,
+} from '@switchyard/db';
+import { withLogContext } from '@switchyard/logger';
+import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
+import type { Logger } from 'pino';
+import { ClaimLostError, type HandlerOutcome, runHandler } from './run-handler.ts';
+import type { CompiledWorkerOptions } from './worker-options.ts';
+
+/** Running attempts of this worker, so shutdown can abort and account for them. */
+export type InFlight = Map<string, AbortController>;
+
+/**
+ * Processes one dispatch message: claim behind the fence, run the handler, record the outcome
+ * atomically with the readiness of the step's children, then dispatch what became ready.
+ */
+export class StepRunner {
+  readonly #options: CompiledWorkerOptions;
+  readonly #dispatcher: StepDispatcher;
+  readonly #log: Logger;
+  readonly inFlight: InFlight = new Map();
+
+  constructor(options: CompiledWorkerOptions, dispatcher: StepDispatcher) {
+    this.#options = options;
+    this.#dispatcher = dispatcher;
+    this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
+  }
+
+  async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
+    const { stepId, attempt } = job.data;
+    const { pool, workerId, leaseMs } = this.#options;
+    const claimed = await claimStepAttempt(pool, { stepId, attempt, workerId, leaseMs });
+    if (!claimed) return this.#onClaimMiss(job, token);
+    const bindings = {
+      task_id: claimed.taskId,
+      step_id: claimed.id,
+      step_name: claimed.name,
+      attempt: claimed.attempt,
+      correlation_id: claimed.correlationId,
+    };
+    await withLogContext(bindings, () => this.#runClaimed(claimed));
+  }
+
+  async #runClaimed(step: ClaimedStep): Promise<void> {
+    const log = this.#log.child({ dependent_system: step.dependentSystem });
+    log.info({ handler: step.handler }, 'step attempt started');
+    const controller = new AbortController();
+    const key = `${step.id}.${step.attempt}`;
+    this.inFlight.set(key, controller);
+    const stopRenewing = this.#keepLease(step, controller, log);
+    let outcome: HandlerOutcome;
+    try {
+      outcome = await runHandler(this.#options.registry.get(step.handler)!, handlerContext(step, log), step.timeoutMs, controller);
+    } finally {
+      stopRenewing();
+      this.inFlight.delete(key);
+    }
+    await this.#record(step, outcome, log);
+  }
+
+  async #record(step: ClaimedStep, outcome: HandlerOutcome, log: Logger): Promise<void> {
+    const record: AttemptRecord = {
+      stepId: step.id,
+      taskId: step.taskId,
+      attempt: step.attempt,
+      workerId: this.#options.workerId,
+      dependentSystem: step.dependentSystem,
+      startedAt: step.startedAt,
+      finishedAt: new Date(),
+    };
+    const failure = outcome.ok ? null : describeFailure(step, outcome.error);
+    const result = await withTransaction(this.#options.pool, (client) =>
+      failure ? recordStepFailure(client, record, failure) : recordStepSuccess(client, record, outcome.ok ? outcome.results : null),
+    );
+    logOutcome(log, step, failure, result);
+    await this.#dispatchAfterCommit(step, result, log);
+  }
+
+  async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
+    const next = [...result.ready];
+    if (result.retry) {
+      next.push({ stepId: step.id, taskId: step.taskId, handler: step.handler, ...result.retry });
+    }
+    if (next.length === 0) return;
+    try {
+      await this.#dispatcher.dispatch(next);
+    } catch (err) {
+      // State is committed; the scheduler re-dispatches ready steps whose jobs are missing.
+      log.error({ err, steps: next.map((s) => s.stepId) }, 'dispatch after commit failed; left to the scheduler');
+    }
+  }
+
+  /** Renews the lease every third of its length; aborts the handler when the claim is lost. */
+  #keepLease(step: ClaimedStep, controller: AbortController, log: Logger): () => void {
+    const { pool, workerId, leaseMs } = this.#options;
+    const timer = setInterval(async () => {
+      try {
+        const held = await renewStepLease(pool, { stepId: step.id, attempt: step.attempt, workerId, leaseMs });
+        if (!held) controller.abort(new ClaimLostError('the attempt lost its claim (cancelled or re-dispatched)'));
+      } catch (err) {
+        log.warn({ err }, 'lease renewal failed; will try again');
+      }
+    }, Math.floor(leaseMs / 3));
+    return () => clearInterval(timer);
+  }
+
+  async #onClaimMiss(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
+    const { stepId, attempt, taskId } = job.data;
+    const miss = await explainClaimMiss(this.#options.pool, stepId, attempt);
+    if (miss.reason === 'not_due' && token) {
+      // Delivered before its backoff elapsed (clock skew between hosts): hold it until due.
+      await job.moveToDelayed(Date.now() + miss.dueInMs, token);
+      throw new DelayedError();
+    }
+    this.#log.debug({ task_id: taskId, step_id: stepId, attempt, miss }, 'delivery dropped by the fence');
+  }
+}
+
+function handlerContext(step: ClaimedStep, log: Logger) {
+  return {
+    task: {
+      id: step.taskId,
+      namespace: step.namespace,
+      name: step.taskName,
+      version: step.taskVersion,
+      context: step.context,
+      correlationId: step.correlationId,
+    },
+    step: {
+      id: step.id,
+      name: step.name,
+      attempt: step.attempt,
+      maxAttempts: step.maxAttempts,
+      dependentSystem: step.dependentSystem,
+      config: step.handlerConfig,
+    },
+    parents: step.parentResults,
+    idempotencyKey: `${step.taskId}.${step.name}`,
+    log,
+  };
+}
+
+function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
+  const classified =
+    error instanceof ClaimLostError
+      ? { outcome: 'aborted' as const, errorClass: error.name, errorCode: null, message: error.message, httpStatus: null, retryAfterMs: null }
+      : classifyStepError(error);
+  const policy = {
+    max_attempts: step.maxAttempts,
+    backoff_base_ms: step.backoffBaseMs,
+    backoff_cap_ms: step.backoffCapMs,
+    jitter: step.jitter,
+  };
+  const next =
+    classified.outcome === 'aborted'
+      ? ({ status: 'error', reason: 'aborted' } as const)
+      : decideAfterFailure({ attempt: step.attempt, maxAttempts: step.maxAttempts, error: classified, policy });
+  return { ...classified, next };
+}
+
+function logOutcome(log: Logger, step: ClaimedStep, failure: AttemptFailure | null, result: OutcomeResult): void {
+  if (!result.applied) {
+    log.warn({ outcome: failure?.outcome ?? 'success' }, 'late result recorded as stale; the attempt had lost its claim');
+  } else if (!failure) {
+    log.info({ ready: result.ready.length }, 'step complete');
+  } else if (failure.next.status === 'waiting_retry') {
+    log.warn({ outcome: failure.outcome, error: failure.message, retry_in_ms: failure.next.delayMs }, 'step attempt failed; retry scheduled');
+  } else {
+    log.error({ outcome: failure.outcome, error: failure.message, reason: failure.next.reason, max_attempts: step.maxAttempts }, 'step failed');
+  }
+  if (result.task) log.info({ task_status: result.task.to }, `task ${result.task.to}`);
+}

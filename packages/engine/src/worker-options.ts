@@ -1,0 +1,70 @@
+import { hostname } from 'node:os';
+import { ConfigError, type TaskTemplate } from '@switchyard/core';
+import type { Pool } from '@switchyard/db';
+import type { StepHandler } from '@switchyard/handler-kit';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** What user code passes to {@link startWorker}. */
+export type WorkerOptions = {
+  /** The handlers this worker can run, by `handler.name`. */
+  handlers: readonly StepHandler[];
+  /** Templates to register at start (same version with other content is refused). */
+  templates?: readonly TaskTemplate[];
+  pool: Pool;
+  /** Redis connection used for the queues (BullMQ duplicates it for blocking reads). */
+  redis: Redis;
+  /** BullMQ key prefix. Default 'switchyard'. */
+  queuePrefix?: string;
+  /** Step types (handler names) to consume. Default: every handler given. */
+  stepTypes?: readonly string[];
+  /** Attempts run at once per step type. Default 10. */
+  concurrency?: number;
+  /** Lease on a claimed attempt, renewed every third of it while the handler runs. Default 15 000 ms. */
+  leaseMs?: number;
+  /** How often the worker records that it is alive and what it serves. Default 10 000 ms. */
+  heartbeatMs?: number;
+  /** Default `<hostname>-<pid>-<random>`. */
+  workerId?: string;
+  logger: Logger;
+};
+
+/** {@link WorkerOptions} with every default applied and every rule checked. */
+export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'stepTypes' | 'templates'>> & {
+  stepTypes: readonly string[];
+  templates: readonly TaskTemplate[];
+  registry: ReadonlyMap<string, StepHandler>;
+};
+
+/** Validates and fills in worker options once, at the edge. @throws ConfigError */
+export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOptions {
+  const registry = new Map<string, StepHandler>();
+  for (const handler of options.handlers) {
+    if (registry.has(handler.name)) throw new ConfigError(`handler "${handler.name}" is given twice`);
+    registry.set(handler.name, handler);
+  }
+  const stepTypes = options.stepTypes?.length ? [...options.stepTypes] : [...registry.keys()];
+  const unknown = stepTypes.filter((type) => !registry.has(type));
+  if (unknown.length > 0) {
+    throw new ConfigError(`step types without a handler: ${unknown.join(', ')}; handlers: ${[...registry.keys()].join(', ')}`);
+  }
+  if (stepTypes.length === 0) throw new ConfigError('a worker needs at least one handler');
+  const concurrency = options.concurrency ?? 10;
+  const leaseMs = options.leaseMs ?? 15_000;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency must be an integer ≥ 1');
+  if (leaseMs < 1_000) throw new ConfigError('leaseMs must be at least 1000');
+  return {
+    handlers: options.handlers,
+    templates: options.templates ?? [],
+    pool: options.pool,
+    redis: options.redis,
+    queuePrefix: options.queuePrefix ?? 'switchyard',
+    stepTypes,
+    concurrency,
+    leaseMs,
+    heartbeatMs: options.heartbeatMs ?? 10_000,
+    workerId: options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    logger: options.logger,
+    registry,
+  };
+}

@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { recordWorkerHeartbeat, recordWorkerStopped } from '@switchyard/db';
+import { StepConsumer, StepDispatcher } from '@switchyard/queue';
+import { StepRunner } from './step-runner.ts';
+import { registerTemplates } from './templates.ts';
+import { compileWorkerOptions, type WorkerOptions } from './worker-options.ts';
+
+export type RunningWorker = {
+  readonly workerId: string;
+  /** The step types this worker consumes. */
+  readonly stepTypes: readonly string[];
+  /** Attempts running right now. */
+  inFlightCount(): number;
+  /** Stops taking jobs and waits for running attempts to finish. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts a worker in this process with the user's handlers: registers the given templates,
+ * consumes the queues of its step types and records that it is alive. Handlers live in the
+ * user's own code; this is the runtime they import.
+ */
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const compiled = compileWorkerOptions(options);
+  const { pool, workerId, logger } = compiled;
+  const log = logger.child({ component: 'worker', worker_id: workerId });
+  await registerTemplates(pool, compiled.templates);
+  const dispatcher = new StepDispatcher({ connection: compiled.redis, prefix: compiled.queuePrefix });
+  const runner = new StepRunner(compiled, dispatcher);
+  const registration = {
+    id: workerId,
+    hostname: hostname(),
+    pid: process.pid,
+    handlers: compiled.stepTypes,
+    concurrency: compiled.concurrency,
+  };
+  await recordWorkerHeartbeat(pool, registration);
+  const heartbeat = setInterval(() => {
+    recordWorkerHeartbeat(pool, registration).catch((err) => log.warn({ err }, 'heartbeat failed'));
+  }, compiled.heartbeatMs);
+  heartbeat.unref();
+  const consumer = new StepConsumer({
+    connection: compiled.redis,
+    prefix: compiled.queuePrefix,
+    handlers: compiled.stepTypes,
+    concurrency: compiled.concurrency,
+    process: (job, token) => runner.process(job, token),
+    onError: (err, handler) => log.error({ err, handler }, 'queue consumer error'),
+  });
+  await consumer.waitUntilReady();
+  log.info({ step_types: compiled.stepTypes, concurrency: compiled.concurrency }, 'worker started');
+  return {
+    workerId,
+    stepTypes: compiled.stepTypes,
+    inFlightCount: () => runner.inFlight.size,
+    async stop() {
+      clearInterval(heartbeat);
+      await consumer.close();
+      await dispatcher.close();
+      await recordWorkerStopped(pool, workerId).catch((err) => log.warn({ err }, 'could not record stop'));
+      log.info('worker stopped');
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { defineStepHandler } from '@switchyard/handler-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await createEngineHarness();
+});
+afterAll(() => h.close());
+
+describe('fenced delivery', () => {
+  it('runs the handler once when the same attempt is delivered twice at once, and once more late', async () => {
+    const calls: number[] = [];
+    const template = testTemplate({ steps: [{ name: 'only', handler: 'dup_once' }] });
+    const handler = defineStepHandler('dup_once', async (ctx) => {
+      calls.push(ctx.step.attempt);
+      await sleep(200);
+      return { ok: true };
+    });
+    // Create before starting the worker so both copies are waiting when it starts.
+    await h.start([defineStepHandler('dup_other', () => null)], [template]);
+    const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+    const [{ id: stepId }] = (await h.pool.query('SELECT id FROM workflow_steps WHERE task_id = $1', [task.id])).rows;
+    const queue = h.dispatcher.queue('dup_once');
+    await queue.add('dup_once', { stepId, taskId: task.id, attempt: 1 }, { jobId: `${stepId}.copy` });
+    await h.start([handler], [], { concurrency: 5 });
+
+    expect(await h.waitForTask(task.id)).toBe('complete');
+    await queue.add('dup_once', { stepId, taskId: task.id, attempt: 1 }, { jobId: `${stepId}.late` });
+    await queue.add('dup_once', { stepId, taskId: task.id, attempt: 2 }, { jobId: `${stepId}.next` });
+    await waitForDrain(h, 'dup_once');
+
+    expect(calls).toEqual([1]);
+    const attempts = await h.attempts(task.id);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ attempt: 1, outcome: 'success', stale: false });
+  });
+
+  it('shows a step whose handler no live worker serves', async () => {
+    const { findUnservedSteps } = await import('@switchyard/db');
+    const template = testTemplate({ steps: [{ name: 'orphan', handler: 'nobody_serves_this' }] });
+    await h.start([defineStepHandler('some_other_handler', () => null)], [template]);
+    const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+
+    const unserved = await findUnservedSteps(h.pool, 30_000);
+    expect(unserved.filter((s) => s.taskId === task.id)).toMatchObject([{ name: 'orphan', handler: 'nobody_serves_this' }]);
+  });
+});
+
+async function waitForDrain(h: EngineHarness, handler: string): Promise<void> {
+  const queue = h.dispatcher.queue(handler);
+  for (let i = 0; i < 200; i++) {
+    const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+    if (Object.values(counts).every((n) => n === 0)) return;
+    await sleep(20);
+  }
+  throw new Error(`queue ${handler} did not drain`);
+}

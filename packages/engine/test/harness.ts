@@ -1,0 +1,109 @@
+import { defineTemplate, type TaskTemplate, type TaskTemplateInput } from '@switchyard/core';
+import { createPool, type Pool } from '@switchyard/db';
+import type { StepHandler } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
+import { StepDispatcher } from '@switchyard/queue';
+import { createTestDatabase, createTestRedis } from '@switchyard/testing';
+import type { Redis } from 'ioredis';
+import { type CreateTaskRequest, createTask } from '../src/create-task.ts';
+import { registerTemplates } from '../src/templates.ts';
+import { type RunningWorker, startWorker } from '../src/worker.ts';
+
+/** A real Postgres database and Redis prefix for one test file, with a worker per test. */
+export type EngineHarness = {
+  pool: Pool;
+  redis: Redis;
+  prefix: string;
+  dispatcher: StepDispatcher;
+  start(handlers: StepHandler[], templates: TaskTemplate[], options?: { concurrency?: number }): Promise<RunningWorker>;
+  create(request: CreateTaskRequest): ReturnType<typeof createTask>;
+  waitForTask(taskId: string, statuses?: string[], timeoutMs?: number): Promise<string>;
+  steps(taskId: string): Promise<StepView[]>;
+  attempts(taskId: string): Promise<AttemptView[]>;
+  close(): Promise<void>;
+};
+
+export type StepView = { name: string; status: string; attempts: number; results: unknown; next_attempt_at: Date | null };
+export type AttemptView = {
+  step: string;
+  attempt: number;
+  outcome: string;
+  error_class: string | null;
+  error_code: string | null;
+  retry_after_ms: number | null;
+  stale: boolean;
+  started_at: Date;
+  finished_at: Date;
+};
+
+const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
+
+export async function createEngineHarness(): Promise<EngineHarness> {
+  const database = await createTestDatabase();
+  const testRedis = createTestRedis();
+  const pool = createPool(database.url, { max: 8 });
+  const redis = testRedis.connection();
+  const dispatcher = new StepDispatcher({ connection: redis, prefix: testRedis.prefix });
+  const workers: RunningWorker[] = [];
+  return {
+    pool,
+    redis,
+    prefix: testRedis.prefix,
+    dispatcher,
+    async start(handlers, templates, options = {}) {
+      await registerTemplates(pool, templates);
+      const worker = await startWorker({ handlers, pool, redis, queuePrefix: testRedis.prefix, logger, ...options });
+      workers.push(worker);
+      return worker;
+    },
+    create: (request) => createTask({ pool, dispatcher }, request, 'test'),
+    waitForTask: (taskId, statuses = ['complete', 'error', 'cancelled'], timeoutMs = 20_000) =>
+      waitForTaskStatus(pool, taskId, statuses, timeoutMs),
+    async steps(taskId) {
+      const { rows } = await pool.query(
+        'SELECT name, status, attempts, results, next_attempt_at FROM workflow_steps WHERE task_id = $1 ORDER BY name',
+        [taskId],
+      );
+      return rows;
+    },
+    async attempts(taskId) {
+      const { rows } = await pool.query(
+        `SELECT s.name AS step, a.attempt, a.outcome, a.error_class, a.error_code, a.retry_after_ms, a.stale,
+                a.started_at, a.finished_at
+           FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
+          WHERE a.task_id = $1 ORDER BY a.started_at, a.attempt`,
+        [taskId],
+      );
+      return rows;
+    },
+    async close() {
+      await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+      await dispatcher.close();
+      await pool.end();
+      await testRedis.cleanup();
+      await database.drop();
+    },
+  };
+}
+
+async function waitForTaskStatus(pool: Pool, taskId: string, statuses: string[], timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await pool.query('SELECT status FROM tasks WHERE id = $1', [taskId]);
+    const status = rows[0]?.status as string | undefined;
+    if (status && statuses.includes(status)) return status;
+    if (Date.now() > deadline) throw new Error(`task ${taskId} still ${status} after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+let counter = 0;
+/** A template with a unique name per call, so tests in one database never collide. */
+export function testTemplate(input: Omit<TaskTemplateInput, 'namespace' | 'name' | 'version'>): TaskTemplate {
+  counter += 1;
+  return defineTemplate({ namespace: 'test', name: `t${counter}`, version: '1.0.0', default_dependent_system: 'svc', ...input });
+}

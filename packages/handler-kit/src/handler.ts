@@ -1,0 +1,60 @@
+/** The log methods a handler may use (a pino logger fits). Lines carry the step's ids. */
+export type StepLogger = {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+};
+
+/** Everything a handler receives for one attempt. */
+export type StepHandlerContext<TContext = unknown> = {
+  task: {
+    id: string;
+    namespace: string;
+    name: string;
+    version: string;
+    /** The task context, validated against the template's JSON Schema at creation. */
+    context: TContext;
+    correlationId: string;
+  };
+  step: {
+    id: string;
+    name: string;
+    /** 1-based; the first attempt is 1. */
+    attempt: number;
+    maxAttempts: number;
+    dependentSystem: string;
+    /** The step's `handler_config` from the template. */
+    config: Record<string, unknown>;
+  };
+  /** Results of the step's parents, by parent step name. */
+  parents: Record<string, unknown>;
+  /**
+   * Send this with every call to the dependent system: it is the same for every attempt of
+   * this step, so the service can make a repeated call a no-op (execution is at-least-once).
+   */
+  idempotencyKey: string;
+  /** Aborted when the step times out, its task is cancelled or the worker loses the claim. */
+  signal: AbortSignal;
+  log: StepLogger;
+};
+
+/**
+ * A step handler. Return the step's results (any JSON value); throw `RetryableError` for a
+ * failure worth retrying, `PermanentError` for one that is not (anything else is retried).
+ */
+export type StepHandler<TContext = unknown, TResult = unknown> = {
+  readonly name: string;
+  run(ctx: StepHandlerContext<TContext>): Promise<TResult> | TResult;
+};
+
+/** Declares a handler; `name` is what templates refer to in a step's `handler`. */
+export function defineStepHandler<TContext = unknown, TResult = unknown>(
+  name: string,
+  run: (ctx: StepHandlerContext<TContext>) => Promise<TResult> | TResult,
+): StepHandler<TContext, TResult> {
+  if (!/^[a-z][a-z0-9_.-]{0,99}$/.test(name)) {
+    throw new TypeError(`handler name "${name}" must match ^[a-z][a-z0-9_.-]{0,99}$`);
+  }
+  return { name, run };
+}

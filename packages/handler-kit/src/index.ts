@@ -1,0 +1,11 @@
+/**
+ * What step authors import: define a handler, throw the step errors, read the context.
+ * Depends only on @switchyard/core so handler code stays free of database and queue details.
+ */
+export { PermanentError, RetryableError } from '@switchyard/core';
+export {
+  defineStepHandler,
+  type StepHandler,
+  type StepHandlerContext,
+  type StepLogger,
+} from './handler.ts';

@@ -1,0 +1,49 @@
+import { type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DEFAULT_QUEUE_PREFIX, queueNameForHandler } from './names.ts';
+import type { StepJobPayload } from './payload.ts';
+
+export type { Job } from 'bullmq';
+export { DelayedError } from 'bullmq';
+
+export type StepConsumerOptions = {
+  /** Used to build one blocking connection per queue (BullMQ duplicates it). */
+  connection: Redis;
+  prefix?: string;
+  /** Step types (handler names) to consume; one BullMQ worker per type. */
+  handlers: readonly string[];
+  /** Jobs processed at once per step type. */
+  concurrency: number;
+  process: (job: Job<StepJobPayload>, token: string | undefined) => Promise<void>;
+  onError?: (err: Error, handler: string) => void;
+};
+
+/** Consumers of the step queues; close() stops taking jobs and waits for running ones. */
+export class StepConsumer {
+  readonly #workers: Worker<StepJobPayload>[];
+
+  constructor(options: StepConsumerOptions) {
+    this.#workers = options.handlers.map((handler) => {
+      const worker = new Worker<StepJobPayload>(queueNameForHandler(handler), options.process, {
+        connection: options.connection,
+        prefix: options.prefix ?? DEFAULT_QUEUE_PREFIX,
+        concurrency: options.concurrency,
+        // The lease in Postgres is the authority on who runs a step; BullMQ's stalled-job check
+        // is only the fast path for a worker that died before it claimed.
+        maxStalledCount: 5,
+      });
+      worker.on('error', (err) => options.onError?.(err, handler));
+      return worker;
+    });
+  }
+
+  /** Waits until every queue's blocking connection is ready. */
+  async waitUntilReady(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.waitUntilReady()));
+  }
+
+  /** Stops taking jobs; with `force` false (default) waits for running jobs to finish. */
+  async close(force = false): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.close(force)));
+  }
+}

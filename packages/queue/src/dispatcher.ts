@@ -1,0 +1,75 @@
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
+import type { StepDispatch, StepJobPayload } from './payload.ts';
+
+export type StepDispatcherOptions = {
+  connection: Redis;
+  /** BullMQ key prefix. Default {@link DEFAULT_QUEUE_PREFIX}. */
+  prefix?: string;
+};
+
+// Postgres is the record of every attempt, so finished jobs are dropped from Redis at once:
+// Redis stays small and a flush loses nothing but messages the scheduler can rebuild.
+const JOB_OPTIONS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: { count: 1000 },
+  // A failure here is infrastructure (Postgres unreachable before the claim); step outcomes
+  // never fail the job. Retrying is safe because the claim is fenced.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 500 },
+};
+
+/**
+ * Puts step attempts on their step type's queue. Call it only after the transaction that made
+ * the steps ready has committed (write state first, dispatch second).
+ */
+export class StepDispatcher {
+  readonly #connection: Redis;
+  readonly #prefix: string;
+  readonly #queues = new Map<string, Queue<StepJobPayload, void, string>>();
+
+  constructor(options: StepDispatcherOptions) {
+    this.#connection = options.connection;
+    this.#prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
+  }
+
+  /** Enqueues each attempt once; an attempt already queued under its job id is left alone. */
+  async dispatch(items: readonly StepDispatch[]): Promise<void> {
+    const byHandler = new Map<string, StepDispatch[]>();
+    for (const item of items) {
+      const group = byHandler.get(item.handler) ?? [];
+      group.push(item);
+      byHandler.set(item.handler, group);
+    }
+    await Promise.all([...byHandler].map(([handler, group]) => this.#addGroup(handler, group)));
+  }
+
+  /** The queue of one step type (created on first use). */
+  queue(handler: string): Queue<StepJobPayload, void, string> {
+    let queue = this.#queues.get(handler);
+    if (!queue) {
+      queue = new Queue<StepJobPayload, void, string>(queueNameForHandler(handler), {
+        connection: this.#connection,
+        prefix: this.#prefix,
+      });
+      this.#queues.set(handler, queue);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
+    this.#queues.clear();
+  }
+
+  async #addGroup(handler: string, group: StepDispatch[]): Promise<void> {
+    await this.queue(handler).addBulk(
+      group.map(({ stepId, taskId, attempt, delayMs }) => ({
+        name: handler,
+        data: { stepId, taskId, attempt },
+        opts: { ...JOB_OPTIONS, jobId: stepJobId(stepId, attempt), delay: Math.max(0, delayMs ?? 0) },
+      })),
+    );
+  }
+}

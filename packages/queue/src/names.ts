@@ -1,0 +1,21 @@
+/**
+ * Queue naming. One BullMQ queue per step type (the handler name), so operators can scale
+ * workers per step type and read each queue's depth as its autoscaling signal.
+ */
+
+/** Default BullMQ key prefix; override per deployment (and per test) with `prefix`. */
+export const DEFAULT_QUEUE_PREFIX = 'switchyard';
+
+/** The queue a step of this handler is dispatched on. */
+export function queueNameForHandler(handler: string): string {
+  return `step.${handler}`;
+}
+
+/**
+ * Deterministic job id per (step, attempt): re-dispatching an attempt that is already queued
+ * is a no-op in BullMQ, which makes "dispatch after commit" and the scheduler's repairs safe
+ * to repeat. BullMQ rejects ids containing ':', hence the dot.
+ */
+export function stepJobId(stepId: string, attempt: number): string {
+  return `${stepId}.${attempt}`;
+}

@@ -1,0 +1,24 @@
+/**
+ * What a dispatch message carries: a pointer, never the step's data. The worker loads the row
+ * and checks the fence (`attempt`) before doing anything, so a stale or duplicate message
+ * changes nothing.
+ */
+export type StepJobPayload = {
+  stepId: string;
+  taskId: string;
+  /** The attempt this message dispatches (1-based); the claim succeeds only for this attempt. */
+  attempt: number;
+};
+
+/** One step attempt to dispatch. */
+export type StepDispatch = StepJobPayload & {
+  handler: string;
+  /** Milliseconds to hold the job before delivery (retries with backoff). */
+  delayMs?: number;
+};
+
+export function isStepJobPayload(value: unknown): value is StepJobPayload {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.stepId === 'string' && typeof v.taskId === 'string' && Number.isInteger(v.attempt);
+}
