@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     stepTypes: env.SWITCHYARD_STEP_TYPES,
     concurrency: env.SWITCHYARD_CONCURRENCY,
     leaseMs: env.SWITCHYARD_LEASE_MS,
+    shutdownGraceMs: env.SWITCHYARD_SHUTDOWN_GRACE_MS,
     ...(env.SWITCHYARD_WORKER_ID ? { workerId: env.SWITCHYARD_WORKER_ID } : {}),
     logger,
   });

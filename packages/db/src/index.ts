@@ -23,3 +23,6 @@ export {
   type UnservedStep,
   type WorkerRegistration,
 } from './workers.ts';
+export { type ExpiredLease, expireLeases, finalizeSettledTasks, findDispatchCandidates } from './repairs.ts';
+export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
+export { type AttentionTask, findTasksNeedingAttention } from './dead-letters.ts';

@@ -8,6 +8,11 @@ export class ClaimLostError extends Error {
   override name = 'ClaimLostError';
 }
 
+/** Raised into the handler's signal when the worker's shutdown deadline passes. */
+export class WorkerShutdownError extends Error {
+  override name = 'WorkerShutdownError';
+}
+
 /**
  * Runs one attempt of a handler with its timeout. The handler's signal is aborted on timeout or
  * when `controller` is aborted from outside (claim lost); the attempt ends at that moment even

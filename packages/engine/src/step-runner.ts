@@ -8,17 +8,18 @@ import {
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccess,
+  releaseStepClaim,
   renewStepLease,
   withTransaction,
 } from '@switchyard/db';
 import { withLogContext } from '@switchyard/logger';
 import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
 import type { Logger } from 'pino';
-import { ClaimLostError, type HandlerOutcome, runHandler } from './run-handler.ts';
+import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
 
-/** Running attempts of this worker, so shutdown can abort and account for them. */
-export type InFlight = Map<string, AbortController>;
+/** Running attempts of this worker by `<stepId>.<attempt>`, so shutdown and cancellation can abort them. */
+export type InFlight = Map<string, { taskId: string; controller: AbortController }>;
 
 /**
  * Processes one dispatch message: claim behind the fence, run the handler, record the outcome
@@ -56,7 +57,7 @@ export class StepRunner {
     log.info({ handler: step.handler }, 'step attempt started');
     const controller = new AbortController();
     const key = `${step.id}.${step.attempt}`;
-    this.inFlight.set(key, controller);
+    this.inFlight.set(key, { taskId: step.taskId, controller });
     const stopRenewing = this.#keepLease(step, controller, log);
     let outcome: HandlerOutcome;
     try {
@@ -68,7 +69,20 @@ export class StepRunner {
     await this.#record(step, outcome, log);
   }
 
+  /** Aborts every running attempt; each hands its step back (see #release). */
+  abortAll(reason: string): void {
+    for (const { controller } of this.inFlight.values()) controller.abort(new WorkerShutdownError(reason));
+  }
+
+  /** Aborts the running attempts of a cancelled task; their late results will be stale. */
+  abortTask(taskId: string): void {
+    for (const running of this.inFlight.values()) {
+      if (running.taskId === taskId) running.controller.abort(new ClaimLostError('the task was cancelled'));
+    }
+  }
+
   async #record(step: ClaimedStep, outcome: HandlerOutcome, log: Logger): Promise<void> {
+    if (!outcome.ok && outcome.error instanceof WorkerShutdownError) return this.#release(step, outcome.error, log);
     const record: AttemptRecord = {
       stepId: step.id,
       taskId: step.taskId,
@@ -84,6 +98,14 @@ export class StepRunner {
     );
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
+  }
+
+  /** Hands the step back so another worker takes it at once rather than after the lease. */
+  async #release(step: ClaimedStep, error: Error, log: Logger): Promise<void> {
+    const { pool, workerId } = this.#options;
+    const ready = await releaseStepClaim(pool, { stepId: step.id, attempt: step.attempt, workerId, reason: error.message });
+    log.warn({ released: ready !== null }, 'attempt interrupted by shutdown; step handed back');
+    if (ready) await this.#dispatchAfterCommit(step, { applied: true, ready: [ready], retry: null, task: null }, log);
   }
 
   async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
@@ -164,7 +186,12 @@ function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
   const next =
     classified.outcome === 'aborted'
       ? ({ status: 'error', reason: 'aborted' } as const)
-      : decideAfterFailure({ attempt: step.attempt, maxAttempts: step.maxAttempts, error: classified, policy });
+      : decideAfterFailure({
+          attempt: step.attempt - step.abortedAttempts,
+          maxAttempts: step.maxAttempts,
+          error: classified,
+          policy,
+        });
   return { ...classified, next };
 }
 

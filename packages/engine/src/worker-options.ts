@@ -24,6 +24,8 @@ export type WorkerOptions = {
   leaseMs?: number;
   /** How often the worker records that it is alive and what it serves. Default 10 000 ms. */
   heartbeatMs?: number;
+  /** How long stop() lets running attempts finish before handing them back. Default 20 000 ms. */
+  shutdownGraceMs?: number;
   /** Default `<hostname>-<pid>-<random>`. */
   workerId?: string;
   logger: Logger;
@@ -63,6 +65,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     concurrency,
     leaseMs,
     heartbeatMs: options.heartbeatMs ?? 10_000,
+    shutdownGraceMs: options.shutdownGraceMs ?? 20_000,
     workerId: options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     logger: options.logger,
     registry,

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { recordWorkerHeartbeat, recordWorkerStopped } from '@switchyard/db';
-import { StepConsumer, StepDispatcher } from '@switchyard/queue';
+import { cancellationChannel, StepConsumer, StepDispatcher } from '@switchyard/queue';
 import { StepRunner } from './step-runner.ts';
 import { registerTemplates } from './templates.ts';
 import { compileWorkerOptions, type WorkerOptions } from './worker-options.ts';
@@ -11,8 +11,12 @@ export type RunningWorker = {
   readonly stepTypes: readonly string[];
   /** Attempts running right now. */
   inFlightCount(): number;
-  /** Stops taking jobs and waits for running attempts to finish. */
-  stop(): Promise<void>;
+  /**
+   * Stops taking jobs and lets running attempts finish for up to `graceMs` (default: the
+   * worker's `shutdownGraceMs`); attempts still running then are aborted and handed back so
+   * another worker takes them at once.
+   */
+  stop(graceMs?: number): Promise<void>;
 };
 
 /**
@@ -47,15 +51,32 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     process: (job, token) => runner.process(job, token),
     onError: (err, handler) => log.error({ err, handler }, 'queue consumer error'),
   });
+  const cancellations = compiled.redis.duplicate();
+  cancellations.on('message', (_channel: string, message: string) => {
+    const { taskId } = JSON.parse(message) as { taskId: string };
+    runner.abortTask(taskId);
+  });
+  await cancellations.subscribe(cancellationChannel(compiled.queuePrefix));
   await consumer.waitUntilReady();
   log.info({ step_types: compiled.stepTypes, concurrency: compiled.concurrency }, 'worker started');
   return {
     workerId,
     stepTypes: compiled.stepTypes,
     inFlightCount: () => runner.inFlight.size,
-    async stop() {
+    async stop(graceMs = compiled.shutdownGraceMs) {
       clearInterval(heartbeat);
-      await consumer.close();
+      const closing = consumer.close();
+      let deadline: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => {
+        deadline = setTimeout(() => resolve(true), graceMs);
+      });
+      if (await Promise.race([closing.then(() => false), expired])) {
+        log.warn({ running: runner.inFlight.size }, 'shutdown deadline passed; handing running steps back');
+        runner.abortAll(`worker ${workerId} shut down`);
+      }
+      clearTimeout(deadline);
+      await closing;
+      cancellations.disconnect();
       await dispatcher.close();
       await recordWorkerStopped(pool, workerId).catch((err) => log.warn({ err }, 'could not record stop'));
       log.info('worker stopped');

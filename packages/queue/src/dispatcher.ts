@@ -13,7 +13,8 @@ export type StepDispatcherOptions = {
 // Redis stays small and a flush loses nothing but messages the scheduler can rebuild.
 const JOB_OPTIONS: JobsOptions = {
   removeOnComplete: true,
-  removeOnFail: { count: 1000 },
+  // A failed job is removed too, so the scheduler sees it as missing and dispatches it again.
+  removeOnFail: true,
   // A failure here is infrastructure (Postgres unreachable before the claim); step outcomes
   // never fail the job. Retrying is safe because the claim is fenced.
   attempts: 5,
@@ -43,6 +44,23 @@ export class StepDispatcher {
       byHandler.set(item.handler, group);
     }
     await Promise.all([...byHandler].map(([handler, group]) => this.#addGroup(handler, group)));
+  }
+
+  /**
+   * Of these attempts, the ones with no job in Redis (never added, flushed, evicted, or failed
+   * and removed). One pipelined EXISTS per batch; a job waiting, delayed or active counts as
+   * present.
+   */
+  async findMissing(items: readonly StepDispatch[]): Promise<StepDispatch[]> {
+    if (items.length === 0) return [];
+    const pipeline = this.#connection.pipeline();
+    for (const item of items) pipeline.exists(this.queue(item.handler).toKey(stepJobId(item.stepId, item.attempt)));
+    const replies = (await pipeline.exec()) ?? [];
+    return items.filter((_, i) => {
+      const [err, exists] = replies[i] ?? [null, 0];
+      if (err) throw err;
+      return exists === 0;
+    });
   }
 
   /** The queue of one step type (created on first use). */

@@ -1,5 +1,5 @@
 export { createRedisConnection } from './connection.ts';
 export { DelayedError, type Job, StepConsumer, type StepConsumerOptions } from './consumer.ts';
 export { StepDispatcher, type StepDispatcherOptions } from './dispatcher.ts';
-export { DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
+export { cancellationChannel, DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
 export { isStepJobPayload, type StepDispatch, type StepJobPayload } from './payload.ts';

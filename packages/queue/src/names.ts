@@ -19,3 +19,11 @@ export function queueNameForHandler(handler: string): string {
 export function stepJobId(stepId: string, attempt: number): string {
   return `${stepId}.${attempt}`;
 }
+
+/**
+ * Pub/sub channel on which cancellations are announced, so workers abort a cancelled task's
+ * running handlers at once instead of at their next lease renewal.
+ */
+export function cancellationChannel(prefix: string = DEFAULT_QUEUE_PREFIX): string {
+  return `${prefix}:cancellations`;
+}

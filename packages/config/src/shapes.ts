@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { envInt, envList, envUrl } from './env.ts';
+
+/**
+ * Settings every Switchyard process shares. Each app's env schema spreads this shape and adds
+ * its own variables, so a variable means the same thing in every process.
+ */
+export const commonEnvShape = {
+  /** Postgres connection string (add `?sslmode=require` for TLS). */
+  DATABASE_URL: envUrl('postgresql://postgres@127.0.0.1:5432/switchyard'),
+  /** Connections in this process's Postgres pool. */
+  DATABASE_POOL_SIZE: envInt({ min: 1, max: 200, default: 10 }),
+  /** Redis connection string (`rediss://` for TLS; credentials in the URL). */
+  REDIS_URL: envUrl('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix shared by every process of one deployment. */
+  SWITCHYARD_QUEUE_PREFIX: z.string().min(1).default('switchyard'),
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+/** Settings of a worker (besides the common ones) that decide what it runs and how. */
+export const workerEnvShape = {
+  /** Comma-separated paths of modules exporting step handlers (the team's own code). */
+  SWITCHYARD_HANDLER_MODULES: envList(),
+  /** Comma-separated YAML template files or directories to register at start. */
+  SWITCHYARD_TEMPLATE_PATHS: envList(),
+  /** Step types (handler names) this worker consumes; empty means every loaded handler. */
+  SWITCHYARD_STEP_TYPES: envList(),
+  /** Attempts run at once per step type. */
+  SWITCHYARD_CONCURRENCY: envInt({ min: 1, max: 1000, default: 10 }),
+  /** Lease on a claimed attempt (ms), renewed every third of it while the handler runs. */
+  SWITCHYARD_LEASE_MS: envInt({ min: 1000, max: 3_600_000, default: 15_000 }),
+  /** On SIGTERM, how long running attempts may finish (ms) before they are handed back. */
+  SWITCHYARD_SHUTDOWN_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 20_000 }),
+  /** Optional fixed worker id (default: hostname-pid-random). */
+  SWITCHYARD_WORKER_ID: z.string().min(1).optional(),
+};
+
+/** Settings of the scheduler (besides the common ones). */
+export const schedulerEnvShape = {
+  /** Time between reconciliation sweeps (ms). */
+  SWITCHYARD_SCHEDULER_INTERVAL_MS: envInt({ min: 50, max: 60_000, default: 1_000 }),
+  /** How long a step may sit enqueued before the scheduler checks its job exists (ms). */
+  SWITCHYARD_DISPATCH_GRACE_MS: envInt({ min: 100, max: 600_000, default: 2_000 }),
+  /** Rows handled per repair query. */
+  SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
+};

@@ -1,0 +1,113 @@
+/**
+ * The scheduler's repairs: the safety net under "write state first, dispatch second".
+ * Each repair is a fenced, atomic state change over rows taken with FOR UPDATE SKIP LOCKED, so
+ * two scheduler replicas running the same sweep at once never repair the same step twice.
+ */
+import type pg from 'pg';
+import type { Queryable } from './pool.ts';
+import type { ReadyStep } from './step-attempts.ts';
+import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
+import { withTransaction } from './transaction.ts';
+
+export type ExpiredLease = ReadyStep & { status: 'enqueued' | 'error'; workerId: string };
+
+const EXPIRE_LEASES_SQL = `
+WITH expired AS (
+  SELECT id, claimed_by FROM workflow_steps
+   WHERE status = 'in_progress' AND lease_expires_at < clock_timestamp()
+   ORDER BY lease_expires_at
+   LIMIT $1
+   FOR UPDATE SKIP LOCKED
+), released AS (
+  UPDATE workflow_steps s
+     SET status = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
+         enqueued_at = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN clock_timestamp() ELSE s.enqueued_at END,
+         completed_at = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN NULL ELSE clock_timestamp() END,
+         claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, updated_at = clock_timestamp(),
+         last_error = jsonb_build_object('outcome', 'lease_expired', 'class', 'LeaseExpired', 'attempt', s.attempts,
+                                         'message', 'worker ' || e.claimed_by || ' stopped renewing its lease')
+    FROM expired e
+   WHERE s.id = e.id
+  RETURNING s.id, s.task_id, s.handler, s.attempts, s.status, s.dependent_system, s.started_at, e.claimed_by
+), attempt_rows AS (
+  INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome, error_class,
+                             error_message, started_at, finished_at, duration_ms)
+  SELECT id, task_id, attempts, dependent_system, claimed_by, 'lease_expired', 'LeaseExpired',
+         'worker stopped renewing its lease', started_at, clock_timestamp(),
+         GREATEST(0, extract(epoch FROM clock_timestamp() - started_at) * 1000)::int
+    FROM released
+  ON CONFLICT (step_id, attempt) DO NOTHING
+), transitions AS (
+  INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
+  SELECT id, task_id, attempts, 'in_progress', status, 'lease expired', $2 FROM released
+)
+SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, status, claimed_by AS "workerId"
+  FROM released`;
+
+/**
+ * Takes back attempts whose worker stopped renewing the lease (died or hung): the step is
+ * enqueued for its next attempt, or fails when that was its last (and its task is finalized).
+ * The lost attempt stays in the history as `lease_expired`; a late result from it is stale.
+ * Locks: up to `limit` expired step rows (skipping rows another replica holds), then task rows.
+ */
+export async function expireLeases(
+  client: pg.PoolClient,
+  input: { limit: number; actor: string },
+): Promise<{ released: ExpiredLease[]; finalized: TaskFinalization[] }> {
+  const { rows } = await client.query(EXPIRE_LEASES_SQL, [input.limit, input.actor]);
+  const released = rows as ExpiredLease[];
+  const finalized: TaskFinalization[] = [];
+  for (const taskId of new Set(released.filter((r) => r.status === 'error').map((r) => r.taskId))) {
+    const done = await finalizeTaskIfDone(client, taskId, input.actor);
+    if (done) finalized.push(done);
+  }
+  return { released, finalized };
+}
+
+/**
+ * Steps the database says should have a job in a queue: enqueued for longer than `graceMs`
+ * (the worker that made them ready dispatches right after commit, so a younger one may still
+ * be on its way), or waiting for a retry that is overdue by `graceMs`. The caller checks which
+ * of them really have no job and re-dispatches those.
+ */
+export async function findDispatchCandidates(
+  db: Queryable,
+  input: { graceMs: number; limit: number; afterId?: string | null },
+): Promise<ReadyStep[]> {
+  const { rows } = await db.query(
+    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt
+       FROM workflow_steps s
+      WHERE ((s.status = 'enqueued' AND s.enqueued_at < clock_timestamp() - $1 * interval '1 millisecond')
+          OR (s.status = 'waiting_retry' AND s.next_attempt_at < clock_timestamp() - $1 * interval '1 millisecond'))
+        AND ($3::uuid IS NULL OR s.id > $3::uuid)
+      ORDER BY s.id
+      LIMIT $2`,
+    [input.graceMs, input.limit, input.afterId ?? null],
+  );
+  return rows as ReadyStep[];
+}
+
+/**
+ * Finalizes running tasks with nothing left in flight (normally done inline by the last step;
+ * this catches tasks changed by operators or by repairs). Idempotent: finalizeTaskIfDone locks
+ * and re-checks each task.
+ */
+export async function finalizeSettledTasks(
+  pool: pg.Pool,
+  input: { limit: number; actor: string },
+): Promise<TaskFinalization[]> {
+  const { rows } = await pool.query(
+    `SELECT t.id FROM tasks t
+      WHERE t.status IN ('pending', 'in_progress')
+        AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = t.id
+                          AND s.status IN ('enqueued', 'in_progress', 'waiting_retry'))
+      LIMIT $1`,
+    [input.limit],
+  );
+  const finalized: TaskFinalization[] = [];
+  for (const { id } of rows) {
+    const done = await withTransaction(pool, (client) => finalizeTaskIfDone(client, id, input.actor));
+    if (done) finalized.push(done);
+  }
+  return finalized;
+}

@@ -1,0 +1,149 @@
+import { hostname } from 'node:os';
+import { toError } from '@switchyard/core';
+import { expireLeases, finalizeSettledTasks, findDispatchCandidates, type Pool, withTransaction } from '@switchyard/db';
+import { StepDispatcher } from '@switchyard/queue';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { LeaderElection } from './leader-election.ts';
+
+export type SchedulerOptions = {
+  pool: Pool;
+  /** Connection string for the leader's own session (the advisory lock lives on it). */
+  databaseUrl: string;
+  redis: Redis;
+  queuePrefix?: string;
+  logger: Logger;
+  /** Time between sweeps. Default 1000 ms. */
+  intervalMs?: number;
+  /**
+   * How long a step may sit enqueued (or overdue for its retry) before the scheduler checks
+   * that its job exists. Dispatch right after commit takes milliseconds; default 2000 ms.
+   */
+  dispatchGraceMs?: number;
+  /** Rows handled per repair query. Default 500. */
+  batchSize?: number;
+  schedulerId?: string;
+};
+
+export type RepairKind = 'lease_expired' | 'job_missing' | 'task_finalized';
+
+export type RunningScheduler = {
+  readonly schedulerId: string;
+  isLeader(): boolean;
+  /** Repairs made by this replica since start, by kind. */
+  repairs(): Readonly<Record<RepairKind, number>>;
+  /** Runs one sweep now (as leader or not); for tests and operators. */
+  sweep(): Promise<Record<RepairKind, number>>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The scheduler reconciles Postgres (the truth) with the queues: it takes back expired leases,
+ * re-dispatches steps whose jobs are missing from Redis, and finalizes settled tasks.
+ *
+ * High availability: every replica runs the loop, but only the holder of a Postgres advisory
+ * lock sweeps (leadership moves within one interval when the leader's session ends). The
+ * repairs are fenced row updates under FOR UPDATE SKIP LOCKED and job ids are deterministic,
+ * so even two replicas that both believe they lead cannot repair or finalize anything twice.
+ */
+export async function startScheduler(options: SchedulerOptions): Promise<RunningScheduler> {
+  const schedulerId = options.schedulerId ?? `scheduler-${hostname()}-${process.pid}`;
+  const log = options.logger.child({ component: 'scheduler', scheduler_id: schedulerId });
+  const dispatcher = new StepDispatcher({
+    connection: options.redis,
+    ...(options.queuePrefix ? { prefix: options.queuePrefix } : {}),
+  });
+  const config = {
+    pool: options.pool,
+    dispatcher,
+    log,
+    actor: schedulerId,
+    graceMs: options.dispatchGraceMs ?? 2_000,
+    batchSize: options.batchSize ?? 500,
+  };
+  const totals: Record<RepairKind, number> = { lease_expired: 0, job_missing: 0, task_finalized: 0 };
+  const election = new LeaderElection(options.databaseUrl, log);
+  const runSweep = async () => {
+    const made = await sweep(config);
+    for (const kind of Object.keys(made) as RepairKind[]) totals[kind] += made[kind];
+    return made;
+  };
+  let stopped = false;
+  let current: Promise<unknown> = Promise.resolve();
+  const tick = async () => {
+    if (stopped) return;
+    try {
+      if (await election.holdOrAcquire()) await runSweep();
+    } catch (err) {
+      log.error({ err: toError(err) }, 'sweep failed; retrying next interval');
+    }
+  };
+  const timer = setInterval(() => {
+    current = current.then(tick);
+  }, options.intervalMs ?? 1_000);
+  log.info('scheduler started');
+  return {
+    schedulerId,
+    isLeader: () => election.isLeader,
+    repairs: () => ({ ...totals }),
+    sweep: runSweep,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current;
+      await election.close();
+      await dispatcher.close();
+      log.info('scheduler stopped');
+    },
+  };
+}
+
+type SweepConfig = {
+  pool: Pool;
+  dispatcher: StepDispatcher;
+  log: Logger;
+  actor: string;
+  graceMs: number;
+  batchSize: number;
+};
+
+async function sweep(config: SweepConfig): Promise<Record<RepairKind, number>> {
+  return {
+    lease_expired: await repairExpiredLeases(config),
+    job_missing: await repairMissingJobs(config),
+    task_finalized: await finalizeSettled(config),
+  };
+}
+
+async function repairExpiredLeases({ pool, dispatcher, log, actor, batchSize }: SweepConfig): Promise<number> {
+  const { released, finalized } = await withTransaction(pool, (client) => expireLeases(client, { limit: batchSize, actor }));
+  if (released.length === 0) return 0;
+  await dispatcher.dispatch(released.filter((step) => step.status === 'enqueued'));
+  for (const step of released) {
+    log.warn({ repair: 'lease_expired', task_id: step.taskId, step_id: step.stepId, lost_worker: step.workerId, now: step.status }, 'took back an expired lease');
+  }
+  for (const task of finalized) log.info({ task_id: task.taskId, task_status: task.to }, `task ${task.to}`);
+  return released.length;
+}
+
+async function repairMissingJobs({ pool, dispatcher, log, graceMs, batchSize }: SweepConfig): Promise<number> {
+  let repaired = 0;
+  let afterId: string | null = null;
+  for (;;) {
+    const candidates = await findDispatchCandidates(pool, { graceMs, limit: batchSize, afterId });
+    if (candidates.length === 0) return repaired;
+    const missing = await dispatcher.findMissing(candidates);
+    if (missing.length > 0) {
+      await dispatcher.dispatch(missing);
+      log.warn({ repair: 'job_missing', count: missing.length, steps: missing.slice(0, 20).map((m) => m.stepId) }, 're-dispatched steps whose jobs were missing');
+    }
+    repaired += missing.length;
+    afterId = candidates.at(-1)!.stepId;
+  }
+}
+
+async function finalizeSettled({ pool, log, actor, batchSize }: SweepConfig): Promise<number> {
+  const finalized = await finalizeSettledTasks(pool, { limit: batchSize, actor });
+  for (const task of finalized) log.warn({ repair: 'task_finalized', task_id: task.taskId, task_status: task.to }, 'finalized a settled task');
+  return finalized.length;
+}
