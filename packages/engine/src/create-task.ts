@@ -45,6 +45,11 @@ export async function createTask(
   const stored = await findTemplate(deps.pool, request);
   if (!stored) throw await unknownTemplate(deps.pool, request);
   const { template } = stored;
+  if (template.identity_strategy === 'caller_key' && !request.idempotencyKey) {
+    throw new ValidationError('invalid task request', [
+      { path: '/idempotencyKey', rule: 'required', message: `template ${template.name} deduplicates by a caller-provided key` },
+    ]);
+  }
   validateContext(template.context_schema, request.context);
   const identityHash = taskIdentityHash({
     strategy: template.identity_strategy,
