@@ -22,6 +22,8 @@ export default defineConfig({
           // Each file creates its own database; running files in parallel is safe, but the
           // machine has 2 cores, so keep the fan-out small.
           maxWorkers: 2,
+          // Projects with different worker limits must run in separate groups.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

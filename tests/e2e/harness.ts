@@ -93,7 +93,10 @@ export async function startFleet(options: { schedulerIntervalMs?: number } = {})
       await registerTemplate(pool, template);
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
-        const { task } = await createTask({ pool, dispatcher }, { namespace: 'e2e', name: template.name, context });
+        const { task } = await createTask(
+          { pool, dispatcher },
+          { namespace: 'e2e', name: template.name, context },
+        );
         ids.push(task.id);
       }
       return ids;
@@ -107,12 +110,16 @@ export async function startFleet(options: { schedulerIntervalMs?: number } = {})
         );
         const counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
         if (counts.complete === ids.length) return;
-        if (Date.now() > deadline) throw new Error(`tasks not complete after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
+        if (Date.now() > deadline)
+          throw new Error(`tasks not complete after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
         await sleep(100);
       }
     },
     async sideEffects(kind) {
-      const { rows } = await pool.query('SELECT task_id, step_name, attempt, pid FROM side_effects WHERE kind = $1', [kind]);
+      const { rows } = await pool.query(
+        'SELECT task_id, step_name, attempt, pid FROM side_effects WHERE kind = $1',
+        [kind],
+      );
       return rows;
     },
     async close() {
@@ -150,7 +157,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

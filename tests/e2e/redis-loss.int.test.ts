@@ -8,13 +8,21 @@ beforeEach(async () => {
 afterEach(() => fleet.close());
 
 async function completedCount(ids: string[]): Promise<number> {
-  const { rows } = await fleet.pool.query(`SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND status = 'complete'`, [ids]);
+  const { rows } = await fleet.pool.query(
+    `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND status = 'complete'`,
+    [ids],
+  );
   return rows[0].n;
 }
 
-function expectEachStepCompletedOnce(effects: { task_id: string; step_name: string }[], tasks: number, steps: number) {
+function expectEachStepCompletedOnce(
+  effects: { task_id: string; step_name: string }[],
+  tasks: number,
+  steps: number,
+) {
   const perStep = new Map<string, number>();
-  for (const e of effects) perStep.set(`${e.task_id}/${e.step_name}`, (perStep.get(`${e.task_id}/${e.step_name}`) ?? 0) + 1);
+  for (const e of effects)
+    perStep.set(`${e.task_id}/${e.step_name}`, (perStep.get(`${e.task_id}/${e.step_name}`) ?? 0) + 1);
   expect(perStep.size).toBe(tasks * steps);
   expect([...perStep.values()].filter((n) => n !== 1)).toEqual([]);
 }
@@ -28,7 +36,11 @@ describe('losing Redis', () => {
     await fleet.redis.flushall();
     const flushedAt = Date.now();
     const before = fleet.scheduler.repairs().job_missing;
-    await waitFor('lost steps to be re-dispatched', async () => fleet.scheduler.repairs().job_missing > before, 20_000);
+    await waitFor(
+      'lost steps to be re-dispatched',
+      async () => fleet.scheduler.repairs().job_missing > before,
+      20_000,
+    );
     console.info(`[measure] first lost steps back in a queue ${Date.now() - flushedAt} ms after FLUSHALL`);
     await fleet.waitForTasks(ids, 90_000);
 

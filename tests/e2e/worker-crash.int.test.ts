@@ -19,7 +19,10 @@ describe('a worker that dies or is stopped mid-step', () => {
   it('SIGKILL mid-step: the step runs again on another worker after the lease and the task completes', async () => {
     const doomed = fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'doomed' });
     const [taskId] = await fleet.createTasks(recordedTemplate('killed'), 1, { slowFirstAttemptMs: 60_000 });
-    await waitFor('the first attempt to start', async () => (await fleet.sideEffects('started')).length === 1);
+    await waitFor(
+      'the first attempt to start',
+      async () => (await fleet.sideEffects('started')).length === 1,
+    );
 
     doomed.child.kill('SIGKILL');
     const killedAt = Date.now();
@@ -38,9 +41,18 @@ describe('a worker that dies or is stopped mid-step', () => {
   });
 
   it('SIGTERM mid-step: the worker hands the step back, exits within its deadline, and another takes it at once', async () => {
-    const stopping = fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'stopping', SWITCHYARD_SHUTDOWN_GRACE_MS: '500', SWITCHYARD_LEASE_MS: '30000' });
-    const [taskId] = await fleet.createTasks(recordedTemplate('terminated'), 1, { slowFirstAttemptMs: 60_000 });
-    await waitFor('the first attempt to start', async () => (await fleet.sideEffects('started')).length === 1);
+    const stopping = fleet.spawnWorker({
+      SWITCHYARD_WORKER_ID: 'stopping',
+      SWITCHYARD_SHUTDOWN_GRACE_MS: '500',
+      SWITCHYARD_LEASE_MS: '30000',
+    });
+    const [taskId] = await fleet.createTasks(recordedTemplate('terminated'), 1, {
+      slowFirstAttemptMs: 60_000,
+    });
+    await waitFor(
+      'the first attempt to start',
+      async () => (await fleet.sideEffects('started')).length === 1,
+    );
     fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'taker' });
 
     const signalledAt = Date.now();
@@ -58,7 +70,10 @@ describe('a worker that dies or is stopped mid-step', () => {
     ]);
     // Handed back, not expired: the next attempt started long before the 30 s lease would end.
     expect(attempts[1].started_at.getTime() - signalledAt).toBeLessThan(10_000);
-    const { rows } = await fleet.pool.query('SELECT aborted_attempts FROM workflow_steps WHERE task_id = $1', [taskId]);
+    const { rows } = await fleet.pool.query(
+      'SELECT aborted_attempts FROM workflow_steps WHERE task_id = $1',
+      [taskId],
+    );
     expect(rows[0].aborted_attempts).toBe(1);
   });
 });

@@ -6,7 +6,11 @@ export const FleetEnvSchema = z
   .object({ ...commonEnvShape, ...workerEnvShape, ...schedulerEnvShape })
   .superRefine((env, ctx) => {
     if (env.SWITCHYARD_HANDLER_MODULES.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['SWITCHYARD_HANDLER_MODULES'], message: 'at least one handler module path is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SWITCHYARD_HANDLER_MODULES'],
+        message: 'at least one handler module path is required',
+      });
     }
   });
 

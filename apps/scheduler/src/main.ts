@@ -9,7 +9,10 @@ const env = loadSchedulerEnv();
 const logger = createLogger({ name: 'switchyard-scheduler', level: env.LOG_LEVEL });
 
 async function main(): Promise<void> {
-  const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application: 'switchyard-scheduler' });
+  const pool = createPool(env.DATABASE_URL, {
+    max: env.DATABASE_POOL_SIZE,
+    application: 'switchyard-scheduler',
+  });
   const redis = createRedisConnection(env.REDIS_URL);
   const scheduler = await startScheduler({
     pool,

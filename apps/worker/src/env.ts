@@ -4,7 +4,11 @@ import { z } from 'zod';
 /** Every setting of the worker process; nothing else reads process.env. */
 export const WorkerEnvSchema = z.object({ ...commonEnvShape, ...workerEnvShape }).superRefine((env, ctx) => {
   if (env.SWITCHYARD_HANDLER_MODULES.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['SWITCHYARD_HANDLER_MODULES'], message: 'at least one handler module path is required' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SWITCHYARD_HANDLER_MODULES'],
+      message: 'at least one handler module path is required',
+    });
   }
 });
 

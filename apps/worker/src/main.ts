@@ -15,7 +15,10 @@ const logger = createLogger({ name: 'switchyard-worker', level: env.LOG_LEVEL })
 async function main(): Promise<void> {
   const handlers = await loadHandlerModules(env.SWITCHYARD_HANDLER_MODULES);
   const templates = await loadTemplateFiles(env.SWITCHYARD_TEMPLATE_PATHS);
-  const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application: 'switchyard-worker' });
+  const pool = createPool(env.DATABASE_URL, {
+    max: env.DATABASE_POOL_SIZE,
+    application: 'switchyard-worker',
+  });
   const redis = createRedisConnection(env.REDIS_URL);
   const worker = await startWorker({
     handlers,

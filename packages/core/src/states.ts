@@ -70,7 +70,6 @@ const TERMINAL_STEP: ReadonlySet<StepStatus> = new Set([
   'resolved_manually',
 ]);
 const SATISFIED_STEP: ReadonlySet<StepStatus> = new Set(['complete', 'resolved_manually']);
-const ACTIVE_STEP: ReadonlySet<StepStatus> = new Set(['enqueued', 'in_progress', 'waiting_retry']);
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['complete', 'error', 'cancelled']);
 
 /**
@@ -150,44 +149,28 @@ export function decideAfterFailure(input: FailureInput): FailureDecision {
   return { status: 'waiting_retry', delayMs };
 }
 
-/** The step fields task finalization depends on. */
-export type FinalizationStep = { name: string; status: StepStatus; depends_on: readonly string[] };
+/** How many of a task's steps are in each group that finalization cares about. */
+export type TaskStepCounts = {
+  total: number;
+  /** complete or resolved_manually: dependents may proceed. */
+  satisfied: number;
+  /** enqueued, in_progress or waiting_retry: the task can still make progress. */
+  inFlight: number;
+};
 
 /**
- * The status a task should now take, or null while it can still make progress.
+ * The status a running task should now take, or null while it can still make progress.
  * - `complete`: every step is complete or resolved_manually.
- * - `error`: no step can move any more (none enqueued, in_progress or waiting_retry, and each
- *   pending step has a failed or cancelled ancestor) and at least one step is in error.
- *   Sibling branches that do not depend on the failure run to their end first, so their results
- *   are recorded and an operator retry only redoes what failed.
- * - `cancelled`: as `error`, but the blocking steps were cancelled rather than failed.
+ * - `error` (blocked by failures): nothing is in flight and not every step is satisfied.
+ *
+ * This relies on an invariant the engine keeps: a step is `pending` only while one of its
+ * parents is unfinished, because it turns `enqueued` in the same transaction as its last
+ * parent's completion. So once nothing is in flight, every pending step sits behind a failed
+ * step and can never run. Sibling branches that do not depend on the failure are in flight
+ * until they end, so they run to completion first and an operator retry redoes only what failed.
  */
-export function decideTaskStatus(steps: readonly FinalizationStep[]): TaskStatus | null {
-  if (steps.every((step) => isSatisfiedStepStatus(step.status))) return 'complete';
-  if (steps.some((step) => ACTIVE_STEP.has(step.status))) return null;
-  const blocked = blockedPendingSteps(steps);
-  if (steps.some((step) => step.status === 'pending' && !blocked.has(step.name))) return null;
-  return steps.some((step) => step.status === 'error') ? 'error' : 'cancelled';
-}
-
-/** Pending steps with an error or cancelled step among their ancestors: they can never run. */
-function blockedPendingSteps(steps: readonly FinalizationStep[]): Set<string> {
-  const byName = new Map(steps.map((step) => [step.name, step]));
-  const memo = new Map<string, boolean>();
-  const isBlocked = (name: string): boolean => {
-    const known = memo.get(name);
-    if (known !== undefined) return known;
-    memo.set(name, false); // guards against a cycle in stored data; templates reject cycles
-    const step = byName.get(name);
-    const blocked =
-      step !== undefined &&
-      (step.status === 'error' ||
-        step.status === 'cancelled' ||
-        (step.status === 'pending' && step.depends_on.some((dep) => isBlocked(dep))));
-    memo.set(name, blocked);
-    return blocked;
-  };
-  return new Set(
-    steps.filter((step) => step.status === 'pending' && isBlocked(step.name)).map((step) => step.name),
-  );
+export function decideTaskStatus(counts: TaskStepCounts): 'complete' | 'error' | null {
+  if (counts.satisfied === counts.total) return 'complete';
+  if (counts.inFlight === 0) return 'error';
+  return null;
 }

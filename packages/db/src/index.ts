@@ -1,4 +1,19 @@
+export { type AttentionTask, findTasksNeedingAttention } from './dead-letters.ts';
+export {
+  applyMigrations,
+  DEFAULT_MIGRATIONS_DIR,
+  ensureDatabase,
+  listMigrations,
+  MIGRATION_LOCK_KEY,
+  type MigrateOptions,
+  type Migration,
+  MigrationError,
+  type MigrationLogger,
+  type MigrationTarget,
+  pendingMigrations,
+} from './migrator.ts';
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
+export { type ExpiredLease, expireLeases, finalizeSettledTasks, findDispatchCandidates } from './repairs.ts';
 export {
   type AttemptFailure,
   type AttemptRecord,
@@ -12,7 +27,8 @@ export {
   recordStepSuccess,
   renewStepLease,
 } from './step-attempts.ts';
-export { finalizeTaskIfDone, finalStatusFor, type TaskFinalization } from './task-finalization.ts';
+export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
+export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
 export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
 export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
 export { isRetriableDbError, type TransactionOptions, withTransaction } from './transaction.ts';
@@ -23,6 +39,3 @@ export {
   type UnservedStep,
   type WorkerRegistration,
 } from './workers.ts';
-export { type ExpiredLease, expireLeases, finalizeSettledTasks, findDispatchCandidates } from './repairs.ts';
-export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
-export { type AttentionTask, findTasksNeedingAttention } from './dead-letters.ts';

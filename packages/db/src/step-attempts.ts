@@ -235,7 +235,8 @@ export async function recordStepSuccess(
   const applied = rows[0].applied as boolean;
   const ready = rows[0].ready as ReadyStep[];
   // When a child became ready the task still has work in flight: no need to lock it.
-  const task = applied && ready.length === 0 ? await finalizeTaskIfDone(client, record.taskId, record.workerId) : null;
+  const task =
+    applied && ready.length === 0 ? await finalizeTaskIfDone(client, record.taskId, record.workerId) : null;
   return { applied, ready, retry: null, task };
 }
 
@@ -282,8 +283,16 @@ export async function recordStepFailure(
   failure: AttemptFailure,
 ): Promise<OutcomeResult> {
   const delayMs = failure.next.status === 'waiting_retry' ? failure.next.delayMs : 0;
-  const reason = failure.next.status === 'error' ? failure.next.reason : `${failure.outcome}, retry in ${delayMs} ms`;
-  const lastError = { outcome: failure.outcome, class: failure.errorClass, code: failure.errorCode, message: failure.message, http_status: failure.httpStatus, attempt: record.attempt };
+  const reason =
+    failure.next.status === 'error' ? failure.next.reason : `${failure.outcome}, retry in ${delayMs} ms`;
+  const lastError = {
+    outcome: failure.outcome,
+    class: failure.errorClass,
+    code: failure.errorCode,
+    message: failure.message,
+    http_status: failure.httpStatus,
+    attempt: record.attempt,
+  };
   const { rows } = await client.query(FAILURE_SQL, [
     record.stepId,
     record.attempt,

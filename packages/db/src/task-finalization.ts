@@ -1,21 +1,8 @@
+import { decideTaskStatus } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
 
 /** A task status change made by finalizeTaskIfDone. */
 export type TaskFinalization = { taskId: string; from: string; to: 'complete' | 'error' };
-
-export type StepCounts = { total: number; satisfied: number; inFlight: number };
-
-/**
- * The task's final status from its step counts, or null while it still has work.
- * A step is `pending` only while a parent is unfinished (it turns `enqueued` in the same
- * transaction as its last parent's completion), so once nothing is in flight, every pending
- * step is blocked behind a failure and the task can make no more progress.
- */
-export function finalStatusFor(counts: StepCounts): 'complete' | 'error' | null {
-  if (counts.satisfied === counts.total) return 'complete';
-  if (counts.inFlight === 0) return 'error';
-  return null;
-}
 
 /**
  * Finalizes a running task when its steps are all done (complete) or none can progress
@@ -26,7 +13,11 @@ export function finalStatusFor(counts: StepCounts): 'complete' | 'error' | null 
  * sees the first's committed change and exactly one of them finalizes. (Counting in the same
  * statement as the lock would use the pre-lock snapshot and could finalize twice or never.)
  */
-export async function finalizeTaskIfDone(db: Queryable, taskId: string, actor: string): Promise<TaskFinalization | null> {
+export async function finalizeTaskIfDone(
+  db: Queryable,
+  taskId: string,
+  actor: string,
+): Promise<TaskFinalization | null> {
   const locked = await db.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
   const from = locked.rows[0]?.status as string | undefined;
   if (from !== 'pending' && from !== 'in_progress') return null;
@@ -37,7 +28,11 @@ export async function finalizeTaskIfDone(db: Queryable, taskId: string, actor: s
        FROM workflow_steps WHERE task_id = $1`,
     [taskId],
   );
-  const to = finalStatusFor({ total: rows[0].total, satisfied: rows[0].satisfied, inFlight: rows[0].in_flight });
+  const to = decideTaskStatus({
+    total: rows[0].total,
+    satisfied: rows[0].satisfied,
+    inFlight: rows[0].in_flight,
+  });
   if (!to) return null;
   const reason = to === 'complete' ? 'all steps complete' : 'blocked by failures';
   await db.query(

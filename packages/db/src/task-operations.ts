@@ -52,9 +52,16 @@ export async function cancelTask(
   const from = locked.rows[0]?.status as string | undefined;
   if (!from) throw new NotFoundError(`task ${input.taskId} does not exist`);
   if (from === 'complete' || from === 'cancelled') {
-    throw new ConflictError(`task ${input.taskId} is ${from}; only a pending, running or failed task can be cancelled`);
+    throw new ConflictError(
+      `task ${input.taskId} is ${from}; only a pending, running or failed task can be cancelled`,
+    );
   }
-  const { rows } = await client.query(CANCEL_SQL, [input.taskId, from, input.reason ?? 'cancelled', input.actor]);
+  const { rows } = await client.query(CANCEL_SQL, [
+    input.taskId,
+    from,
+    input.reason ?? 'cancelled',
+    input.actor,
+  ]);
   return { taskId: input.taskId, from, steps: rows };
 }
 

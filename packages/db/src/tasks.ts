@@ -101,10 +101,17 @@ export async function insertTask(
   );
   const task = inserted.rows[0] as TaskRow | undefined;
   if (!task) {
-    const existing = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE identity_hash = $1`, [input.identityHash]);
+    const existing = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE identity_hash = $1`, [
+      input.identityHash,
+    ]);
     return { task: existing.rows[0] as TaskRow, duplicate: true, ready: [] };
   }
-  const steps = await db.query(STEPS_SQL, [task.id, JSON.stringify(stepSpecs(input.template)), input.actor, input.reason ?? 'created']);
+  const steps = await db.query(STEPS_SQL, [
+    task.id,
+    JSON.stringify(stepSpecs(input.template)),
+    input.actor,
+    input.reason ?? 'created',
+  ]);
   const ready = steps.rows
     .filter((row) => row.status === 'enqueued')
     .map((row) => ({ stepId: row.id, taskId: task.id, handler: row.handler, attempt: 1 }));

@@ -30,7 +30,14 @@ export async function registerTemplate(
   template: TaskTemplate,
 ): Promise<{ id: number; created: boolean }> {
   const hash = templateContentHash(template);
-  const params = [template.namespace, template.name, template.version, template.description, JSON.stringify(template), hash];
+  const params = [
+    template.namespace,
+    template.name,
+    template.version,
+    template.description,
+    JSON.stringify(template),
+    hash,
+  ];
   let { rows } = await db.query(REGISTER_SQL, params);
   // A concurrent registration of the same version committed after our snapshot: read it now.
   if (rows.length === 0) ({ rows } = await db.query(REGISTER_SQL, params));
@@ -64,7 +71,9 @@ export async function findTemplate(
 }
 
 /** Every registered (namespace, name, version), for "what exists" answers to a bad reference. */
-export async function listTemplateRefs(db: Queryable): Promise<{ namespace: string; name: string; version: string }[]> {
+export async function listTemplateRefs(
+  db: Queryable,
+): Promise<{ namespace: string; name: string; version: string }[]> {
   const { rows } = await db.query(
     `SELECT ns.name AS namespace, nt.name, nt.version FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
       ORDER BY ns.name, nt.name, nt.created_at`,

@@ -22,7 +22,13 @@ export async function recordWorkerStopped(db: Queryable, workerId: string): Prom
   await db.query('UPDATE workers SET stopped_at = clock_timestamp() WHERE id = $1', [workerId]);
 }
 
-export type UnservedStep = { stepId: string; taskId: string; name: string; handler: string; enqueuedAt: Date };
+export type UnservedStep = {
+  stepId: string;
+  taskId: string;
+  name: string;
+  handler: string;
+  enqueuedAt: Date;
+};
 
 /**
  * Steps waiting to run whose handler no live worker serves, so they are visible rather than

@@ -20,8 +20,13 @@ export async function cancelTask(
   if (cancelled.steps.some((step) => step.from === 'in_progress')) {
     await deps.redis
       .publish(cancellationChannel(deps.queuePrefix), JSON.stringify({ taskId }))
-      .catch((err) => deps.logger?.warn({ err: toError(err), task_id: taskId }, 'could not announce cancellation'));
+      .catch((err) =>
+        deps.logger?.warn({ err: toError(err), task_id: taskId }, 'could not announce cancellation'),
+      );
   }
-  deps.logger?.info({ task_id: taskId, from: cancelled.from, steps: cancelled.steps.length }, 'task cancelled');
+  deps.logger?.info(
+    { task_id: taskId, from: cancelled.from, steps: cancelled.steps.length },
+    'task cancelled',
+  );
   return cancelled;
 }

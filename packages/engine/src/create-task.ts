@@ -6,7 +6,14 @@ import {
   ValidationError,
   validateContext,
 } from '@switchyard/core';
-import { findTemplate, insertTask, listTemplateRefs, type Pool, type TaskRow, withTransaction } from '@switchyard/db';
+import {
+  findTemplate,
+  insertTask,
+  listTemplateRefs,
+  type Pool,
+  type TaskRow,
+  withTransaction,
+} from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { z } from 'zod';
 
@@ -47,7 +54,11 @@ export async function createTask(
   const { template } = stored;
   if (template.identity_strategy === 'caller_key' && !request.idempotencyKey) {
     throw new ValidationError('invalid task request', [
-      { path: '/idempotencyKey', rule: 'required', message: `template ${template.name} deduplicates by a caller-provided key` },
+      {
+        path: '/idempotencyKey',
+        rule: 'required',
+        message: `template ${template.name} deduplicates by a caller-provided key`,
+      },
     ]);
   }
   validateContext(template.context_schema, request.context);
@@ -90,7 +101,10 @@ function parseRequest(input: unknown) {
   throw new ValidationError('invalid task request', issues);
 }
 
-async function unknownTemplate(pool: Pool, ref: { namespace: string; name: string; version?: string | undefined }) {
+async function unknownTemplate(
+  pool: Pool,
+  ref: { namespace: string; name: string; version?: string | undefined },
+) {
   const known = (await listTemplateRefs(pool)).map((t) => `${t.namespace}/${t.name}@${t.version}`);
   const wanted = `${ref.namespace}/${ref.name}${ref.version ? `@${ref.version}` : ''}`;
   return new NotFoundError(`unknown template ${wanted}; registered: ${known.join(', ') || 'none'}`);

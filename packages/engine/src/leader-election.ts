@@ -33,7 +33,9 @@ export class LeaderElection {
         await client.query('SELECT 1'); // the session (and with it the lock) is still alive
         return true;
       }
-      const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS acquired', [SCHEDULER_LOCK_KEY.toString()]);
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS acquired', [
+        SCHEDULER_LOCK_KEY.toString(),
+      ]);
       if (rows[0].acquired) {
         this.#leader = true;
         this.#log.info('became scheduler leader');
@@ -54,7 +56,10 @@ export class LeaderElection {
 
   async #connection(): Promise<pg.Client> {
     if (this.#client) return this.#client;
-    const client = new pg.Client({ connectionString: this.#url, application_name: 'switchyard-scheduler-leader' });
+    const client = new pg.Client({
+      connectionString: this.#url,
+      application_name: 'switchyard-scheduler-leader',
+    });
     client.on('error', (err) => this.#stepDown(err));
     await client.connect();
     this.#client = client;

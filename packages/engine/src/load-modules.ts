@@ -41,7 +41,9 @@ export async function loadTemplateFiles(paths: readonly string[]): Promise<TaskT
     });
     if (!info.isDirectory()) files.push(path);
     else {
-      const entries = (await readdir(path)).filter((name) => ['.yaml', '.yml'].includes(extname(name))).sort();
+      const entries = (await readdir(path))
+        .filter((name) => ['.yaml', '.yml'].includes(extname(name)))
+        .sort();
       files.push(...entries.map((name) => join(path, name)));
     }
   }

@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { toError } from '@switchyard/core';
-import { expireLeases, finalizeSettledTasks, findDispatchCandidates, type Pool, withTransaction } from '@switchyard/db';
+import {
+  expireLeases,
+  finalizeSettledTasks,
+  findDispatchCandidates,
+  type Pool,
+  withTransaction,
+} from '@switchyard/db';
 import { StepDispatcher } from '@switchyard/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -115,18 +121,41 @@ async function sweep(config: SweepConfig): Promise<Record<RepairKind, number>> {
   };
 }
 
-async function repairExpiredLeases({ pool, dispatcher, log, actor, batchSize }: SweepConfig): Promise<number> {
-  const { released, finalized } = await withTransaction(pool, (client) => expireLeases(client, { limit: batchSize, actor }));
+async function repairExpiredLeases({
+  pool,
+  dispatcher,
+  log,
+  actor,
+  batchSize,
+}: SweepConfig): Promise<number> {
+  const { released, finalized } = await withTransaction(pool, (client) =>
+    expireLeases(client, { limit: batchSize, actor }),
+  );
   if (released.length === 0) return 0;
   await dispatcher.dispatch(released.filter((step) => step.status === 'enqueued'));
   for (const step of released) {
-    log.warn({ repair: 'lease_expired', task_id: step.taskId, step_id: step.stepId, lost_worker: step.workerId, now: step.status }, 'took back an expired lease');
+    log.warn(
+      {
+        repair: 'lease_expired',
+        task_id: step.taskId,
+        step_id: step.stepId,
+        lost_worker: step.workerId,
+        now: step.status,
+      },
+      'took back an expired lease',
+    );
   }
   for (const task of finalized) log.info({ task_id: task.taskId, task_status: task.to }, `task ${task.to}`);
   return released.length;
 }
 
-async function repairMissingJobs({ pool, dispatcher, log, graceMs, batchSize }: SweepConfig): Promise<number> {
+async function repairMissingJobs({
+  pool,
+  dispatcher,
+  log,
+  graceMs,
+  batchSize,
+}: SweepConfig): Promise<number> {
   let repaired = 0;
   let afterId: string | null = null;
   for (;;) {
@@ -135,7 +164,10 @@ async function repairMissingJobs({ pool, dispatcher, log, graceMs, batchSize }: 
     const missing = await dispatcher.findMissing(candidates);
     if (missing.length > 0) {
       await dispatcher.dispatch(missing);
-      log.warn({ repair: 'job_missing', count: missing.length, steps: missing.slice(0, 20).map((m) => m.stepId) }, 're-dispatched steps whose jobs were missing');
+      log.warn(
+        { repair: 'job_missing', count: missing.length, steps: missing.slice(0, 20).map((m) => m.stepId) },
+        're-dispatched steps whose jobs were missing',
+      );
     }
     repaired += missing.length;
     afterId = candidates.at(-1)!.stepId;
@@ -144,6 +176,10 @@ async function repairMissingJobs({ pool, dispatcher, log, graceMs, batchSize }: 
 
 async function finalizeSettled({ pool, log, actor, batchSize }: SweepConfig): Promise<number> {
   const finalized = await finalizeSettledTasks(pool, { limit: batchSize, actor });
-  for (const task of finalized) log.warn({ repair: 'task_finalized', task_id: task.taskId, task_status: task.to }, 'finalized a settled task');
+  for (const task of finalized)
+    log.warn(
+      { repair: 'task_finalized', task_id: task.taskId, task_status: task.to },
+      'finalized a settled task',
+    );
   return finalized.length;
 }

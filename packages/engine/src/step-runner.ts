@@ -61,7 +61,12 @@ export class StepRunner {
     const stopRenewing = this.#keepLease(step, controller, log);
     let outcome: HandlerOutcome;
     try {
-      outcome = await runHandler(this.#options.registry.get(step.handler)!, handlerContext(step, log), step.timeoutMs, controller);
+      outcome = await runHandler(
+        this.#options.registry.get(step.handler)!,
+        handlerContext(step, log),
+        step.timeoutMs,
+        controller,
+      );
     } finally {
       stopRenewing();
       this.inFlight.delete(key);
@@ -82,7 +87,8 @@ export class StepRunner {
   }
 
   async #record(step: ClaimedStep, outcome: HandlerOutcome, log: Logger): Promise<void> {
-    if (!outcome.ok && outcome.error instanceof WorkerShutdownError) return this.#release(step, outcome.error, log);
+    if (!outcome.ok && outcome.error instanceof WorkerShutdownError)
+      return this.#release(step, outcome.error, log);
     const record: AttemptRecord = {
       stepId: step.id,
       taskId: step.taskId,
@@ -94,7 +100,9 @@ export class StepRunner {
     };
     const failure = outcome.ok ? null : describeFailure(step, outcome.error);
     const result = await withTransaction(this.#options.pool, (client) =>
-      failure ? recordStepFailure(client, record, failure) : recordStepSuccess(client, record, outcome.ok ? outcome.results : null),
+      failure
+        ? recordStepFailure(client, record, failure)
+        : recordStepSuccess(client, record, outcome.ok ? outcome.results : null),
     );
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
@@ -103,9 +111,15 @@ export class StepRunner {
   /** Hands the step back so another worker takes it at once rather than after the lease. */
   async #release(step: ClaimedStep, error: Error, log: Logger): Promise<void> {
     const { pool, workerId } = this.#options;
-    const ready = await releaseStepClaim(pool, { stepId: step.id, attempt: step.attempt, workerId, reason: error.message });
+    const ready = await releaseStepClaim(pool, {
+      stepId: step.id,
+      attempt: step.attempt,
+      workerId,
+      reason: error.message,
+    });
     log.warn({ released: ready !== null }, 'attempt interrupted by shutdown; step handed back');
-    if (ready) await this.#dispatchAfterCommit(step, { applied: true, ready: [ready], retry: null, task: null }, log);
+    if (ready)
+      await this.#dispatchAfterCommit(step, { applied: true, ready: [ready], retry: null, task: null }, log);
   }
 
   async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
@@ -118,21 +132,33 @@ export class StepRunner {
       await this.#dispatcher.dispatch(next);
     } catch (err) {
       // State is committed; the scheduler re-dispatches ready steps whose jobs are missing.
-      log.error({ err, steps: next.map((s) => s.stepId) }, 'dispatch after commit failed; left to the scheduler');
+      log.error(
+        { err, steps: next.map((s) => s.stepId) },
+        'dispatch after commit failed; left to the scheduler',
+      );
     }
   }
 
   /** Renews the lease every third of its length; aborts the handler when the claim is lost. */
   #keepLease(step: ClaimedStep, controller: AbortController, log: Logger): () => void {
     const { pool, workerId, leaseMs } = this.#options;
-    const timer = setInterval(async () => {
-      try {
-        const held = await renewStepLease(pool, { stepId: step.id, attempt: step.attempt, workerId, leaseMs });
-        if (!held) controller.abort(new ClaimLostError('the attempt lost its claim (cancelled or re-dispatched)'));
-      } catch (err) {
-        log.warn({ err }, 'lease renewal failed; will try again');
-      }
-    }, Math.floor(leaseMs / 3));
+    const timer = setInterval(
+      async () => {
+        try {
+          const held = await renewStepLease(pool, {
+            stepId: step.id,
+            attempt: step.attempt,
+            workerId,
+            leaseMs,
+          });
+          if (!held)
+            controller.abort(new ClaimLostError('the attempt lost its claim (cancelled or re-dispatched)'));
+        } catch (err) {
+          log.warn({ err }, 'lease renewal failed; will try again');
+        }
+      },
+      Math.floor(leaseMs / 3),
+    );
     return () => clearInterval(timer);
   }
 
@@ -175,7 +201,14 @@ function handlerContext(step: ClaimedStep, log: Logger) {
 function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
   const classified =
     error instanceof ClaimLostError
-      ? { outcome: 'aborted' as const, errorClass: error.name, errorCode: null, message: error.message, httpStatus: null, retryAfterMs: null }
+      ? {
+          outcome: 'aborted' as const,
+          errorClass: error.name,
+          errorCode: null,
+          message: error.message,
+          httpStatus: null,
+          retryAfterMs: null,
+        }
       : classifyStepError(error);
   const policy = {
     max_attempts: step.maxAttempts,
@@ -195,15 +228,34 @@ function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
   return { ...classified, next };
 }
 
-function logOutcome(log: Logger, step: ClaimedStep, failure: AttemptFailure | null, result: OutcomeResult): void {
+function logOutcome(
+  log: Logger,
+  step: ClaimedStep,
+  failure: AttemptFailure | null,
+  result: OutcomeResult,
+): void {
   if (!result.applied) {
-    log.warn({ outcome: failure?.outcome ?? 'success' }, 'late result recorded as stale; the attempt had lost its claim');
+    log.warn(
+      { outcome: failure?.outcome ?? 'success' },
+      'late result recorded as stale; the attempt had lost its claim',
+    );
   } else if (!failure) {
     log.info({ ready: result.ready.length }, 'step complete');
   } else if (failure.next.status === 'waiting_retry') {
-    log.warn({ outcome: failure.outcome, error: failure.message, retry_in_ms: failure.next.delayMs }, 'step attempt failed; retry scheduled');
+    log.warn(
+      { outcome: failure.outcome, error: failure.message, retry_in_ms: failure.next.delayMs },
+      'step attempt failed; retry scheduled',
+    );
   } else {
-    log.error({ outcome: failure.outcome, error: failure.message, reason: failure.next.reason, max_attempts: step.maxAttempts }, 'step failed');
+    log.error(
+      {
+        outcome: failure.outcome,
+        error: failure.message,
+        reason: failure.next.reason,
+        max_attempts: step.maxAttempts,
+      },
+      'step failed',
+    );
   }
   if (result.task) log.info({ task_status: result.task.to }, `task ${result.task.to}`);
 }

@@ -48,12 +48,15 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
   const stepTypes = options.stepTypes?.length ? [...options.stepTypes] : [...registry.keys()];
   const unknown = stepTypes.filter((type) => !registry.has(type));
   if (unknown.length > 0) {
-    throw new ConfigError(`step types without a handler: ${unknown.join(', ')}; handlers: ${[...registry.keys()].join(', ')}`);
+    throw new ConfigError(
+      `step types without a handler: ${unknown.join(', ')}; handlers: ${[...registry.keys()].join(', ')}`,
+    );
   }
   if (stepTypes.length === 0) throw new ConfigError('a worker needs at least one handler');
   const concurrency = options.concurrency ?? 10;
   const leaseMs = options.leaseMs ?? 15_000;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency must be an integer ≥ 1');
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new ConfigError('concurrency must be an integer ≥ 1');
   if (leaseMs < 1_000) throw new ConfigError('leaseMs must be at least 1000');
   return {
     handlers: options.handlers,

@@ -10,7 +10,11 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const cancel = (taskId: string) => cancelTask({ pool: h.pool, redis: h.redis, queuePrefix: h.prefix }, taskId, { actor: 'operator', reason: 'test' });
+const cancel = (taskId: string) =>
+  cancelTask({ pool: h.pool, redis: h.redis, queuePrefix: h.prefix }, taskId, {
+    actor: 'operator',
+    reason: 'test',
+  });
 
 async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +58,10 @@ describe('cancellation', () => {
 
     expect(result.from).toBe('in_progress');
     expect(result.steps).toEqual(
-      expect.arrayContaining([expect.objectContaining({ from: 'in_progress' }), expect.objectContaining({ from: 'pending' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ from: 'in_progress' }),
+        expect.objectContaining({ from: 'pending' }),
+      ]),
     );
     expect((await h.steps(task.id)).map((s) => s.status)).toEqual(['cancelled', 'cancelled']);
     expect((await h.attempts(task.id))[0]).toMatchObject({ attempt: 1, stale: true });

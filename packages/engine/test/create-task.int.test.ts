@@ -26,7 +26,8 @@ const signup = (identity: 'strict' | 'caller_key' | 'unique', version = '1.0.0')
 
 describe('task creation', () => {
   beforeAll(async () => {
-    for (const identity of ['strict', 'caller_key', 'unique'] as const) await registerTemplate(h.pool, signup(identity));
+    for (const identity of ['strict', 'caller_key', 'unique'] as const)
+      await registerTemplate(h.pool, signup(identity));
   });
 
   it('creates the task, its steps and the initial transitions in one go', async () => {
@@ -41,18 +42,31 @@ describe('task creation', () => {
       priority: 5,
     });
     expect(duplicate).toBe(false);
-    expect(task).toMatchObject({ status: 'pending', initiator: 'signup-form', sourceSystem: 'web', tags: ['signup'], priority: 5 });
+    expect(task).toMatchObject({
+      status: 'pending',
+      initiator: 'signup-form',
+      sourceSystem: 'web',
+      tags: ['signup'],
+      priority: 5,
+    });
     expect(task.correlationId).toMatch(/^[0-9a-f-]{36}$/);
     const steps = await h.steps(task.id);
     expect(steps).toMatchObject([{ name: 'create_user_account', status: 'enqueued', attempts: 0 }]);
-    const { rows } = await h.pool.query('SELECT from_status, to_status, actor FROM task_transitions WHERE task_id = $1', [task.id]);
+    const { rows } = await h.pool.query(
+      'SELECT from_status, to_status, actor FROM task_transitions WHERE task_id = $1',
+      [task.id],
+    );
     expect(rows).toEqual([{ from_status: null, to_status: 'pending', actor: 'test' }]);
   });
 
   it('rejects a bad context with one message per failing field, and creates nothing', async () => {
     const before = await h.pool.query('SELECT count(*)::int AS n FROM tasks');
     const error = await h
-      .create({ namespace: 'accounts', name: 'signup_strict', context: { email: 'not-an-email', plan: 'gold' } })
+      .create({
+        namespace: 'accounts',
+        name: 'signup_strict',
+        context: { email: 'not-an-email', plan: 'gold' },
+      })
       .catch((err) => err);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues).toEqual(
@@ -61,8 +75,12 @@ describe('task creation', () => {
         expect.objectContaining({ path: '/plan', rule: 'enum' }),
       ]),
     );
-    const missing = await h.create({ namespace: 'accounts', name: 'signup_strict', context: { plan: 'free' } }).catch((e) => e);
-    expect((missing as ValidationError).issues).toEqual([expect.objectContaining({ path: '/email', rule: 'required' })]);
+    const missing = await h
+      .create({ namespace: 'accounts', name: 'signup_strict', context: { plan: 'free' } })
+      .catch((e) => e);
+    expect((missing as ValidationError).issues).toEqual([
+      expect.objectContaining({ path: '/email', rule: 'required' }),
+    ]);
     const after = await h.pool.query('SELECT count(*)::int AS n FROM tasks');
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
@@ -75,7 +93,11 @@ describe('task creation', () => {
   });
 
   it('strict identity: the same context returns the first task; another context makes a new one', async () => {
-    const request = { namespace: 'accounts', name: 'signup_strict', context: { plan: 'pro', email: 'bo@example.com' } };
+    const request = {
+      namespace: 'accounts',
+      name: 'signup_strict',
+      context: { plan: 'pro', email: 'bo@example.com' },
+    };
     const first = await h.create(request);
     const again = await h.create({ ...request, context: { email: 'bo@example.com', plan: 'pro' } });
     const other = await h.create({ ...request, context: { email: 'cy@example.com', plan: 'pro' } });
@@ -86,15 +108,32 @@ describe('task creation', () => {
 
   it('caller key identity: the same key returns the first task even with another context; no key is refused', async () => {
     const base = { namespace: 'accounts', name: 'signup_caller_key' };
-    const first = await h.create({ ...base, context: { email: 'di@example.com', plan: 'free' }, idempotencyKey: 'k-1' });
-    const again = await h.create({ ...base, context: { email: 'ed@example.com', plan: 'free' }, idempotencyKey: 'k-1' });
-    expect(again).toMatchObject({ duplicate: true, task: { id: first.task.id, identityStrategy: 'caller_key' } });
-    const missing = await h.create({ ...base, context: { email: 'di@example.com', plan: 'free' } }).catch((e) => e);
+    const first = await h.create({
+      ...base,
+      context: { email: 'di@example.com', plan: 'free' },
+      idempotencyKey: 'k-1',
+    });
+    const again = await h.create({
+      ...base,
+      context: { email: 'ed@example.com', plan: 'free' },
+      idempotencyKey: 'k-1',
+    });
+    expect(again).toMatchObject({
+      duplicate: true,
+      task: { id: first.task.id, identityStrategy: 'caller_key' },
+    });
+    const missing = await h
+      .create({ ...base, context: { email: 'di@example.com', plan: 'free' } })
+      .catch((e) => e);
     expect(missing).toBeInstanceOf(ValidationError);
   });
 
   it('unique identity: the same context twice makes two tasks', async () => {
-    const request = { namespace: 'accounts', name: 'signup_unique', context: { email: 'fa@example.com', plan: 'free' } };
+    const request = {
+      namespace: 'accounts',
+      name: 'signup_unique',
+      context: { email: 'fa@example.com', plan: 'free' },
+    };
     const first = await h.create(request);
     const second = await h.create(request);
     expect(second.duplicate).toBe(false);
@@ -105,8 +144,14 @@ describe('task creation', () => {
     await expect(registerTemplate(h.pool, signup('strict'))).resolves.toMatchObject({ created: false });
     const changed = { ...signup('strict'), description: 'changed' };
     await expect(registerTemplate(h.pool, changed)).rejects.toBeInstanceOf(ConflictError);
-    await expect(registerTemplate(h.pool, signup('strict', '1.1.0'))).resolves.toMatchObject({ created: true });
-    const latest = await h.create({ namespace: 'accounts', name: 'signup_strict', context: { email: 'gu@example.com', plan: 'free' } });
+    await expect(registerTemplate(h.pool, signup('strict', '1.1.0'))).resolves.toMatchObject({
+      created: true,
+    });
+    const latest = await h.create({
+      namespace: 'accounts',
+      name: 'signup_strict',
+      context: { email: 'gu@example.com', plan: 'free' },
+    });
     expect(latest.template.version).toBe('1.1.0');
   });
 });

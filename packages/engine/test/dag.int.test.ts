@@ -30,7 +30,9 @@ describe('DAG execution', () => {
     const attempts = await h.attempts(task.id);
     expect(attempts.map((a) => a.step)).toEqual(['a', 'b', 'c']);
     for (let i = 1; i < attempts.length; i++) {
-      expect(attempts[i]!.started_at.getTime()).toBeGreaterThanOrEqual(attempts[i - 1]!.finished_at.getTime());
+      expect(attempts[i]!.started_at.getTime()).toBeGreaterThanOrEqual(
+        attempts[i - 1]!.finished_at.getTime(),
+      );
     }
     expect(seen).toEqual({ a: {}, b: { a: { from: 'a', n: 0 } }, c: { b: { from: 'b', n: 1 } } });
     expect((await h.steps(task.id)).map((s) => s.results)).toEqual([
@@ -57,7 +59,10 @@ describe('DAG execution', () => {
         { name: 'join', handler: 'dia_join', depends_on: ['left', 'right'] },
       ],
     });
-    await h.start([timed('root', 10), timed('left', 400), timed('right', 400), timed('join', 10)], [template]);
+    await h.start(
+      [timed('root', 10), timed('left', 400), timed('right', 400), timed('join', 10)],
+      [template],
+    );
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
 
     expect(await h.waitForTask(task.id)).toBe('complete');
@@ -104,6 +109,10 @@ describe('DAG execution', () => {
       'SELECT from_status, to_status, reason FROM task_transitions WHERE task_id = $1 ORDER BY id',
       [task.id],
     );
-    expect(rows.at(-1)).toEqual({ from_status: 'in_progress', to_status: 'error', reason: 'blocked by failures' });
+    expect(rows.at(-1)).toEqual({
+      from_status: 'in_progress',
+      to_status: 'error',
+      reason: 'blocked by failures',
+    });
   });
 });

@@ -20,7 +20,9 @@ describe('fenced delivery', () => {
     // Create before starting the worker so both copies are waiting when it starts.
     await h.start([defineStepHandler('dup_other', () => null)], [template]);
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
-    const [{ id: stepId }] = (await h.pool.query('SELECT id FROM workflow_steps WHERE task_id = $1', [task.id])).rows;
+    const [{ id: stepId }] = (
+      await h.pool.query('SELECT id FROM workflow_steps WHERE task_id = $1', [task.id])
+    ).rows;
     const queue = h.dispatcher.queue('dup_once');
     await queue.add('dup_once', { stepId, taskId: task.id, attempt: 1 }, { jobId: `${stepId}.copy` });
     await h.start([handler], [], { concurrency: 5 });
@@ -43,7 +45,9 @@ describe('fenced delivery', () => {
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
 
     const unserved = await findUnservedSteps(h.pool, 30_000);
-    expect(unserved.filter((s) => s.taskId === task.id)).toMatchObject([{ name: 'orphan', handler: 'nobody_serves_this' }]);
+    expect(unserved.filter((s) => s.taskId === task.id)).toMatchObject([
+      { name: 'orphan', handler: 'nobody_serves_this' },
+    ]);
   });
 });
 

@@ -15,7 +15,11 @@ export type EngineHarness = {
   redis: Redis;
   prefix: string;
   dispatcher: StepDispatcher;
-  start(handlers: StepHandler[], templates: TaskTemplate[], options?: { concurrency?: number }): Promise<RunningWorker>;
+  start(
+    handlers: StepHandler[],
+    templates: TaskTemplate[],
+    options?: { concurrency?: number },
+  ): Promise<RunningWorker>;
   create(request: CreateTaskRequest): ReturnType<typeof createTask>;
   waitForTask(taskId: string, statuses?: string[], timeoutMs?: number): Promise<string>;
   steps(taskId: string): Promise<StepView[]>;
@@ -23,7 +27,13 @@ export type EngineHarness = {
   close(): Promise<void>;
 };
 
-export type StepView = { name: string; status: string; attempts: number; results: unknown; next_attempt_at: Date | null };
+export type StepView = {
+  name: string;
+  status: string;
+  attempts: number;
+  results: unknown;
+  next_attempt_at: Date | null;
+};
 export type AttemptView = {
   step: string;
   attempt: number;
@@ -52,7 +62,14 @@ export async function createEngineHarness(): Promise<EngineHarness> {
     dispatcher,
     async start(handlers, templates, options = {}) {
       await registerTemplates(pool, templates);
-      const worker = await startWorker({ handlers, pool, redis, queuePrefix: testRedis.prefix, logger, ...options });
+      const worker = await startWorker({
+        handlers,
+        pool,
+        redis,
+        queuePrefix: testRedis.prefix,
+        logger,
+        ...options,
+      });
       workers.push(worker);
       return worker;
     },
@@ -86,7 +103,12 @@ export async function createEngineHarness(): Promise<EngineHarness> {
   };
 }
 
-async function waitForTaskStatus(pool: Pool, taskId: string, statuses: string[], timeoutMs: number): Promise<string> {
+async function waitForTaskStatus(
+  pool: Pool,
+  taskId: string,
+  statuses: string[],
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     // Tolerate a failed poll: some tests terminate every connection on purpose.
@@ -106,5 +128,11 @@ let counter = 0;
 /** A template with a unique name per call, so tests in one database never collide. */
 export function testTemplate(input: Omit<TaskTemplateInput, 'namespace' | 'name' | 'version'>): TaskTemplate {
   counter += 1;
-  return defineTemplate({ namespace: 'test', name: `t${counter}`, version: '1.0.0', default_dependent_system: 'svc', ...input });
+  return defineTemplate({
+    namespace: 'test',
+    name: `t${counter}`,
+    version: '1.0.0',
+    default_dependent_system: 'svc',
+    ...input,
+  });
 }

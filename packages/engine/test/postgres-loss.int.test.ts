@@ -45,7 +45,8 @@ describe('losing Postgres connections', () => {
       schedulerId: 'pg-loss',
     });
     const ids: string[] = [];
-    for (let i = 0; i < 60; i++) ids.push((await h.create({ namespace: 'test', name: template.name, context: { i } })).task.id);
+    for (let i = 0; i < 60; i++)
+      ids.push((await h.create({ namespace: 'test', name: template.name, context: { i } })).task.id);
 
     for (let round = 0; round < 3; round++) {
       await sleep(150);

@@ -33,19 +33,30 @@ describe('errors and retries', () => {
       [2, 'retryable_error'],
       [3, 'success'],
     ]);
-    expect((await h.steps(task.id))[0]).toMatchObject({ status: 'complete', attempts: 3, results: { calls: 3 } });
+    expect((await h.steps(task.id))[0]).toMatchObject({
+      status: 'complete',
+      attempts: 3,
+      results: { calls: 3 },
+    });
   });
 
   it('honours a retry-after of N seconds: not earlier, and within a second of it', async () => {
     let calls = 0;
     const template = testTemplate({
-      steps: [{ name: 'limited', handler: 'rt_limited', retry: { max_attempts: 2, backoff_base_ms: 10, backoff_cap_ms: 60_000 } }],
+      steps: [
+        {
+          name: 'limited',
+          handler: 'rt_limited',
+          retry: { max_attempts: 2, backoff_base_ms: 10, backoff_cap_ms: 60_000 },
+        },
+      ],
     });
     await h.start(
       [
         defineStepHandler('rt_limited', () => {
           calls += 1;
-          if (calls === 1) throw new RetryableError('429 too many requests', { retryAfter: 2, httpStatus: 429 });
+          if (calls === 1)
+            throw new RetryableError('429 too many requests', { retryAfter: 2, httpStatus: 429 });
           return {};
         }),
       ],
@@ -82,7 +93,11 @@ describe('errors and retries', () => {
     expect(calls).toBe(1);
     const attempts = await h.attempts(task.id);
     expect(attempts).toHaveLength(1);
-    expect(attempts[0]).toMatchObject({ outcome: 'permanent_error', error_class: 'PermanentError', error_code: 'card_declined' });
+    expect(attempts[0]).toMatchObject({
+      outcome: 'permanent_error',
+      error_class: 'PermanentError',
+      error_code: 'card_declined',
+    });
     expect((await h.steps(task.id))[0]).toMatchObject({ status: 'error', attempts: 1 });
   });
 
@@ -114,7 +129,9 @@ describe('errors and retries', () => {
   it('aborts a handler over its timeout and retries it', async () => {
     let calls = 0;
     let firstSignalAborted = false;
-    const template = testTemplate({ steps: [{ name: 'slow', handler: 'rt_slow', timeout_ms: 200, retry: fast }] });
+    const template = testTemplate({
+      steps: [{ name: 'slow', handler: 'rt_slow', timeout_ms: 200, retry: fast }],
+    });
     await h.start(
       [
         defineStepHandler('rt_slow', async (ctx) => {

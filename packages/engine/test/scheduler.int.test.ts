@@ -51,14 +51,18 @@ describe('scheduler repairs with two replicas', () => {
       [leased],
     );
     await h.redis.del(...(await h.redis.keys(`${h.prefix}:*`)));
-    await h.pool.query(`UPDATE workflow_steps SET status = 'complete', attempts = 1 WHERE task_id = ANY($1)`, [settled]);
+    await h.pool.query(
+      `UPDATE workflow_steps SET status = 'complete', attempts = 1 WHERE task_id = ANY($1)`,
+      [settled],
+    );
 
     const [a, b] = await schedulers(2);
     const results = await Promise.all([a!.sweep(), b!.sweep(), a!.sweep(), b!.sweep()]);
     await a!.stop();
     await b!.stop();
 
-    const total = (kind: 'lease_expired' | 'job_missing' | 'task_finalized') => results.reduce((sum, r) => sum + r[kind], 0);
+    const total = (kind: 'lease_expired' | 'job_missing' | 'task_finalized') =>
+      results.reduce((sum, r) => sum + r[kind], 0);
     expect(total('lease_expired')).toBe(10);
     expect(total('task_finalized')).toBe(10);
     // The 10 missing jobs plus the 10 steps whose lease expired are on a queue again.

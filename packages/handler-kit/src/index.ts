@@ -4,6 +4,23 @@
  */
 export { PermanentError, RetryableError } from '@switchyard/core';
 export {
+  type ApiClient,
+  type ApiRequest,
+  type ApiResponse,
+  type ApiStepHandler,
+  type ApiStepHandlerOptions,
+  classifyHttpResponse,
+  classifyTransportError,
+  defineApiStepHandler,
+  type FailureOutcome,
+  HttpConflictError,
+  type HttpHeaders,
+  type HttpOutcome,
+  parseRetryAfter,
+  toStepError,
+  traceparentFor,
+} from './api-handler.ts';
+export {
   defineStepHandler,
   type StepHandler,
   type StepHandlerContext,

@@ -54,7 +54,8 @@ export class StepDispatcher {
   async findMissing(items: readonly StepDispatch[]): Promise<StepDispatch[]> {
     if (items.length === 0) return [];
     const pipeline = this.#connection.pipeline();
-    for (const item of items) pipeline.exists(this.queue(item.handler).toKey(stepJobId(item.stepId, item.attempt)));
+    for (const item of items)
+      pipeline.exists(this.queue(item.handler).toKey(stepJobId(item.stepId, item.attempt)));
     const replies = (await pipeline.exec()) ?? [];
     return items.filter((_, i) => {
       const [err, exists] = replies[i] ?? [null, 0];

@@ -1,0 +1,187 @@
+/**
+ * The five step handlers of `user_registration.yaml`. Each calls one service through
+ * `defineApiStepHandler`, so every call carries the correlation id and the step's idempotency
+ * key, and every status is mapped to an outcome by handler-kit's one classifier: a handler here
+ * only says what its step means (skip billing for free plans, treat a 409 as the existing record).
+ *
+ * Base URLs come from each step's `handler_config.base_url`; the environment variables
+ * USER_SERVICE_URL, BILLING_SERVICE_URL, PREFERENCES_SERVICE_URL and NOTIFICATION_SERVICE_URL
+ * override them, read once when this module is imported.
+ */
+import {
+  defineApiStepHandler,
+  PermanentError,
+  type StepHandler,
+  type StepHandlerContext,
+} from '@switchyard/handler-kit';
+
+/** The task context (validated against the template's context_schema at task creation). */
+export type RegistrationContext = {
+  email: string;
+  name: string;
+  plan: 'free' | 'pro' | 'enterprise';
+  payment_method?: string;
+  marketing_opt_in?: boolean;
+};
+
+type Ctx = StepHandlerContext<RegistrationContext>;
+
+/** Result of create_user_account; `existing` when the user was there already (409). */
+export type CreatedUser = { user_id: string; email: string; plan: string; status: string; existing: boolean };
+/** Result of setup_billing_profile. */
+export type BillingResult =
+  | { skipped: true; reason: 'free_plan'; user_id: string }
+  | { skipped: false; user_id: string; profile_id: string; plan: string; existing: boolean };
+/** Result of initialize_preferences. */
+export type PreferencesResult = { user_id: string; settings: unknown; existing: boolean };
+/** Result of send_welcome_sequence. */
+export type WelcomeResult = { user_id: string; notification_id: string; status: string };
+/** Result of update_user_status. */
+export type StatusResult = { user_id: string; status: string };
+
+type UserRecord = { id: string; email: string; plan: string; status: string };
+type ProfileRecord = { id: string; user_id: string; plan: string };
+type PreferencesRecord = { user_id: string; settings: unknown };
+
+/** Creates the account; a 409 (the email exists) resolves to the existing user. */
+export const createUserAccount = defineApiStepHandler<RegistrationContext, CreatedUser>({
+  name: 'create_user_account',
+  dependentSystem: 'user_service',
+  baseUrlEnv: 'USER_SERVICE_URL',
+  async call(ctx, http) {
+    const { email, name, plan } = registrationInput(ctx);
+    const { data } = await http.request<UserRecord>({
+      method: 'POST',
+      url: '/users',
+      data: { email, name, plan },
+    });
+    return createdUser(data, false);
+  },
+  async onConflict(ctx, http) {
+    const { email } = registrationInput(ctx);
+    const { data } = await http.request<UserRecord>({ method: 'GET', url: '/users', params: { email } });
+    return createdUser(data, true);
+  },
+});
+
+/** Creates the billing profile; free plans skip billing without a call. A 402 fails for good. */
+export const setupBillingProfile = defineApiStepHandler<RegistrationContext, BillingResult>({
+  name: 'setup_billing_profile',
+  dependentSystem: 'billing_service',
+  baseUrlEnv: 'BILLING_SERVICE_URL',
+  async call(ctx, http) {
+    const userId = parentUserId(ctx, 'create_user_account');
+    const { plan, payment_method } = ctx.task.context;
+    if (plan === 'free') return { skipped: true, reason: 'free_plan', user_id: userId };
+    const data = { user_id: userId, plan, payment_method };
+    const response = await http.request<ProfileRecord>({ method: 'POST', url: '/billing/profiles', data });
+    return billingResult(response.data, false);
+  },
+  // The 409 body carries the existing profile; fetch it only if a service version omits it.
+  async onConflict(ctx, http, response) {
+    const profile = (response.data as { profile?: ProfileRecord } | null)?.profile;
+    if (profile) return billingResult(profile, true);
+    const userId = parentUserId(ctx, 'create_user_account');
+    const url = `/billing/profiles/${encodeURIComponent(userId)}`;
+    return billingResult((await http.request<ProfileRecord>({ method: 'GET', url })).data, true);
+  },
+});
+
+/** Initializes preferences from the plan; a 409 resolves to the existing record. */
+export const initializePreferences = defineApiStepHandler<RegistrationContext, PreferencesResult>({
+  name: 'initialize_preferences',
+  dependentSystem: 'preferences_service',
+  baseUrlEnv: 'PREFERENCES_SERVICE_URL',
+  async call(ctx, http) {
+    const userId = parentUserId(ctx, 'create_user_account');
+    const { plan, marketing_opt_in } = ctx.task.context;
+    const data = { user_id: userId, plan, marketing_opt_in };
+    const response = await http.request<PreferencesRecord>({ method: 'POST', url: '/preferences', data });
+    return preferencesResult(response.data, false);
+  },
+  async onConflict(ctx, http) {
+    const url = `/preferences/${encodeURIComponent(parentUserId(ctx, 'create_user_account'))}`;
+    return preferencesResult((await http.request<PreferencesRecord>({ method: 'GET', url })).data, true);
+  },
+});
+
+type NotificationRecord = { id: string; user_id: string; status: string };
+
+/** Sends the welcome sequence once billing and preferences are done; a 429 waits its Retry-After. */
+export const sendWelcomeSequence = defineApiStepHandler<RegistrationContext, WelcomeResult>({
+  name: 'send_welcome_sequence',
+  dependentSystem: 'notification_service',
+  baseUrlEnv: 'NOTIFICATION_SERVICE_URL',
+  async call(ctx, http) {
+    // Parents are the direct dependencies only, so the user id comes through them.
+    parentUserId(ctx, 'setup_billing_profile');
+    const userId = parentUserId(ctx, 'initialize_preferences');
+    const data = { user_id: userId, email: ctx.task.context.email };
+    const response = await http.request<NotificationRecord>({
+      method: 'POST',
+      url: '/notifications/welcome',
+      data,
+    });
+    return { user_id: userId, notification_id: response.data.id, status: response.data.status };
+  },
+});
+
+/** Marks the user active. */
+export const updateUserStatus = defineApiStepHandler<RegistrationContext, StatusResult>({
+  name: 'update_user_status',
+  dependentSystem: 'user_service',
+  baseUrlEnv: 'USER_SERVICE_URL',
+  async call(ctx, http) {
+    const userId = parentUserId(ctx, 'send_welcome_sequence');
+    const url = `/users/${encodeURIComponent(userId)}/status`;
+    const response = await http.request<UserRecord>({ method: 'PATCH', url, data: { status: 'active' } });
+    return { user_id: response.data.id, status: response.data.status };
+  },
+});
+
+/** All five, for a worker's handler list. */
+export const userRegistrationHandlers: readonly StepHandler<RegistrationContext>[] = [
+  createUserAccount,
+  setupBillingProfile,
+  initializePreferences,
+  sendWelcomeSequence,
+  updateUserStatus,
+];
+
+/**
+ * The fields create_user_account needs. The template's schema checks them at task creation;
+ * this guards tasks created by an older template version, and fails them for good.
+ */
+function registrationInput(ctx: Ctx): RegistrationContext {
+  const context = (ctx.task.context ?? {}) as Partial<RegistrationContext>;
+  const missing = (['email', 'name', 'plan'] as const).filter(
+    (field) => typeof context[field] !== 'string' || !context[field]?.trim(),
+  );
+  if (missing.length > 0) {
+    throw new PermanentError(`task context is missing ${missing.join(', ')}`, {
+      errorCode: 'invalid_context',
+    });
+  }
+  return context as RegistrationContext;
+}
+
+/** `user_id` from a parent's result; its absence is a wiring bug, which retrying cannot fix. */
+function parentUserId(ctx: Ctx, parent: string): string {
+  const userId = (ctx.parents[parent] as { user_id?: unknown } | undefined)?.user_id;
+  if (typeof userId !== 'string' || !userId) {
+    throw new PermanentError(`parent ${parent} returned no user_id`, { errorCode: 'missing_parent_result' });
+  }
+  return userId;
+}
+
+function createdUser(user: UserRecord, existing: boolean): CreatedUser {
+  return { user_id: user.id, email: user.email, plan: user.plan, status: user.status, existing };
+}
+
+function billingResult(profile: ProfileRecord, existing: boolean): BillingResult {
+  return { skipped: false, user_id: profile.user_id, profile_id: profile.id, plan: profile.plan, existing };
+}
+
+function preferencesResult(record: PreferencesRecord, existing: boolean): PreferencesResult {
+  return { user_id: record.user_id, settings: record.settings, existing };
+}

@@ -1,0 +1,93 @@
+/**
+ * The user service (port 7101 in the template): accounts keyed by email.
+ * `POST /users` → 201 (409 with the existing user on a duplicate email), `GET /users?email=`,
+ * `PATCH /users/:id/status`.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  invalid,
+  type JsonReply,
+  objectBody,
+  type RouteRequest,
+  reply,
+  type ServiceDefinition,
+} from './kit.ts';
+
+/** A stored user. */
+export type User = { id: string; email: string; name: string; plan: Plan; status: UserStatus };
+export type Plan = 'free' | 'pro' | 'enterprise';
+export type UserStatus = 'pending' | 'active' | 'suspended';
+
+/** The plans every service accepts. */
+export const PLANS: readonly Plan[] = ['free', 'pro', 'enterprise'];
+const STATUSES: readonly UserStatus[] = ['pending', 'active', 'suspended'];
+
+/** Creates the user service over an empty store. */
+export function userService(): ServiceDefinition {
+  const users = new Map<string, User>();
+  const idsByEmail = new Map<string, string>();
+  const byEmail = (email: string) => users.get(idsByEmail.get(email) ?? '');
+
+  const create = (request: RouteRequest): JsonReply => {
+    const body = objectBody(request.body);
+    if (!body) return reply(400, { error: 'body must be a JSON object' });
+    const problem = checkNewUser(body);
+    if (problem) return problem;
+    // Emails are case-insensitive in practice; one account per mailbox.
+    const email = (body.email as string).trim().toLowerCase();
+    const existing = byEmail(email);
+    if (existing) return reply(409, { error: `a user with email ${email} exists`, user: existing });
+    const user: User = {
+      id: randomUUID(),
+      email,
+      name: body.name as string,
+      plan: body.plan as Plan,
+      status: 'pending',
+    };
+    users.set(user.id, user);
+    idsByEmail.set(email, user.id);
+    request.sideEffect();
+    return reply(201, user);
+  };
+
+  const find = (request: RouteRequest): JsonReply => {
+    const email = request.query.get('email')?.trim().toLowerCase();
+    if (!email) return invalid('email', 'is a required query parameter');
+    const user = byEmail(email);
+    return user ? reply(200, user) : reply(404, { error: `no user with email ${email}` });
+  };
+
+  const setStatus = (request: RouteRequest): JsonReply => {
+    const status = objectBody(request.body)?.status;
+    if (!STATUSES.includes(status as UserStatus))
+      return invalid('status', `must be one of ${STATUSES.join(', ')}`);
+    const user = users.get(request.params.id ?? '');
+    if (!user) return reply(404, { error: `no user ${request.params.id}` });
+    user.status = status as UserStatus;
+    request.sideEffect();
+    return reply(200, user);
+  };
+
+  return {
+    name: 'user',
+    routes: [
+      { method: 'POST', path: '/users', handle: create },
+      { method: 'GET', path: '/users', handle: find },
+      { method: 'PATCH', path: '/users/:id/status', handle: setStatus },
+    ],
+    reset: () => {
+      users.clear();
+      idsByEmail.clear();
+    },
+  };
+}
+
+function checkNewUser(body: Record<string, unknown>): JsonReply | null {
+  const { email, name, plan } = body;
+  if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email.trim())) {
+    return invalid('email', 'must be an email address');
+  }
+  if (typeof name !== 'string' || !name.trim()) return invalid('name', 'must be a non-empty string');
+  if (!PLANS.includes(plan as Plan)) return invalid('plan', `must be one of ${PLANS.join(', ')}`);
+  return null;
+}

@@ -1,0 +1,11 @@
+export {
+  EnvConfigError,
+  type EnvIntOptions,
+  type EnvProblem,
+  envBoolean,
+  envInt,
+  envList,
+  envUrl,
+  parseEnv,
+} from './env.ts';
+export { commonEnvShape, schedulerEnvShape, workerEnvShape } from './shapes.ts';

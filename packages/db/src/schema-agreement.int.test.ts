@@ -1,0 +1,95 @@
+/**
+ * prisma/schema.prisma and prisma/migrations must describe the same database. `prisma migrate
+ * diff` would say so, but its schema engine cannot run here; instead the migrations are applied
+ * to a fresh database, its catalog is read, and the result is compared with what the schema
+ * declares (read by schema-check/prisma-schema.ts). A failure lists each difference as a line.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createScratchDatabase } from '../test/scratch-database.ts';
+import { applyMigrations } from './migrator.ts';
+import { compareShapes } from './schema-check/compare.ts';
+import { expectedShape } from './schema-check/expected-shape.ts';
+import { introspectShape } from './schema-check/introspect.ts';
+import { parsePrismaSchema } from './schema-check/prisma-schema.ts';
+import type { SchemaShape } from './schema-check/shape.ts';
+
+const SCHEMA_PATH = fileURLToPath(new URL('../../../prisma/schema.prisma', import.meta.url));
+
+type MigratedDatabase = { client: pg.Client; close(): Promise<void> };
+
+async function migratedDatabase(): Promise<MigratedDatabase> {
+  const database = await createScratchDatabase('switchyard_agreement');
+  await applyMigrations(database.url);
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  return {
+    client,
+    async close() {
+      await client.end();
+      await database.drop();
+    },
+  };
+}
+
+async function declaredShape(): Promise<SchemaShape> {
+  return expectedShape(parsePrismaSchema(await readFile(SCHEMA_PATH, 'utf8')));
+}
+
+describe('schema.prisma and prisma/migrations', () => {
+  let db: MigratedDatabase;
+  beforeAll(async () => {
+    db = await migratedDatabase();
+  });
+  afterAll(() => db?.close());
+
+  it('declare the same tables, columns, indexes and foreign keys', async () => {
+    expect(compareShapes(await declaredShape(), await introspectShape(db.client))).toEqual([]);
+  });
+
+  it('keep the CHECK constraints that Prisma cannot declare', async () => {
+    const { rows } = await db.client.query(
+      `SELECT conname FROM pg_constraint WHERE contype = 'c' AND connamespace = current_schema()::regnamespace
+        ORDER BY conname`,
+    );
+    expect(rows.map((row) => row.conname)).toEqual([
+      'step_attempts_outcome_check',
+      'tasks_identity_strategy_check',
+      'tasks_status_check',
+      'workflow_steps_attempts_check',
+      'workflow_steps_status_check',
+    ]);
+  });
+});
+
+describe('the agreement check', () => {
+  it('reports exactly the columns, indexes and foreign keys changed behind the schema', async () => {
+    const db = await migratedDatabase();
+    try {
+      await db.client.query(`
+        ALTER TABLE workers DROP COLUMN stopped_at;
+        DROP INDEX tasks_correlation_id_idx;
+        ALTER TABLE workflow_steps ALTER COLUMN claimed_by SET NOT NULL;
+        ALTER TABLE workflow_steps ALTER COLUMN attempts DROP DEFAULT;
+        ALTER TABLE workflow_step_edges DROP CONSTRAINT workflow_step_edges_to_step_id_fkey,
+          ADD CONSTRAINT workflow_step_edges_to_step_id_fkey FOREIGN KEY (to_step_id) REFERENCES workflow_steps (id)
+          ON DELETE RESTRICT ON UPDATE CASCADE;
+        CREATE INDEX step_attempts_outcome_idx ON step_attempts (outcome) WHERE outcome <> 'success';`);
+
+      expect(compareShapes(await declaredShape(), await introspectShape(db.client))).toEqual([
+        'column workers.stopped_at: schema says nullable timestamp(3) with time zone, database lacks it',
+        'column workflow_steps.attempts: schema says not null integer default 0, database has not null integer',
+        'column workflow_steps.claimed_by: schema says nullable text, database has not null text',
+        'foreign key workflow_step_edges_to_step_id_fkey: schema says workflow_step_edges (to_step_id) → workflow_steps (id) ' +
+          'on delete CASCADE on update CASCADE, database has workflow_step_edges (to_step_id) → workflow_steps (id) ' +
+          'on delete RESTRICT on update CASCADE',
+        'index step_attempts_outcome_idx: database has index (btree, partial) on step_attempts (outcome), schema does not declare it',
+        'index tasks_correlation_id_idx: schema says index on tasks (correlation_id), database lacks it',
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+});
