@@ -40,7 +40,9 @@ describe('scheduler repairs with two replicas', () => {
     const template = testTemplate({ steps: [{ name: 'only', handler: 'sched_unserved' }] });
     await h.start([defineStepHandler('sched_other', () => null)], [template]);
     const created = await Promise.all(
-      Array.from({ length: 30 }, () => h.create({ namespace: 'test', name: template.name, context: {} })),
+      Array.from({ length: 30 }, (_, i) =>
+        h.create({ namespace: 'test', name: template.name, context: { i } }),
+      ),
     );
     const ids = created.map((c) => c.task.id);
     const [leased, missing, settled] = [ids.slice(0, 10), ids.slice(10, 20), ids.slice(20, 30)];
