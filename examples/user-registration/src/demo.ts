@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { commonEnvShape, envInt, parseEnv } from '@switchyard/config';
-import { createPool, findTasksNeedingAttention, type Pool } from '@switchyard/db';
+import { stepOrder } from '@switchyard/core';
+import { createPool, findTasksNeedingAttention, findTemplate, type Pool } from '@switchyard/db';
 import { createTask, loadTemplateFiles, startScheduler, startWorker } from '@switchyard/engine';
 import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
@@ -26,7 +27,7 @@ const env = parseEnv(
   }),
   process.env,
 );
-const logger = createLogger({ name: 'switchyard-demo', level: env.LOG_LEVEL });
+const logger = createLogger({ name: 'switchyard-demo', level: env.LOG_LEVEL, pretty: true });
 const templatesDir = fileURLToPath(new URL('../templates', import.meta.url));
 
 type Registration = {
@@ -93,26 +94,24 @@ function injectFaults(services: AllServices): void {
 }
 
 async function submit(pool: Pool, dispatcher: StepDispatcher, batch: Registration[]): Promise<string[]> {
-  const deps = { pool, dispatcher };
+  const create = (context: Registration) =>
+    createTask(
+      { pool, dispatcher },
+      { namespace: 'user_management', name: 'user_registration', context, initiator: 'demo' },
+    );
   const ids: string[] = [];
-  for (const context of batch) {
-    const { task } = await createTask(deps, {
-      namespace: 'user_management',
-      name: 'user_registration',
-      context,
-      initiator: 'demo',
-    });
-    ids.push(task.id);
-  }
+  for (const context of batch) ids.push((await create(context)).task.id);
   // The same signup submitted again: strict identity answers with the first task.
-  const again = await createTask(deps, {
-    namespace: 'user_management',
-    name: 'user_registration',
-    context: batch[0]!,
-  });
+  const again = await create(batch[0]!);
+  // The same email signing up again with another name: a new task, whose create step meets the
+  // user service's 409 and carries on with the existing account.
+  const returning = await create({ ...batch[0]!, name: `${batch[0]!.name} again` });
+  ids.push(returning.task.id);
+  console.log(`submitted ${batch.length} new users, then the first one twice more:`);
   console.log(
-    `submitted ${batch.length} registrations; a repeated submission returned the same task: ${again.duplicate && again.task.id === ids[0]}`,
+    `  an identical repeat returned the first task (duplicate: ${again.duplicate && again.task.id === ids[0]})`,
   );
+  console.log('  a repeat with another name made a new task that will meet the 409 path');
   return ids;
 }
 
@@ -129,16 +128,21 @@ async function waitForAll(pool: Pool, ids: string[]): Promise<void> {
 
 async function report(pool: Pool, ids: string[], services: AllServices, elapsedMs: number): Promise<void> {
   const { rows } = await pool.query(
-    `SELECT t.context->>'email' AS email, t.context->>'plan' AS plan, t.status,
-            string_agg(s.name || '=' || s.status || CASE WHEN s.attempts > 1 THEN '(' || s.attempts || ' attempts)' ELSE '' END,
-                       ', ' ORDER BY s.created_at) AS steps
+    `SELECT t.id, t.context->>'email' AS email, t.context->>'plan' AS plan, t.status,
+            json_object_agg(s.name, json_build_object('status', s.status, 'attempts', s.attempts,
+                                                      'existing', s.results->'existing', 'skipped', s.results->'skipped')) AS steps
        FROM tasks t JOIN workflow_steps s ON s.task_id = t.id
       WHERE t.id = ANY($1) GROUP BY t.id ORDER BY t.created_at`,
     [ids],
   );
   console.log(`\nall ${ids.length} registrations settled in ${elapsedMs} ms\n`);
-  for (const row of rows)
-    console.log(`${row.status.padEnd(9)} ${row.plan.padEnd(10)} ${row.email}\n          ${row.steps}`);
+  const order = stepOrder(
+    (await findTemplate(pool, { namespace: 'user_management', name: 'user_registration' }))!.template,
+  );
+  for (const row of rows) {
+    console.log(`${row.status.padEnd(9)} ${row.plan.padEnd(10)} ${row.email}`);
+    console.log(`          ${order.map((name) => describeStep(name, row.steps[name])).join('  ')}`);
+  }
   console.log('\nservice calls vs side effects (idempotency keys make retries safe):');
   for (const kind of ['user', 'billing', 'preferences', 'notification'] as const) {
     for (const [endpoint, c] of Object.entries(services[kind].admin.counters().endpoints)) {
@@ -157,6 +161,18 @@ async function report(pool: Pool, ids: string[], services: AllServices, elapsedM
       );
     }
   }
+}
+
+type StepSummary = { status: string; attempts: number; existing: boolean | null; skipped: boolean | null };
+
+/** `setup_billing_profile:complete×3` — the attempt count only when there was more than one. */
+function describeStep(name: string, step: StepSummary): string {
+  const notes = [
+    step.attempts > 1 ? `×${step.attempts}` : '',
+    step.existing ? ' (existing)' : '',
+    step.skipped ? ' (skipped)' : '',
+  ];
+  return `${name}:${step.status}${notes.join('')}`;
 }
 
 main().then(
