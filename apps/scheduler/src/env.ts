@@ -1,4 +1,4 @@
-import { commonEnvShape, parseEnv, schedulerEnvShape } from '@switchyard/config';
+import { commonEnvShape, parseEnvOrExit, schedulerEnvShape } from '@switchyard/config';
 import { z } from 'zod';
 
 /** Every setting of the scheduler process; nothing else reads process.env. */
@@ -6,5 +6,5 @@ export const SchedulerEnvSchema = z.object({ ...commonEnvShape, ...schedulerEnvS
 export type SchedulerEnv = z.output<typeof SchedulerEnvSchema>;
 
 export function loadSchedulerEnv(env: NodeJS.ProcessEnv = process.env): SchedulerEnv {
-  return parseEnv(SchedulerEnvSchema, env);
+  return parseEnvOrExit(SchedulerEnvSchema, env);
 }

@@ -153,3 +153,17 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Env = process.env)
   if (result.success) return result.data;
   throw new EnvConfigError(result.error.issues.map((issue) => toProblem(issue, env)));
 }
+
+/**
+ * For a process's main: parses the env, or prints every problem (not a stack trace) to stderr
+ * and exits with status 78 (EX_CONFIG), so a misconfigured container fails fast and legibly.
+ */
+export function parseEnvOrExit<S extends z.ZodType>(schema: S, env: Env = process.env): z.output<S> {
+  try {
+    return parseEnv(schema, env);
+  } catch (err) {
+    if (!(err instanceof EnvConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78);
+  }
+}

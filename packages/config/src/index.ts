@@ -7,5 +7,6 @@ export {
   envList,
   envUrl,
   parseEnv,
+  parseEnvOrExit,
 } from './env.ts';
 export { commonEnvShape, schedulerEnvShape, workerEnvShape } from './shapes.ts';

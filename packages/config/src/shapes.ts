@@ -21,7 +21,9 @@ export const commonEnvShape = {
 /** Settings of a worker (besides the common ones) that decide what it runs and how. */
 export const workerEnvShape = {
   /** Comma-separated paths of modules exporting step handlers (the team's own code). */
-  SWITCHYARD_HANDLER_MODULES: envList(),
+  SWITCHYARD_HANDLER_MODULES: envList().refine((paths) => paths.length > 0, {
+    message: 'at least one handler module path is required',
+  }),
   /** Comma-separated YAML template files or directories to register at start. */
   SWITCHYARD_TEMPLATE_PATHS: envList(),
   /** Step types (handler names) this worker consumes; empty means every loaded handler. */

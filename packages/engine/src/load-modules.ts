@@ -15,7 +15,8 @@ function isStepHandler(value: unknown): value is StepHandler {
  * @throws ConfigError when a module cannot be imported or exports no handler.
  */
 export async function loadHandlerModules(paths: readonly string[]): Promise<StepHandler[]> {
-  const handlers: StepHandler[] = [];
+  // A module may export a handler by name and again in an array: keep each handler once.
+  const handlers = new Set<StepHandler>();
   for (const path of paths) {
     const module = await import(pathToFileURL(resolve(path)).href).catch((err) => {
       throw new ConfigError(`cannot load handler module ${path}: ${toError(err).message}`);
@@ -24,9 +25,9 @@ export async function loadHandlerModules(paths: readonly string[]): Promise<Step
       .flatMap((value) => (Array.isArray(value) ? value : [value]))
       .filter(isStepHandler);
     if (found.length === 0) throw new ConfigError(`handler module ${path} exports no step handler`);
-    handlers.push(...found.filter((handler) => !handlers.includes(handler)));
+    for (const handler of found) handlers.add(handler);
   }
-  return handlers;
+  return [...handlers];
 }
 
 /**

@@ -1,0 +1,19 @@
+import { EnvConfigError, parseEnv } from '@switchyard/config';
+import { describe, expect, it } from 'vitest';
+import { SchedulerEnvSchema } from './env.ts';
+
+describe('scheduler env', () => {
+  it('fills in defaults', () => {
+    expect(parseEnv(SchedulerEnvSchema, {})).toMatchObject({
+      SWITCHYARD_SCHEDULER_INTERVAL_MS: 1_000,
+      SWITCHYARD_DISPATCH_GRACE_MS: 2_000,
+      SWITCHYARD_SCHEDULER_BATCH_SIZE: 500,
+    });
+  });
+
+  it('rejects an interval below its minimum', () => {
+    expect(() => parseEnv(SchedulerEnvSchema, { SWITCHYARD_SCHEDULER_INTERVAL_MS: '10' })).toThrow(
+      EnvConfigError,
+    );
+  });
+});
