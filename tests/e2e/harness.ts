@@ -16,17 +16,18 @@ const sideEffectsSql = readFileSync(new URL('./fixtures/side-effects.sql', impor
 export const logger = createLogger({ name: 'e2e', level: process.env.LOG_LEVEL ?? 'silent' });
 
 /** A linear template of `recorded` steps (see fixtures/handlers.ts). */
-export function recordedTemplate(name: string, steps = 1, maxAttempts = 3): TaskTemplate {
+export function recordedTemplate(name: string, steps = 1, timeoutMs = 2_000): TaskTemplate {
   return defineTemplate({
     namespace: 'e2e',
     name,
     version: '1.0.0',
     default_dependent_system: 'fixture',
     identity_strategy: 'unique',
-    retry: { max_attempts: maxAttempts, backoff_base_ms: 50, backoff_cap_ms: 200 },
+    retry: { max_attempts: 3, backoff_base_ms: 50, backoff_cap_ms: 200 },
     steps: Array.from({ length: steps }, (_, i) => ({
       name: `s${i + 1}`,
       handler: 'recorded',
+      timeout_ms: timeoutMs,
       depends_on: i === 0 ? [] : [`s${i}`],
     })),
   });

@@ -36,7 +36,11 @@ describe('a worker that dies or is stopped mid-step', () => {
       [2, 'success', 'survivor'],
     ]);
     const rerunAfterMs = attempts[1].started_at.getTime() - killedAt;
-    console.info(`[measure] step re-ran ${rerunAfterMs} ms after its worker was killed (lease 1500 ms)`);
+    console.info(
+      `[measure] step re-ran ${rerunAfterMs} ms after its worker was killed (lease 1500 ms, step timeout 2000 ms)`,
+    );
+    // The lease is never shorter than the step's timeout: no re-run before attempt 1 would have timed out.
+    expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(2_000);
     expect((await fleet.sideEffects('completed')).map((e) => e.attempt)).toEqual([2]);
   });
 
@@ -46,7 +50,7 @@ describe('a worker that dies or is stopped mid-step', () => {
       SWITCHYARD_SHUTDOWN_GRACE_MS: '500',
       SWITCHYARD_LEASE_MS: '30000',
     });
-    const [taskId] = await fleet.createTasks(recordedTemplate('terminated'), 1, {
+    const [taskId] = await fleet.createTasks(recordedTemplate('terminated', 1, 10_000), 1, {
       slowFirstAttemptMs: 60_000,
     });
     await waitFor(

@@ -7,6 +7,7 @@ describe('worker env', () => {
     const env = parseEnv(WorkerEnvSchema, {
       SWITCHYARD_HANDLER_MODULES: './a.js, ./b.js',
       SWITCHYARD_STEP_TYPES: 'send_email',
+      SWITCHYARD_LEASE_MS_BY_STEP_TYPE: 'send_email=60000, charge=5000',
     });
     expect(env).toMatchObject({
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/switchyard',
@@ -17,6 +18,7 @@ describe('worker env', () => {
       SWITCHYARD_TEMPLATE_PATHS: [],
       SWITCHYARD_CONCURRENCY: 10,
       SWITCHYARD_LEASE_MS: 15_000,
+      SWITCHYARD_LEASE_MS_BY_STEP_TYPE: { send_email: 60_000, charge: 5_000 },
       SWITCHYARD_SHUTDOWN_GRACE_MS: 20_000,
       LOG_LEVEL: 'info',
     });
@@ -26,6 +28,7 @@ describe('worker env', () => {
     const error = (() => {
       try {
         parseEnv(WorkerEnvSchema, {
+          SWITCHYARD_LEASE_MS_BY_STEP_TYPE: 'send_email=soon',
           SWITCHYARD_CONCURRENCY: '0',
           SWITCHYARD_LEASE_MS: 'soon',
           REDIS_URL: 'localhost:6379',
@@ -40,6 +43,7 @@ describe('worker env', () => {
       'SWITCHYARD_CONCURRENCY',
       'SWITCHYARD_HANDLER_MODULES',
       'SWITCHYARD_LEASE_MS',
+      'SWITCHYARD_LEASE_MS_BY_STEP_TYPE',
     ]);
   });
 });

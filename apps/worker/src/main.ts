@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     stepTypes: env.SWITCHYARD_STEP_TYPES,
     concurrency: env.SWITCHYARD_CONCURRENCY,
     leaseMs: env.SWITCHYARD_LEASE_MS,
+    leaseMsByStepType: env.SWITCHYARD_LEASE_MS_BY_STEP_TYPE,
     shutdownGraceMs: env.SWITCHYARD_SHUTDOWN_GRACE_MS,
     ...(env.SWITCHYARD_WORKER_ID ? { workerId: env.SWITCHYARD_WORKER_ID } : {}),
     logger,

@@ -32,6 +32,20 @@ export const workerEnvShape = {
   SWITCHYARD_CONCURRENCY: envInt({ min: 1, max: 1000, default: 10 }),
   /** Lease on a claimed attempt (ms), renewed every third of it while the handler runs. */
   SWITCHYARD_LEASE_MS: envInt({ min: 1000, max: 3_600_000, default: 15_000 }),
+  /** Per step type leases overriding SWITCHYARD_LEASE_MS, as `type=ms,type=ms`. */
+  SWITCHYARD_LEASE_MS_BY_STEP_TYPE: envList().transform((pairs, ctx) => {
+    const leases: Record<string, number> = {};
+    for (const pair of pairs) {
+      const [type, ms] = pair.split('=');
+      const value = Number(ms);
+      if (!type || !Number.isInteger(value) || value < 1000) {
+        ctx.addIssue({ code: 'custom', message: `"${pair}" must be step_type=milliseconds (≥ 1000)` });
+        return z.NEVER;
+      }
+      leases[type.trim()] = value;
+    }
+    return leases;
+  }),
   /** On SIGTERM, how long running attempts may finish (ms) before they are handed back. */
   SWITCHYARD_SHUTDOWN_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 20_000 }),
   /** Optional fixed worker id (default: hostname-pid-random). */

@@ -44,7 +44,7 @@ WITH previous AS (
 ), claimed AS (
   UPDATE workflow_steps s
      SET status = 'in_progress', attempts = s.attempts + 1, claimed_by = $3,
-         lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond',
+         lease_expires_at = clock_timestamp() + GREATEST($4, s.timeout_ms) * interval '1 millisecond',
          started_at = clock_timestamp(), updated_at = clock_timestamp()
     FROM tasks t
    WHERE s.id = $1 AND s.attempts = $2 - 1
@@ -75,7 +75,10 @@ SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.abo
   JOIN namespaces ns ON ns.id = nt.namespace_id`;
 
 /**
- * Claims attempt `attempt` of a step for `workerId` with a lease of `leaseMs`.
+ * Claims attempt `attempt` of a step for `workerId` with a lease of `leaseMs`, or of the step's
+ * timeout if that is longer. The lease never ends before the handler's own timeout has aborted
+ * it, so a worker that cannot renew (a blocked event loop, Postgres unreachable for a while)
+ * never sees its step run elsewhere while its own attempt may still be running.
  * Locks: the step row; the task row only on the task's first claim (pending → in_progress).
  * Returns the claimed step, or null when the fence rejects the message (see explainClaimMiss).
  */
@@ -138,7 +141,7 @@ export async function explainClaimMiss(db: Queryable, stepId: string, attempt: n
 }
 
 /**
- * Extends the lease of a running attempt. Returns false when the attempt no longer holds its
+ * Extends the lease of a running attempt (by `leaseMs`, or the step's timeout if longer). Returns false when the attempt no longer holds its
  * fence (cancelled, released, or its lease expired and the step was dispatched again): the
  * worker must then abort the handler.
  */
@@ -147,7 +150,7 @@ export async function renewStepLease(
   input: { stepId: string; attempt: number; workerId: string; leaseMs: number },
 ): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE workflow_steps SET lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond'
+    `UPDATE workflow_steps SET lease_expires_at = clock_timestamp() + GREATEST($4, timeout_ms) * interval '1 millisecond'
       WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3`,
     [input.stepId, input.attempt, input.workerId, input.leaseMs],
   );

@@ -39,7 +39,8 @@ export class StepRunner {
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt } = job.data;
-    const { pool, workerId, leaseMs } = this.#options;
+    const { pool, workerId } = this.#options;
+    const leaseMs = this.#options.leaseFor(job.name);
     const claimed = await claimStepAttempt(pool, { stepId, attempt, workerId, leaseMs });
     if (!claimed) return this.#onClaimMiss(job, token);
     const bindings = {
@@ -141,7 +142,8 @@ export class StepRunner {
 
   /** Renews the lease every third of its length; aborts the handler when the claim is lost. */
   #keepLease(step: ClaimedStep, controller: AbortController, log: Logger): () => void {
-    const { pool, workerId, leaseMs } = this.#options;
+    const { pool, workerId } = this.#options;
+    const leaseMs = this.#options.leaseFor(step.handler);
     const timer = setInterval(
       async () => {
         try {

@@ -20,8 +20,14 @@ export type WorkerOptions = {
   stepTypes?: readonly string[];
   /** Attempts run at once per step type. Default 10. */
   concurrency?: number;
-  /** Lease on a claimed attempt, renewed every third of it while the handler runs. Default 15 000 ms. */
+  /**
+   * Lease on a claimed attempt, renewed every third of it while the handler runs; never
+   * shorter than the step's timeout. A dead worker's step runs again once its lease ends.
+   * Default 15 000 ms.
+   */
   leaseMs?: number;
+  /** Lease per step type, overriding `leaseMs` for those types. */
+  leaseMsByStepType?: Readonly<Record<string, number>>;
   /** How often the worker records that it is alive and what it serves. Default 10 000 ms. */
   heartbeatMs?: number;
   /** How long stop() lets running attempts finish before handing them back. Default 20 000 ms. */
@@ -32,7 +38,11 @@ export type WorkerOptions = {
 };
 
 /** {@link WorkerOptions} with every default applied and every rule checked. */
-export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'stepTypes' | 'templates'>> & {
+export type CompiledWorkerOptions = Required<
+  Omit<WorkerOptions, 'stepTypes' | 'templates' | 'leaseMsByStepType'>
+> & {
+  /** The lease for a step type. */
+  leaseFor(stepType: string): number;
   stepTypes: readonly string[];
   templates: readonly TaskTemplate[];
   registry: ReadonlyMap<string, StepHandler>;
@@ -57,7 +67,11 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
   const leaseMs = options.leaseMs ?? 15_000;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new ConfigError('concurrency must be an integer ≥ 1');
-  if (leaseMs < 1_000) throw new ConfigError('leaseMs must be at least 1000');
+  const leases = { ...options.leaseMsByStepType };
+  for (const [type, ms] of Object.entries({ default: leaseMs, ...leases })) {
+    if (!Number.isInteger(ms) || ms < 1_000)
+      throw new ConfigError(`lease for ${type} must be an integer ≥ 1000 ms`);
+  }
   return {
     handlers: options.handlers,
     templates: options.templates ?? [],
@@ -67,6 +81,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     stepTypes,
     concurrency,
     leaseMs,
+    leaseFor: (stepType) => leases[stepType] ?? leaseMs,
     heartbeatMs: options.heartbeatMs ?? 10_000,
     shutdownGraceMs: options.shutdownGraceMs ?? 20_000,
     workerId: options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
