@@ -65,6 +65,7 @@ describe('a worker that dies or is stopped mid-step', () => {
     const exitedAfterMs = Date.now() - signalledAt;
     await fleet.waitForTasks([taskId!], 20_000);
 
+    console.info(`[measure] worker exited ${exitedAfterMs} ms after SIGTERM (grace 500 ms)`);
     expect(code).toBe(0);
     expect(exitedAfterMs).toBeLessThan(5_000);
     const attempts = await attemptsOf(taskId!);
