@@ -31,6 +31,10 @@ export type SchedulerOptions = {
   schedulerId?: string;
 };
 
+// Workers beat every 10 s by default; three missed beats mean the worker is gone.
+const WORKER_LIVENESS_MS = 30_000;
+const UNSERVED_CHECK_MS = 30_000;
+
 export type RepairKind = 'lease_expired' | 'job_missing' | 'task_finalized';
 
 export type RunningScheduler = {
@@ -38,6 +42,8 @@ export type RunningScheduler = {
   isLeader(): boolean;
   /** Repairs made by this replica since start, by kind. */
   repairs(): Readonly<Record<RepairKind, number>>;
+  /** Steps found waiting for a handler that no live worker serves, at the last check. */
+  unservedSteps(): number;
   /** Runs one sweep now (as leader or not); for tests and operators. */
   sweep(): Promise<Record<RepairKind, number>>;
   stop(): Promise<void>;
@@ -74,12 +80,27 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     for (const kind of Object.keys(made) as RepairKind[]) totals[kind] += made[kind];
     return made;
   };
+  let unserved = 0;
+  let lastUnservedCheck = 0;
+  const checkUnserved = async () => {
+    if (Date.now() - lastUnservedCheck < UNSERVED_CHECK_MS) return;
+    lastUnservedCheck = Date.now();
+    const steps = await findUnservedSteps(options.pool, WORKER_LIVENESS_MS);
+    unserved = steps.length;
+    if (steps.length > 0) {
+      const handlers = [...new Set(steps.map((step) => step.handler))];
+      log.warn({ count: steps.length, handlers }, 'steps are waiting for handlers that no live worker serves');
+    }
+  };
   let stopped = false;
   let current: Promise<unknown> = Promise.resolve();
   const tick = async () => {
     if (stopped) return;
     try {
-      if (await election.holdOrAcquire()) await runSweep();
+      if (await election.holdOrAcquire()) {
+        await runSweep();
+        await checkUnserved();
+      }
     } catch (err) {
       log.error({ err: toError(err) }, 'sweep failed; retrying next interval');
     }
@@ -92,6 +113,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     schedulerId,
     isLeader: () => election.isLeader,
     repairs: () => ({ ...totals }),
+    unservedSteps: () => unserved,
     sweep: runSweep,
     async stop() {
       stopped = true;
