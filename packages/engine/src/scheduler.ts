@@ -4,6 +4,7 @@ import {
   expireLeases,
   finalizeSettledTasks,
   findDispatchCandidates,
+  findUnservedSteps,
   type Pool,
   withTransaction,
 } from '@switchyard/db';
@@ -89,7 +90,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     unserved = steps.length;
     if (steps.length > 0) {
       const handlers = [...new Set(steps.map((step) => step.handler))];
-      log.warn({ count: steps.length, handlers }, 'steps are waiting for handlers that no live worker serves');
+      log.warn(
+        { count: steps.length, handlers },
+        'steps are waiting for handlers that no live worker serves',
+      );
     }
   };
   let stopped = false;
