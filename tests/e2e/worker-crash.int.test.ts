@@ -76,9 +76,9 @@ describe('a worker that dies or is stopped mid-step', () => {
     // Handed back, not expired: the next attempt started long before the 30 s lease would end.
     expect(attempts[1].started_at.getTime() - signalledAt).toBeLessThan(10_000);
     const { rows } = await fleet.pool.query(
-      'SELECT aborted_attempts FROM workflow_steps WHERE task_id = $1',
+      'SELECT uncounted_attempts FROM workflow_steps WHERE task_id = $1',
       [taskId],
     );
-    expect(rows[0].aborted_attempts).toBe(1);
+    expect(rows[0].uncounted_attempts).toBe(1);
   });
 });

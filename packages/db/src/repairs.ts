@@ -20,9 +20,9 @@ WITH expired AS (
    FOR UPDATE SKIP LOCKED
 ), released AS (
   UPDATE workflow_steps s
-     SET status = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
-         enqueued_at = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN clock_timestamp() ELSE s.enqueued_at END,
-         completed_at = CASE WHEN s.attempts - s.aborted_attempts < s.max_attempts THEN NULL ELSE clock_timestamp() END,
+     SET status = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
+         enqueued_at = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN clock_timestamp() ELSE s.enqueued_at END,
+         completed_at = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN NULL ELSE clock_timestamp() END,
          claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, updated_at = clock_timestamp(),
          last_error = jsonb_build_object('outcome', 'lease_expired', 'class', 'LeaseExpired', 'attempt', s.attempts,
                                          'message', 'worker ' || e.claimed_by || ' stopped renewing its lease')

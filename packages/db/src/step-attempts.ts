@@ -20,8 +20,8 @@ export type ClaimedStep = {
   handler: string;
   dependentSystem: string;
   attempt: number;
-  /** Attempts interrupted by Switchyard (worker shutdown); they do not count against maxAttempts. */
-  abortedAttempts: number;
+  /** Attempts that do not count against maxAttempts (shutdown hand-backs, attempts before an operator retry). */
+  uncountedAttempts: number;
   maxAttempts: number;
   backoffBaseMs: number;
   backoffCapMs: number;
@@ -63,7 +63,7 @@ WITH previous AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
   SELECT id, 'pending', 'in_progress', 'first step claimed', $3 FROM task_started
 )
-SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.aborted_attempts, c.max_attempts,
+SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at,
        t.context, t.correlation_id, nt.name AS task_name, nt.version AS task_version, ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
@@ -99,7 +99,7 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     handler: row.handler as string,
     dependentSystem: row.dependent_system as string,
     attempt: row.attempts as number,
-    abortedAttempts: row.aborted_attempts as number,
+    uncountedAttempts: row.uncounted_attempts as number,
     maxAttempts: row.max_attempts as number,
     backoffBaseMs: row.backoff_base_ms as number,
     backoffCapMs: row.backoff_cap_ms as number,

@@ -68,7 +68,7 @@ export async function cancelTask(
 const RELEASE_SQL = `
 WITH released AS (
   UPDATE workflow_steps
-     SET status = 'enqueued', aborted_attempts = aborted_attempts + 1, enqueued_at = clock_timestamp(),
+     SET status = 'enqueued', uncounted_attempts = uncounted_attempts + 1, enqueued_at = clock_timestamp(),
          claimed_by = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
    WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3
   RETURNING id, task_id, handler, attempts, dependent_system, started_at

@@ -222,7 +222,7 @@ function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
     classified.outcome === 'aborted'
       ? ({ status: 'error', reason: 'aborted' } as const)
       : decideAfterFailure({
-          attempt: step.attempt - step.abortedAttempts,
+          attempt: step.attempt - step.uncountedAttempts,
           maxAttempts: step.maxAttempts,
           error: classified,
           policy,

@@ -58,7 +58,7 @@ CREATE TABLE "workflow_steps" (
     "dependent_system" TEXT NOT NULL,
     "status" TEXT NOT NULL,
     "attempts" INTEGER NOT NULL DEFAULT 0,
-    "aborted_attempts" INTEGER NOT NULL DEFAULT 0,
+    "uncounted_attempts" INTEGER NOT NULL DEFAULT 0,
     "max_attempts" INTEGER NOT NULL,
     "backoff_base_ms" INTEGER NOT NULL,
     "backoff_cap_ms" INTEGER NOT NULL,
@@ -255,7 +255,7 @@ ALTER TABLE "workflow_steps" ADD CONSTRAINT "workflow_steps_status_check"
 -- The attempt counter is the claim fence (attempt N moves it from N-1 to N); a negative value
 -- could only come from a bug, and would let a stale attempt number match again.
 ALTER TABLE "workflow_steps" ADD CONSTRAINT "workflow_steps_attempts_check"
-    CHECK ("attempts" >= 0 AND "aborted_attempts" >= 0);
+    CHECK ("attempts" >= 0 AND "uncounted_attempts" >= 0);
 
 -- lease_expired is written by the scheduler when it takes back a dead worker's claim
 -- (packages/db/src/repairs.ts), so it belongs to the list as well.
