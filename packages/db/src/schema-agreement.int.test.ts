@@ -55,10 +55,13 @@ describe('schema.prisma and prisma/migrations', () => {
         ORDER BY conname`,
     );
     expect(rows.map((row) => row.conname)).toEqual([
+      'circuit_breakers_forced_check',
+      'circuit_breakers_state_check',
       'step_attempts_outcome_check',
       'tasks_identity_strategy_check',
       'tasks_status_check',
       'workflow_steps_attempts_check',
+      'workflow_steps_on_breaker_open_check',
       'workflow_steps_status_check',
     ]);
   });
