@@ -3,6 +3,7 @@
  * backoff, identity). No I/O: everything here is decided from its arguments.
  */
 export * from './backoff.ts';
+export * from './breaker.ts';
 export * from './canonical.ts';
 export * from './context.ts';
 export * from './dag.ts';

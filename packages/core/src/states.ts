@@ -10,6 +10,8 @@ import type { RetryPolicy } from './template-schema.ts';
 export const StepStatus = {
   PENDING: 'pending',
   ENQUEUED: 'enqueued',
+  /** Ready, but not dispatched: its service's breaker is open or a Retry-After holds it. */
+  HELD: 'held',
   IN_PROGRESS: 'in_progress',
   WAITING_RETRY: 'waiting_retry',
   COMPLETE: 'complete',
@@ -35,9 +37,10 @@ export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
  */
 export const STEP_TRANSITIONS: Readonly<Record<StepStatus, readonly StepStatus[]>> = {
   pending: ['enqueued', 'cancelled', 'resolved_manually'],
-  enqueued: ['in_progress', 'cancelled', 'resolved_manually', 'enqueued'],
-  in_progress: ['complete', 'waiting_retry', 'error', 'enqueued', 'cancelled'],
-  waiting_retry: ['enqueued', 'in_progress', 'cancelled', 'resolved_manually'],
+  enqueued: ['in_progress', 'held', 'cancelled', 'resolved_manually', 'enqueued'],
+  held: ['enqueued', 'cancelled', 'resolved_manually'],
+  in_progress: ['complete', 'waiting_retry', 'held', 'error', 'enqueued', 'cancelled'],
+  waiting_retry: ['enqueued', 'in_progress', 'held', 'cancelled', 'resolved_manually'],
   error: ['enqueued', 'resolved_manually'],
   complete: [],
   cancelled: [],
@@ -154,7 +157,7 @@ export type TaskStepCounts = {
   total: number;
   /** complete or resolved_manually: dependents may proceed. */
   satisfied: number;
-  /** enqueued, in_progress or waiting_retry: the task can still make progress. */
+  /** enqueued, held, in_progress or waiting_retry: the task can still make progress. */
   inFlight: number;
 };
 

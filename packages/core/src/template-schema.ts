@@ -41,6 +41,11 @@ export type StepTemplate = {
   timeout_ms: number;
   /** Passed to the handler as is; default {}. */
   handler_config: Record<string, unknown>;
+  /**
+   * While the dependent system's breaker is open: `wait` (default) holds the step until the
+   * service recovers; `fallback` runs the handler's fallback instead (a degraded result).
+   */
+  on_breaker_open: 'wait' | 'fallback';
 };
 
 /** A parsed, validated template; every default is filled in, so consumers never see `undefined`. */
@@ -116,6 +121,7 @@ export const StepTemplateInputSchema = z.strictObject({
   retry: RetryPolicyInputSchema.optional(),
   timeout_ms: int(1, MAX_STEP_TIMEOUT_MS).optional(),
   handler_config: z.record(z.string(), z.unknown()).optional(),
+  on_breaker_open: z.enum(['wait', 'fallback']).optional(),
 });
 
 /** A template as written (YAML or builder). Cross-field rules live in template-checks.ts. */

@@ -113,6 +113,7 @@ describe('YAML and the builders agree', () => {
       retry: t.retry,
       timeout_ms: 30_000,
       handler_config: {},
+      on_breaker_open: 'wait',
     });
     expect(t.steps[1]!.retry).toEqual({
       max_attempts: 5,
@@ -141,6 +142,7 @@ describe('YAML and the builders agree', () => {
           retry: { max_attempts: 3, backoff_base_ms: 1000, backoff_cap_ms: 60_000, jitter: true },
           timeout_ms: 30_000,
           handler_config: {},
+          on_breaker_open: 'wait',
         },
       ],
     });

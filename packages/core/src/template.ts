@@ -129,6 +129,7 @@ function resolveStep(
     dependent_system: (step.dependent_system ?? defaultSystem)!,
     retry: mergeRetry(retry, step.retry),
     timeout_ms: step.timeout_ms ?? DEFAULT_STEP_TIMEOUT_MS,
+    on_breaker_open: step.on_breaker_open ?? 'wait',
     handler_config: step.handler_config ?? {},
   };
 }

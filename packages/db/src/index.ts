@@ -1,3 +1,17 @@
+export {
+  BLOCKED_BY_BREAKER,
+  type BreakerTransition,
+  type BreakerView,
+  breakerSweepState,
+  configureBreaker,
+  evaluateBreaker,
+  forceBreaker,
+  holdBlockedStep,
+  holdServiceUntil,
+  listBreakers,
+  releaseHeldSteps,
+  setReleaseRate,
+} from './breakers.ts';
 export { type AttentionTask, findTasksNeedingAttention } from './dead-letters.ts';
 export {
   applyMigrations,
@@ -15,18 +29,20 @@ export {
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
 export { type ExpiredLease, expireLeases, finalizeSettledTasks, findDispatchCandidates } from './repairs.ts';
 export {
-  type AttemptFailure,
-  type AttemptRecord,
   type ClaimedStep,
   type ClaimMiss,
   claimStepAttempt,
   explainClaimMiss,
-  type OutcomeResult,
   type ReadyStep,
-  recordStepFailure,
-  recordStepSuccess,
   renewStepLease,
 } from './step-attempts.ts';
+export {
+  type AttemptFailure,
+  type AttemptRecord,
+  type OutcomeResult,
+  recordStepFailure,
+  recordStepSuccess,
+} from './step-outcomes.ts';
 export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
 export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';

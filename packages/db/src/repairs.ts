@@ -100,7 +100,7 @@ export async function finalizeSettledTasks(
     `SELECT t.id FROM tasks t
       WHERE t.status IN ('pending', 'in_progress')
         AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = t.id
-                          AND s.status IN ('enqueued', 'in_progress', 'waiting_retry'))
+                          AND s.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))
       LIMIT $1`,
     [input.limit],
   );

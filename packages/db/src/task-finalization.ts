@@ -24,7 +24,7 @@ export async function finalizeTaskIfDone(
   const { rows } = await db.query(
     `SELECT count(*)::int AS total,
             count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
-            count(*) FILTER (WHERE status IN ('enqueued', 'in_progress', 'waiting_retry'))::int AS in_flight
+            count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
        FROM workflow_steps WHERE task_id = $1`,
     [taskId],
   );

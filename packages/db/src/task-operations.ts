@@ -23,7 +23,7 @@ WITH task AS (
   SELECT id, $2, 'cancelled', $3, $4 FROM task
 ), open_steps AS (
   SELECT id, status FROM workflow_steps
-   WHERE task_id = $1 AND status IN ('pending', 'enqueued', 'waiting_retry', 'in_progress')
+   WHERE task_id = $1 AND status IN ('pending', 'enqueued', 'held', 'waiting_retry', 'in_progress')
    FOR UPDATE
 ), cancelled AS (
   UPDATE workflow_steps s

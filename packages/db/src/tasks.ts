@@ -45,14 +45,15 @@ const STEPS_SQL = `
 WITH spec AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS s(
     name text, handler text, dependent_system text, max_attempts int, backoff_base_ms int,
-    backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[])
+    backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[], on_breaker_open text)
 ), inserted AS (
   INSERT INTO workflow_steps (task_id, name, handler, dependent_system, status, max_attempts, backoff_base_ms,
-                              backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at)
+                              backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at,
+                              on_breaker_open)
   SELECT $1, name, handler, dependent_system,
          CASE WHEN cardinality(depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
          max_attempts, backoff_base_ms, backoff_cap_ms, jitter, timeout_ms, handler_config, cardinality(depends_on),
-         CASE WHEN cardinality(depends_on) = 0 THEN clock_timestamp() END
+         CASE WHEN cardinality(depends_on) = 0 THEN clock_timestamp() END, on_breaker_open
     FROM spec
   RETURNING id, name, status, handler
 ), edges AS (
@@ -130,6 +131,7 @@ function stepSpecs(template: TaskTemplate) {
     timeout_ms: step.timeout_ms,
     handler_config: step.handler_config,
     depends_on: step.depends_on,
+    on_breaker_open: step.on_breaker_open,
   }));
 }
 

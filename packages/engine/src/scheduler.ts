@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { toError } from '@switchyard/core';
+import { type BreakerPolicyInput, resolveBreakerPolicy, toError } from '@switchyard/core';
 import {
+  configureBreaker,
   expireLeases,
   finalizeSettledTasks,
   findDispatchCandidates,
@@ -11,6 +12,7 @@ import {
 import { StepDispatcher } from '@switchyard/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
 
 export type SchedulerOptions = {
@@ -30,6 +32,8 @@ export type SchedulerOptions = {
   /** Rows handled per repair query. Default 500. */
   batchSize?: number;
   schedulerId?: string;
+  /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
+  breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
 };
 
 // Workers beat every 10 s by default; three missed beats mean the worker is gone.
@@ -37,16 +41,17 @@ const WORKER_LIVENESS_MS = 30_000;
 const UNSERVED_CHECK_MS = 30_000;
 
 export type RepairKind = 'lease_expired' | 'job_missing' | 'task_finalized';
+export type SweepCounts = Record<RepairKind | 'breaker_transitions' | 'held_released', number>;
 
 export type RunningScheduler = {
   readonly schedulerId: string;
   isLeader(): boolean;
-  /** Repairs made by this replica since start, by kind. */
-  repairs(): Readonly<Record<RepairKind, number>>;
+  /** Repairs, breaker transitions and held-step releases made by this replica since start. */
+  repairs(): Readonly<SweepCounts>;
   /** Steps found waiting for a handler that no live worker serves, at the last check. */
   unservedSteps(): number;
   /** Runs one sweep now (as leader or not); for tests and operators. */
-  sweep(): Promise<Record<RepairKind, number>>;
+  sweep(): Promise<SweepCounts>;
   stop(): Promise<void>;
 };
 
@@ -74,11 +79,20 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     graceMs: options.dispatchGraceMs ?? 2_000,
     batchSize: options.batchSize ?? 500,
   };
-  const totals: Record<RepairKind, number> = { lease_expired: 0, job_missing: 0, task_finalized: 0 };
+  const totals: SweepCounts = {
+    lease_expired: 0,
+    job_missing: 0,
+    task_finalized: 0,
+    breaker_transitions: 0,
+    held_released: 0,
+  };
+  for (const [system, policy] of Object.entries(options.breakerPolicies ?? {})) {
+    await configureBreaker(options.pool, system, resolveBreakerPolicy(policy));
+  }
   const election = new LeaderElection(options.databaseUrl, log);
   const runSweep = async () => {
     const made = await sweep(config);
-    for (const kind of Object.keys(made) as RepairKind[]) totals[kind] += made[kind];
+    for (const kind of Object.keys(made) as (keyof SweepCounts)[]) totals[kind] += made[kind];
     return made;
   };
   let unserved = 0;
@@ -139,11 +153,15 @@ type SweepConfig = {
   batchSize: number;
 };
 
-async function sweep(config: SweepConfig): Promise<Record<RepairKind, number>> {
+async function sweep(config: SweepConfig): Promise<SweepCounts> {
+  const lease_expired = await repairExpiredLeases(config);
+  const breakers = await sweepBreakers(config);
   return {
-    lease_expired: await repairExpiredLeases(config),
+    lease_expired,
     job_missing: await repairMissingJobs(config),
     task_finalized: await finalizeSettled(config),
+    breaker_transitions: breakers.transitions.length,
+    held_released: breakers.released,
   };
 }
 

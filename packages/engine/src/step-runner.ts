@@ -1,10 +1,11 @@
-import { classifyStepError, decideAfterFailure } from '@switchyard/core';
+import { classifyStepError, decideAfterFailure, PermanentError } from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
   type ClaimedStep,
   claimStepAttempt,
   explainClaimMiss,
+  holdBlockedStep,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccess,
@@ -12,6 +13,7 @@ import {
   renewStepLease,
   withTransaction,
 } from '@switchyard/db';
+import type { StepHandler } from '@switchyard/handler-kit';
 import { withLogContext } from '@switchyard/logger';
 import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
 import type { Logger } from 'pino';
@@ -55,7 +57,7 @@ export class StepRunner {
 
   async #runClaimed(step: ClaimedStep): Promise<void> {
     const log = this.#log.child({ dependent_system: step.dependentSystem });
-    log.info({ handler: step.handler }, 'step attempt started');
+    log.info({ handler: step.handler, probe: step.probe, fallback: step.fallback }, 'step attempt started');
     const controller = new AbortController();
     const key = `${step.id}.${step.attempt}`;
     this.inFlight.set(key, { taskId: step.taskId, controller });
@@ -63,7 +65,7 @@ export class StepRunner {
     let outcome: HandlerOutcome;
     try {
       outcome = await runHandler(
-        this.#options.registry.get(step.handler)!,
+        handlerFor(this.#options, step),
         handlerContext(step, log),
         step.timeoutMs,
         controller,
@@ -98,6 +100,8 @@ export class StepRunner {
       dependentSystem: step.dependentSystem,
       startedAt: step.startedAt,
       finishedAt: new Date(),
+      probe: step.probe,
+      fallback: step.fallback,
     };
     const failure = outcome.ok ? null : describeFailure(step, outcome.error);
     const result = await withTransaction(this.#options.pool, (client) =>
@@ -120,7 +124,11 @@ export class StepRunner {
     });
     log.warn({ released: ready !== null }, 'attempt interrupted by shutdown; step handed back');
     if (ready)
-      await this.#dispatchAfterCommit(step, { applied: true, ready: [ready], retry: null, task: null }, log);
+      await this.#dispatchAfterCommit(
+        step,
+        { applied: true, ready: [ready], retry: null, task: null, held: false, breaker: null },
+        log,
+      );
   }
 
   async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
@@ -166,6 +174,14 @@ export class StepRunner {
 
   async #onClaimMiss(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt, taskId } = job.data;
+    const { pool, workerId } = this.#options;
+    const from = ['enqueued', 'waiting_retry'];
+    if (
+      await holdBlockedStep(pool, { stepId, attempts: attempt - 1, from, uncount: false, actor: workerId })
+    ) {
+      this.#log.info({ task_id: taskId, step_id: stepId, attempt }, 'step held: its service breaker is open');
+      return;
+    }
     const miss = await explainClaimMiss(this.#options.pool, stepId, attempt);
     if (miss.reason === 'not_due' && token) {
       // Delivered before its backoff elapsed (clock skew between hosts): hold it until due.
@@ -174,6 +190,34 @@ export class StepRunner {
     }
     this.#log.debug({ task_id: taskId, step_id: stepId, attempt, miss }, 'delivery dropped by the fence');
   }
+}
+
+/**
+ * The handler to run: its fallback when the step was claimed while its breaker is open (the
+ * template asked for `on_breaker_open: fallback`), marking the result `fallback_used: true`.
+ */
+function handlerFor(options: CompiledWorkerOptions, step: ClaimedStep): StepHandler {
+  const handler = options.registry.get(step.handler)!;
+  if (!step.fallback) return handler;
+  const fallback = handler.fallback;
+  return {
+    name: handler.name,
+    async run(ctx) {
+      if (!fallback) {
+        throw new PermanentError(`handler ${handler.name} has no fallback for on_breaker_open: fallback`, {
+          errorCode: 'fallback_missing',
+        });
+      }
+      const result = await fallback(ctx);
+      return isPlainObject(result)
+        ? { ...result, fallback_used: true }
+        : { value: result, fallback_used: true };
+    },
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function handlerContext(step: ClaimedStep, log: Logger) {
@@ -243,6 +287,11 @@ function logOutcome(
     );
   } else if (!failure) {
     log.info({ ready: result.ready.length }, 'step complete');
+  } else if (result.held) {
+    log.warn(
+      { outcome: failure.outcome, error: failure.message },
+      'step held: its service breaker is open; attempt not counted',
+    );
   } else if (failure.next.status === 'waiting_retry') {
     log.warn(
       { outcome: failure.outcome, error: failure.message, retry_in_ms: failure.next.delayMs },
@@ -258,6 +307,10 @@ function logOutcome(
       },
       'step failed',
     );
+  }
+  if (result.breaker) {
+    const { from, to, reason, nextProbeAt } = result.breaker;
+    log.warn({ breaker_from: from, breaker_to: to, reason, next_probe_at: nextProbeAt }, `breaker ${to}`);
   }
   if (result.task) log.info({ task_status: result.task.to }, `task ${result.task.to}`);
 }

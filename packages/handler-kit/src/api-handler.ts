@@ -178,6 +178,8 @@ export type ApiStepHandlerOptions<TContext = unknown, TResult = unknown> = {
    * or another caller did). Fetch it and return it as the result to make the step idempotent.
    */
   onConflict?(ctx: StepHandlerContext<TContext>, http: ApiClient, response: ApiResponse): Promise<TResult>;
+  /** Runs instead of `call`, without calling the service, while its breaker is open (see StepHandler.fallback). */
+  fallback?(ctx: StepHandlerContext<TContext>): Promise<TResult> | TResult;
 };
 
 /** A handler built by {@link defineApiStepHandler}. */
@@ -200,20 +202,24 @@ export function defineApiStepHandler<TContext = unknown, TResult = unknown>(
 ): ApiStepHandler<TContext, TResult> {
   const compiled = compileApiOptions(options);
   const instances = new Map<string, AxiosInstance>();
-  const handler = defineStepHandler<TContext, TResult>(options.name, async (ctx) => {
-    const baseUrl = compiled.envBaseUrl ?? baseUrlFromConfig(ctx.step.config);
-    const http = createApiClient(instanceFor(instances, baseUrl, compiled.timeoutMs), ctx, compiled);
-    try {
-      return await options.call(ctx, http);
-    } catch (err) {
-      if (!(err instanceof HttpConflictError) || !options.onConflict) throw err;
-      ctx.log.info(
-        { dependent_system: compiled.dependentSystem },
-        'conflict: resolving to the existing record',
-      );
-      return options.onConflict(ctx, http, err.response);
-    }
-  });
+  const handler = defineStepHandler<TContext, TResult>(
+    options.name,
+    async (ctx) => {
+      const baseUrl = compiled.envBaseUrl ?? baseUrlFromConfig(ctx.step.config);
+      const http = createApiClient(instanceFor(instances, baseUrl, compiled.timeoutMs), ctx, compiled);
+      try {
+        return await options.call(ctx, http);
+      } catch (err) {
+        if (!(err instanceof HttpConflictError) || !options.onConflict) throw err;
+        ctx.log.info(
+          { dependent_system: compiled.dependentSystem },
+          'conflict: resolving to the existing record',
+        );
+        return options.onConflict(ctx, http, err.response);
+      }
+    },
+    options.fallback ? { fallback: options.fallback } : {},
+  );
   return { ...handler, dependentSystem: compiled.dependentSystem };
 }
 

@@ -46,15 +46,22 @@ export type StepHandlerContext<TContext = unknown> = {
 export type StepHandler<TContext = unknown, TResult = unknown> = {
   readonly name: string;
   run(ctx: StepHandlerContext<TContext>): Promise<TResult> | TResult;
+  /**
+   * Runs instead of `run` while the step's service breaker is open, for steps whose template
+   * says `on_breaker_open: fallback` (e.g. plan defaults instead of the preferences service).
+   * Its result is recorded with `fallback_used: true`.
+   */
+  fallback?(ctx: StepHandlerContext<TContext>): Promise<TResult> | TResult;
 };
 
 /** Declares a handler; `name` is what templates refer to in a step's `handler`. */
 export function defineStepHandler<TContext = unknown, TResult = unknown>(
   name: string,
   run: (ctx: StepHandlerContext<TContext>) => Promise<TResult> | TResult,
+  options: { fallback?: (ctx: StepHandlerContext<TContext>) => Promise<TResult> | TResult } = {},
 ): StepHandler<TContext, TResult> {
   if (!/^[a-z][a-z0-9_.-]{0,99}$/.test(name)) {
     throw new TypeError(`handler name "${name}" must match ^[a-z][a-z0-9_.-]{0,99}$`);
   }
-  return { name, run };
+  return options.fallback ? { name, run, fallback: options.fallback } : { name, run };
 }
