@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     intervalMs: env.SWITCHYARD_SCHEDULER_INTERVAL_MS,
     dispatchGraceMs: env.SWITCHYARD_DISPATCH_GRACE_MS,
     batchSize: env.SWITCHYARD_SCHEDULER_BATCH_SIZE,
+    breakerPolicies: env.SWITCHYARD_BREAKER_POLICIES,
   });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping');

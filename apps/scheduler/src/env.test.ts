@@ -11,6 +11,16 @@ describe('scheduler env', () => {
     });
   });
 
+  it('reads breaker policies as JSON and names a malformed value', () => {
+    const env = parseEnv(SchedulerEnvSchema, {
+      SWITCHYARD_BREAKER_POLICIES: '{"billing":{"open_ms":60000}}',
+    });
+    expect(env.SWITCHYARD_BREAKER_POLICIES).toEqual({ billing: { open_ms: 60_000 } });
+    expect(() => parseEnv(SchedulerEnvSchema, { SWITCHYARD_BREAKER_POLICIES: '[1]' })).toThrow(
+      /SWITCHYARD_BREAKER_POLICIES/,
+    );
+  });
+
   it('rejects an interval below its minimum', () => {
     expect(() => parseEnv(SchedulerEnvSchema, { SWITCHYARD_SCHEDULER_INTERVAL_MS: '10' })).toThrow(
       EnvConfigError,

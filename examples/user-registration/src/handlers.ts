@@ -14,6 +14,7 @@ import {
   type StepHandler,
   type StepHandlerContext,
 } from '@switchyard/handler-kit';
+import { PLAN_DEFAULTS } from './services/preferences.ts';
 
 /** The task context (validated against the template's context_schema at task creation). */
 export type RegistrationContext = {
@@ -87,7 +88,11 @@ export const setupBillingProfile = defineApiStepHandler<RegistrationContext, Bil
   },
 });
 
-/** Initializes preferences from the plan; a 409 resolves to the existing record. */
+/**
+ * Initializes preferences from the plan; a 409 resolves to the existing record. While the
+ * preferences service's breaker is open the step falls back to the plan's defaults
+ * (`on_breaker_open: fallback` in the template) instead of waiting.
+ */
 export const initializePreferences = defineApiStepHandler<RegistrationContext, PreferencesResult>({
   name: 'initialize_preferences',
   dependentSystem: 'preferences_service',
@@ -102,6 +107,10 @@ export const initializePreferences = defineApiStepHandler<RegistrationContext, P
   async onConflict(ctx, http) {
     const url = `/preferences/${encodeURIComponent(parentUserId(ctx, 'create_user_account'))}`;
     return preferencesResult((await http.request<PreferencesRecord>({ method: 'GET', url })).data, true);
+  },
+  fallback(ctx) {
+    const userId = parentUserId(ctx, 'create_user_account');
+    return { user_id: userId, settings: { ...PLAN_DEFAULTS[ctx.task.context.plan] }, existing: false };
   },
 });
 

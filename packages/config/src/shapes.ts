@@ -58,6 +58,24 @@ export const schedulerEnvShape = {
   SWITCHYARD_SCHEDULER_INTERVAL_MS: envInt({ min: 50, max: 60_000, default: 1_000 }),
   /** How long a step may sit enqueued before the scheduler checks its job exists (ms). */
   SWITCHYARD_DISPATCH_GRACE_MS: envInt({ min: 100, max: 600_000, default: 2_000 }),
+  /**
+   * Breaker policies by dependent system as JSON, e.g. `{"billing_service":{"open_ms":60000}}`;
+   * systems not named use the defaults (see BreakerPolicy in @switchyard/core).
+   */
+  SWITCHYARD_BREAKER_POLICIES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (!text) return {};
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+          return parsed as Record<string, Record<string, unknown>>;
+        }
+      } catch {}
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of policies by dependent system' });
+      return z.NEVER;
+    }),
   /** Rows handled per repair query. */
   SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
 };
