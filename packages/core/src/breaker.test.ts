@@ -3,6 +3,7 @@ import {
   type BreakerEvidence,
   type BreakerRow,
   decideBreaker,
+  decideRelease,
   nextReleaseRate,
   openDurationMs,
   resolveBreakerPolicy,
@@ -101,5 +102,33 @@ describe('decideBreaker', () => {
     });
     expect(decideBreaker(policy, half, evidence({ probeSuccesses: 1 }), now)).toBeNull();
     expect(decideBreaker(policy, half, evidence({ probeSuccesses: 2 }), now)).toMatchObject({ to: 'closed' });
+  });
+});
+
+describe('decideRelease', () => {
+  const view = { state: 'closed' as const, holding: false, held: 40, probesInFlight: 0, releaseRate: 0 };
+  it('releases nothing while open or under a Retry-After hold', () => {
+    expect(decideRelease(policy, { ...view, state: 'open' }).limit).toBe(0);
+    expect(decideRelease(policy, { ...view, holding: true }).limit).toBe(0);
+  });
+
+  it('releases probes up to the limit while half-open', () => {
+    const p = resolveBreakerPolicy({ half_open_max_probes: 2 });
+    expect(decideRelease(p, { ...view, state: 'half_open' })).toMatchObject({ limit: 2, asProbes: true });
+    expect(decideRelease(p, { ...view, state: 'half_open', probesInFlight: 2 }).limit).toBe(0);
+  });
+
+  it('ramps once closed and resets the ramp when nothing is held', () => {
+    expect(decideRelease(policy, view)).toEqual({ limit: 5, asProbes: false, releaseRate: 5 });
+    expect(decideRelease(policy, { ...view, releaseRate: 5 })).toEqual({
+      limit: 10,
+      asProbes: false,
+      releaseRate: 10,
+    });
+    expect(decideRelease(policy, { ...view, held: 0, releaseRate: 10 })).toEqual({
+      limit: 0,
+      asProbes: false,
+      releaseRate: 0,
+    });
   });
 });

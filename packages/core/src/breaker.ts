@@ -155,3 +155,34 @@ export function decideBreaker(
 export function nextReleaseRate(policy: BreakerPolicy, previous: number): number {
   return previous <= 0 ? policy.release_initial : Math.min(policy.release_max, previous * 2);
 }
+
+/** What a scheduler sweep sees of one breaker's held steps. */
+export type HeldStepsView = {
+  state: BreakerState;
+  /** A Retry-After hold is still running. */
+  holding: boolean;
+  held: number;
+  probesInFlight: number;
+  /** Released in the previous sweep's ramp step (0 when no ramp is running). */
+  releaseRate: number;
+};
+
+/**
+ * How many held steps a sweep releases, and whether as probes: while half-open, up to the probe
+ * limit minus the probes in flight; once closed (and no Retry-After hold runs), the next step
+ * of the ramp. `releaseRate` is what to remember for the next sweep.
+ */
+export function decideRelease(
+  policy: BreakerPolicy,
+  view: HeldStepsView,
+): { limit: number; asProbes: boolean; releaseRate: number } {
+  if (view.held === 0) return { limit: 0, asProbes: false, releaseRate: 0 };
+  if (view.state === 'half_open') {
+    const limit = Math.max(0, policy.half_open_max_probes - view.probesInFlight);
+    return { limit, asProbes: true, releaseRate: view.releaseRate };
+  }
+  if (view.state === 'open' || view.holding)
+    return { limit: 0, asProbes: false, releaseRate: view.releaseRate };
+  const rate = nextReleaseRate(policy, view.releaseRate);
+  return { limit: rate, asProbes: false, releaseRate: rate };
+}

@@ -12,6 +12,7 @@ import {
   type BreakerRow,
   type BreakerState,
   decideBreaker,
+  decideRelease,
 } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
 import type { ReadyStep } from './step-attempts.ts';
@@ -335,30 +336,44 @@ export async function forceBreaker(
   return view!;
 }
 
-/** Systems with a breaker row, and how many of their probes are in flight. */
-export async function breakerSweepState(db: Queryable): Promise<
-  {
-    dependentSystem: string;
-    state: BreakerState;
-    held: number;
-    probesInFlight: number;
-    releaseRate: number;
-    policy: BreakerPolicy;
-    holding: boolean;
-  }[]
-> {
-  const { rows } = await db.query(
-    `SELECT b.dependent_system AS "dependentSystem", b.state, b.release_rate AS "releaseRate", b.policy,
-            COALESCE(b.hold_until > clock_timestamp(), false) AS holding,
-            (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.status = 'held') AS held,
-            (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.probe
-                AND s.status IN ('enqueued', 'in_progress')) AS "probesInFlight"
-       FROM circuit_breakers b`,
-  );
-  return rows.map((row) => ({ ...row, policy: { ...BREAKER_POLICY_DEFAULTS, ...row.policy } }));
+/** Dependent systems that have a breaker row. */
+export async function breakerSystems(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query('SELECT dependent_system FROM circuit_breakers ORDER BY dependent_system');
+  return rows.map((row) => row.dependent_system as string);
 }
 
-/** Records the release rate reached on the ramp (0 once nothing is held). */
-export async function setReleaseRate(db: Queryable, system: string, rate: number): Promise<void> {
-  await db.query('UPDATE circuit_breakers SET release_rate = $2 WHERE dependent_system = $1', [system, rate]);
+/**
+ * One sweep's release of a system's held steps (see decideRelease in core). Locks the breaker
+ * row first, so two scheduler replicas never both release the probes or the ramp step.
+ * Returns the steps to dispatch after commit.
+ */
+export async function releaseHeldForBreaker(
+  db: Queryable,
+  system: string,
+  actor: string,
+): Promise<{ state: BreakerState; released: ReadyStep[] }> {
+  const breaker = await lockBreaker(db, system);
+  const { rows } = await db.query(
+    `SELECT b.release_rate AS "releaseRate", COALESCE(b.hold_until > clock_timestamp(), false) AS holding,
+            count(*) FILTER (WHERE s.status = 'held')::int AS held,
+            count(*) FILTER (WHERE s.probe AND s.status IN ('enqueued', 'in_progress'))::int AS "probesInFlight"
+       FROM circuit_breakers b LEFT JOIN workflow_steps s
+         ON s.dependent_system = b.dependent_system AND s.status IN ('held', 'enqueued', 'in_progress')
+      WHERE b.dependent_system = $1 GROUP BY b.dependent_system`,
+    [system],
+  );
+  const decision = decideRelease(breaker.policy, { state: breaker.state, ...rows[0] });
+  if (decision.releaseRate !== rows[0].releaseRate) {
+    await db.query('UPDATE circuit_breakers SET release_rate = $2 WHERE dependent_system = $1', [
+      system,
+      decision.releaseRate,
+    ]);
+  }
+  const released = await releaseHeldSteps(db, {
+    dependentSystem: system,
+    limit: decision.limit,
+    asProbes: decision.asProbes,
+    actor,
+  });
+  return { state: breaker.state, released };
 }

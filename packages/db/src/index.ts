@@ -2,15 +2,15 @@ export {
   BLOCKED_BY_BREAKER,
   type BreakerTransition,
   type BreakerView,
-  breakerSweepState,
+  breakerSystems,
   configureBreaker,
   evaluateBreaker,
   forceBreaker,
   holdBlockedStep,
   holdServiceUntil,
   listBreakers,
+  releaseHeldForBreaker,
   releaseHeldSteps,
-  setReleaseRate,
 } from './breakers.ts';
 export { type AttentionTask, findTasksNeedingAttention } from './dead-letters.ts';
 export {

@@ -1,12 +1,9 @@
-import { nextReleaseRate } from '@switchyard/core';
 import {
   type BreakerTransition,
-  breakerSweepState,
+  breakerSystems,
   evaluateBreaker,
   type Pool,
-  type ReadyStep,
-  releaseHeldSteps,
-  setReleaseRate,
+  releaseHeldForBreaker,
   withTransaction,
 } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
@@ -18,51 +15,34 @@ export type BreakerSweepConfig = { pool: Pool; dispatcher: StepDispatcher; log: 
  * The scheduler's part of the breakers: re-decide every breaker from the history (time moves
  * an open breaker to half-open without any traffic), then release held steps — as probes while
  * half-open (never more in flight than the policy allows), on a doubling ramp once closed.
+ * Each system is one transaction under its breaker row's lock.
  */
 export async function sweepBreakers(
   config: BreakerSweepConfig,
 ): Promise<{ transitions: BreakerTransition[]; released: number }> {
+  const { pool, dispatcher, log, actor } = config;
   const transitions: BreakerTransition[] = [];
-  for (const breaker of await breakerSweepState(config.pool)) {
-    const { transition } = await withTransaction(config.pool, (client) =>
-      evaluateBreaker(client, { dependentSystem: breaker.dependentSystem, actor: config.actor }),
+  let released = 0;
+  for (const dependentSystem of await breakerSystems(pool)) {
+    const { transition } = await withTransaction(pool, (client) =>
+      evaluateBreaker(client, { dependentSystem, actor }),
     );
     if (transition) {
       transitions.push(transition);
-      logTransition(config.log, transition);
+      logTransition(log, transition);
     }
-  }
-  let released = 0;
-  for (const breaker of await breakerSweepState(config.pool)) {
-    const steps = await releaseFor(config, breaker);
-    if (steps.length === 0) continue;
-    await config.dispatcher.dispatch(steps);
-    released += steps.length;
-    config.log.info(
-      { dependent_system: breaker.dependentSystem, released: steps.length, breaker: breaker.state },
+    const release = await withTransaction(pool, (client) =>
+      releaseHeldForBreaker(client, dependentSystem, actor),
+    );
+    if (release.released.length === 0) continue;
+    await dispatcher.dispatch(release.released);
+    released += release.released.length;
+    log.info(
+      { dependent_system: dependentSystem, released: release.released.length, breaker: release.state },
       'released held steps',
     );
   }
   return { transitions, released };
-}
-
-type SweepState = Awaited<ReturnType<typeof breakerSweepState>>[number];
-
-async function releaseFor(config: BreakerSweepConfig, breaker: SweepState): Promise<ReadyStep[]> {
-  const { pool, actor } = config;
-  const dependentSystem = breaker.dependentSystem;
-  if (breaker.held === 0) {
-    if (breaker.releaseRate !== 0) await setReleaseRate(pool, dependentSystem, 0);
-    return [];
-  }
-  if (breaker.state === 'half_open') {
-    const limit = breaker.policy.half_open_max_probes - breaker.probesInFlight;
-    return releaseHeldSteps(pool, { dependentSystem, limit, asProbes: true, actor });
-  }
-  if (breaker.state !== 'closed' || breaker.holding) return [];
-  const rate = nextReleaseRate(breaker.policy, breaker.releaseRate);
-  await setReleaseRate(pool, dependentSystem, rate);
-  return releaseHeldSteps(pool, { dependentSystem, limit: rate, asProbes: false, actor });
 }
 
 function logTransition(log: Logger, transition: BreakerTransition): void {
