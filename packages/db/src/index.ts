@@ -47,7 +47,7 @@ export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.t
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
 export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
 export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
-export { isRetriableDbError, type TransactionOptions, withTransaction } from './transaction.ts';
+export { isRetriableDbError, type TransactionOptions, withRetries, withTransaction } from './transaction.ts';
 export {
   findUnservedSteps,
   recordWorkerHeartbeat,
@@ -55,3 +55,31 @@ export {
   type UnservedStep,
   type WorkerRegistration,
 } from './workers.ts';
+export {
+  API_KEY_SCOPES,
+  type ApiKeyScope,
+  type ApiKeyView,
+  authenticateApiKey,
+  createApiKey,
+  hashApiKey,
+  listApiKeys,
+  revokeApiKey,
+} from './api-keys.ts';
+export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
+export {
+  type AttemptView,
+  getTaskDetail,
+  listStepAttempts,
+  listTaskTransitions,
+  listTasks,
+  listTemplateVersions,
+  type StepDetail,
+  type TaskCursor,
+  type TaskDetail,
+  type TaskFilter,
+  type TaskPage,
+  type TaskSummary,
+  type TemplateVersionView,
+  type TransitionView,
+  taskNamespace,
+} from './task-queries.ts';

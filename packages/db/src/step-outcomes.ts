@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { type BreakerTransition, evaluateBreaker, holdBlockedStep, holdServiceUntil } from './breakers.ts';
 import type { ReadyStep } from './step-attempts.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
+import { withRetries, withTransaction } from './transaction.ts';
 
 /** An attempt's identity and timing, common to every outcome. */
 export type AttemptRecord = {
@@ -36,6 +37,11 @@ export type OutcomeResult = {
   /** A breaker state change this outcome caused (a trip, a reopen, a close after probes). */
   breaker: BreakerTransition | null;
 };
+
+/** A named prepared statement: parsed and planned once per connection (see step-attempts.ts). */
+function prepared(name: string, text: string, values: unknown[]) {
+  return { name, text, values };
+}
 
 function nothing(): Omit<OutcomeResult, 'applied'> {
   return { ready: [], retry: null, task: null, held: false, breaker: null };
@@ -76,16 +82,19 @@ SELECT EXISTS (SELECT 1 FROM done) AS applied,
                                                    'attempt', attempts + 1)) FROM ready), '[]'::json) AS ready`;
 
 /**
- * Records a successful attempt, and in the same transaction makes the children whose parents
- * are now all satisfied ready (`enqueued`) and finalizes the task when this was its last step.
- * Locks: the step row, its children's rows, and the task row when finalizing.
+ * Records a successful attempt and makes the children whose parents are now all satisfied
+ * ready (`enqueued`), in one statement (atomic on its own, so no explicit transaction: one
+ * round trip). Then, in a transaction of its own, finalizes the task when nothing of it is
+ * left in flight, and re-decides the breaker after a probe. If the process dies in between,
+ * the scheduler finalizes the settled task.
+ * Locks: the step row and its children's rows; then the task row (finalizing) or the breaker row.
  */
 export async function recordStepSuccess(
-  client: pg.PoolClient,
+  pool: pg.Pool,
   record: AttemptRecord,
   results: unknown,
 ): Promise<OutcomeResult> {
-  const { rows } = await client.query(SUCCESS_SQL, [
+  const values = [
     record.stepId,
     record.attempt,
     record.workerId,
@@ -96,17 +105,25 @@ export async function recordStepSuccess(
     record.finishedAt,
     durationMs(record),
     record.fallback,
-  ]);
+  ];
+  const { rows } = await withRetries(() =>
+    pool.query(prepared('switchyard_step_success', SUCCESS_SQL, values)),
+  );
   const applied = rows[0].applied as boolean;
   const ready = rows[0].ready as ReadyStep[];
   // A probe's success may close its breaker; deciding now releases the held steps sooner.
   const breaker = record.probe
-    ? (await evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: record.workerId }))
-        .transition
+    ? (
+        await withTransaction(pool, (client) =>
+          evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: record.workerId }),
+        )
+      ).transition
     : null;
   // When a child became ready the task still has work in flight: no need to lock it.
   const task =
-    applied && ready.length === 0 ? await finalizeTaskIfDone(client, record.taskId, record.workerId) : null;
+    applied && ready.length === 0
+      ? await withTransaction(pool, (client) => finalizeTaskIfDone(client, record.taskId, record.workerId))
+      : null;
   return { ...nothing(), applied, ready, task, breaker };
 }
 
@@ -163,27 +180,29 @@ export async function recordStepFailure(
     http_status: failure.httpStatus,
     attempt: record.attempt,
   };
-  const { rows } = await client.query(FAILURE_SQL, [
-    record.stepId,
-    record.attempt,
-    record.workerId,
-    record.taskId,
-    failure.next.status,
-    JSON.stringify(lastError),
-    delayMs,
-    record.dependentSystem,
-    failure.outcome,
-    failure.errorClass,
-    failure.errorCode,
-    failure.message,
-    failure.httpStatus,
-    failure.retryAfterMs,
-    record.startedAt,
-    record.finishedAt,
-    durationMs(record),
-    reason,
-    record.fallback,
-  ]);
+  const { rows } = await client.query(
+    prepared('switchyard_step_failure', FAILURE_SQL, [
+      record.stepId,
+      record.attempt,
+      record.workerId,
+      record.taskId,
+      failure.next.status,
+      JSON.stringify(lastError),
+      delayMs,
+      record.dependentSystem,
+      failure.outcome,
+      failure.errorClass,
+      failure.errorCode,
+      failure.message,
+      failure.httpStatus,
+      failure.retryAfterMs,
+      record.startedAt,
+      record.finishedAt,
+      durationMs(record),
+      reason,
+      record.fallback,
+    ]),
+  );
   if (!rows[0].applied) return { ...nothing(), applied: false };
   const { held, breaker } = await applyToBreaker(client, record, failure);
   if (held) return { ...nothing(), applied: true, held, breaker };

@@ -44,10 +44,18 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
+  return withRetries(() => runOnce(pool, fn), options);
+}
+
+/**
+ * Runs `fn` (one fenced statement, or a whole transaction) again after a retriable failure.
+ * @throws TransientInfrastructureError once the retries are used up.
+ */
+export async function withRetries<T>(fn: () => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const retries = options.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await runOnce(pool, fn);
+      return await fn();
     } catch (err) {
       if (!isRetriableDbError(err)) throw err;
       if (attempt >= retries) {

@@ -104,11 +104,10 @@ export class StepRunner {
       fallback: step.fallback,
     };
     const failure = outcome.ok ? null : describeFailure(step, outcome.error);
-    const result = await withTransaction(this.#options.pool, (client) =>
-      failure
-        ? recordStepFailure(client, record, failure)
-        : recordStepSuccess(client, record, outcome.ok ? outcome.results : null),
-    );
+    const { pool } = this.#options;
+    const result = failure
+      ? await withTransaction(pool, (client) => recordStepFailure(client, record, failure))
+      : await recordStepSuccess(pool, record, outcome.ok ? outcome.results : null);
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
   }

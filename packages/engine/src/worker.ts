@@ -70,7 +70,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const expired = new Promise<boolean>((resolve) => {
         deadline = setTimeout(() => resolve(true), graceMs);
       });
-      if (await Promise.race([closing.then(() => false), expired])) {
+      if ((await Promise.race([closing.then(() => false), expired])) && runner.inFlight.size > 0) {
         log.warn({ running: runner.inFlight.size }, 'shutdown deadline passed; handing running steps back');
         runner.abortAll(`worker ${workerId} shut down`);
       }
