@@ -12,7 +12,7 @@ import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
 import { createTestDatabase, createTestRedis } from '@switchyard/testing';
 import type { Redis } from 'ioredis';
 import { startSwitchableService } from './fixtures/switchable-service.ts';
-import { logger, sleep } from './harness.ts';
+import { logger, waitFor } from './harness.ts';
 
 /** Small numbers so an outage plays out in seconds: trip after 3 failures in a row, open 1 s, doubling. */
 export const TEST_POLICY: BreakerPolicyInput = {
@@ -145,19 +145,7 @@ export async function startBreakerFleet(
       );
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     },
-    async waitUntil<T>(
-      what: string,
-      check: () => Promise<T | false | null | undefined>,
-      timeoutMs = 20_000,
-    ): Promise<T> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const value = await check();
-        if (value) return value;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await sleep(25);
-      }
-    },
+    waitUntil: waitFor,
     async close() {
       await stop();
       await Promise.all(Object.values(services).map((s) => s.close()));

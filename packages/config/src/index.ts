@@ -9,4 +9,11 @@ export {
   parseEnv,
   parseEnvOrExit,
 } from './env.ts';
-export { commonEnvShape, schedulerEnvShape, workerEnvShape } from './shapes.ts';
+export {
+  type CommonEnv,
+  commonEnvShape,
+  type SchedulerEnvSettings,
+  schedulerEnvShape,
+  type WorkerEnvSettings,
+  workerEnvShape,
+} from './shapes.ts';

@@ -79,3 +79,10 @@ export const schedulerEnvShape = {
   /** Rows handled per repair query. */
   SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
 };
+
+/** The common settings as parsed. */
+export type CommonEnv = z.output<z.ZodObject<typeof commonEnvShape>>;
+/** The worker role's settings as parsed. */
+export type WorkerEnvSettings = z.output<z.ZodObject<typeof workerEnvShape>>;
+/** The scheduler role's settings as parsed. */
+export type SchedulerEnvSettings = z.output<z.ZodObject<typeof schedulerEnvShape>>;

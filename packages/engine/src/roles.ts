@@ -1,0 +1,88 @@
+/**
+ * What every process main does the same way: connect to Postgres and Redis from the parsed
+ * environment, start a role with its settings, and stop everything in reverse order on
+ * SIGTERM or SIGINT.
+ */
+import type { CommonEnv, SchedulerEnvSettings, WorkerEnvSettings } from '@switchyard/config';
+import { createPool, type Pool } from '@switchyard/db';
+import { createRedisConnection } from '@switchyard/queue';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
+import { type RunningScheduler, startScheduler } from './scheduler.ts';
+import { type RunningWorker, startWorker } from './worker.ts';
+
+export type Infrastructure = { pool: Pool; redis: Redis; close(): Promise<void> };
+
+/** The process's Postgres pool and Redis connection. */
+export function connect(env: CommonEnv, application: string): Infrastructure {
+  const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application });
+  const redis = createRedisConnection(env.REDIS_URL);
+  return {
+    pool,
+    redis,
+    async close() {
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+/** Starts a worker with the handler modules and templates the settings name. */
+export async function startWorkerRole(
+  env: CommonEnv & WorkerEnvSettings,
+  infra: Infrastructure,
+  logger: Logger,
+): Promise<RunningWorker> {
+  return startWorker({
+    handlers: await loadHandlerModules(env.SWITCHYARD_HANDLER_MODULES),
+    templates: await loadTemplateFiles(env.SWITCHYARD_TEMPLATE_PATHS),
+    pool: infra.pool,
+    redis: infra.redis,
+    queuePrefix: env.SWITCHYARD_QUEUE_PREFIX,
+    stepTypes: env.SWITCHYARD_STEP_TYPES,
+    concurrency: env.SWITCHYARD_CONCURRENCY,
+    leaseMs: env.SWITCHYARD_LEASE_MS,
+    leaseMsByStepType: env.SWITCHYARD_LEASE_MS_BY_STEP_TYPE,
+    shutdownGraceMs: env.SWITCHYARD_SHUTDOWN_GRACE_MS,
+    ...(env.SWITCHYARD_WORKER_ID ? { workerId: env.SWITCHYARD_WORKER_ID } : {}),
+    logger,
+  });
+}
+
+export function startSchedulerRole(
+  env: CommonEnv & SchedulerEnvSettings,
+  infra: Infrastructure,
+  logger: Logger,
+): Promise<RunningScheduler> {
+  return startScheduler({
+    pool: infra.pool,
+    databaseUrl: env.DATABASE_URL,
+    redis: infra.redis,
+    queuePrefix: env.SWITCHYARD_QUEUE_PREFIX,
+    logger,
+    intervalMs: env.SWITCHYARD_SCHEDULER_INTERVAL_MS,
+    dispatchGraceMs: env.SWITCHYARD_DISPATCH_GRACE_MS,
+    batchSize: env.SWITCHYARD_SCHEDULER_BATCH_SIZE,
+    breakerPolicies: env.SWITCHYARD_BREAKER_POLICIES,
+  });
+}
+
+/**
+ * On SIGTERM or SIGINT, runs `stops` in order (list them in reverse order of start), then
+ * exits 0; exits 1 if one of them fails.
+ */
+export function stopOnSignals(logger: Logger, stops: readonly (() => Promise<void>)[]): void {
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    try {
+      for (const step of stops) await step();
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'stop failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
