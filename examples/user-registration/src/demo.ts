@@ -35,6 +35,7 @@ type Registration = {
   name: string;
   plan: 'free' | 'pro' | 'enterprise';
   payment_method?: string;
+  marketing_opt_in?: boolean;
 };
 
 /** A mix of plans, one paid plan without a payment method, and one signup submitted twice. */
@@ -103,15 +104,22 @@ async function submit(pool: Pool, dispatcher: StepDispatcher, batch: Registratio
   for (const context of batch) ids.push((await create(context)).task.id);
   // The same signup submitted again: strict identity answers with the first task.
   const again = await create(batch[0]!);
-  // The same email signing up again with another name: a new task, whose create step meets the
-  // user service's 409 and carries on with the existing account.
-  const returning = await create({ ...batch[0]!, name: `${batch[0]!.name} again` });
-  ids.push(returning.task.id);
-  console.log(`submitted ${batch.length} new users, then the first one twice more:`);
+  // The same person signing up again (another context, same email, name and plan): a new task
+  // whose create step meets the user service's 409 and carries on with the account, already_exists.
+  const returning = await create({ ...batch[0]!, marketing_opt_in: true });
+  // The same email with another plan: a permanent USER_CONFLICT, and no later service is called.
+  const conflicting = await create({
+    ...batch[0]!,
+    plan: batch[0]!.plan === 'pro' ? 'free' : 'pro',
+    payment_method: 'pm_x',
+  });
+  ids.push(returning.task.id, conflicting.task.id);
+  console.log(`submitted ${batch.length} new users, then the first one three more times:`);
   console.log(
     `  an identical repeat returned the first task (duplicate: ${again.duplicate && again.task.id === ids[0]})`,
   );
-  console.log('  a repeat with another name made a new task that will meet the 409 path');
+  console.log('  the same person again makes a new task that meets the 409 path (already_exists)');
+  console.log('  the same email with another plan makes a task that fails with USER_CONFLICT');
   return ids;
 }
 
@@ -130,7 +138,8 @@ async function report(pool: Pool, ids: string[], services: AllServices, elapsedM
   const { rows } = await pool.query(
     `SELECT t.id, t.context->>'email' AS email, t.context->>'plan' AS plan, t.status,
             json_object_agg(s.name, json_build_object('status', s.status, 'attempts', s.attempts,
-                                                      'existing', s.results->'existing', 'skipped', s.results->'skipped')) AS steps
+                                                      'existing', s.results->'existing', 'skipped', s.results->'skipped',
+                                                      'error', s.last_error->>'code')) AS steps
        FROM tasks t JOIN workflow_steps s ON s.task_id = t.id
       WHERE t.id = ANY($1) GROUP BY t.id ORDER BY t.created_at`,
     [ids],
@@ -163,7 +172,13 @@ async function report(pool: Pool, ids: string[], services: AllServices, elapsedM
   }
 }
 
-type StepSummary = { status: string; attempts: number; existing: boolean | null; skipped: boolean | null };
+type StepSummary = {
+  status: string;
+  attempts: number;
+  existing: boolean | null;
+  skipped: boolean | null;
+  error: string | null;
+};
 
 /** `setup_billing_profile:complete×3` — the attempt count only when there was more than one. */
 function describeStep(name: string, step: StepSummary): string {
@@ -171,6 +186,7 @@ function describeStep(name: string, step: StepSummary): string {
     step.attempts > 1 ? `×${step.attempts}` : '',
     step.existing ? ' (existing)' : '',
     step.skipped ? ' (skipped)' : '',
+    step.status === 'error' && step.error ? ` (${step.error})` : '',
   ];
   return `${name}:${step.status}${notes.join('')}`;
 }

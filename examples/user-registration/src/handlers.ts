@@ -27,12 +27,29 @@ export type RegistrationContext = {
 
 type Ctx = StepHandlerContext<RegistrationContext>;
 
-/** Result of create_user_account; `existing` when the user was there already (409). */
-export type CreatedUser = { user_id: string; email: string; plan: string; status: string; existing: boolean };
-/** Result of setup_billing_profile. */
+/**
+ * Result of create_user_account. `outcome` is `already_exists` when the same person signed up
+ * before (409 with the same email, name and plan): the registration carries on with that account.
+ */
+export type CreatedUser = {
+  user_id: string;
+  email: string;
+  plan: string;
+  status: string;
+  outcome: 'created' | 'already_exists';
+  existing: boolean;
+};
+/** Result of setup_billing_profile; free plans are `skipped_free_plan` without a call. */
 export type BillingResult =
-  | { skipped: true; reason: 'free_plan'; user_id: string }
-  | { skipped: false; user_id: string; profile_id: string; plan: string; existing: boolean };
+  | { status: 'skipped_free_plan'; skipped: true; user_id: string }
+  | {
+      status: 'created';
+      skipped: false;
+      user_id: string;
+      profile_id: string;
+      plan: string;
+      existing: boolean;
+    };
 /** Result of initialize_preferences. */
 export type PreferencesResult = { user_id: string; settings: unknown; existing: boolean };
 /** Result of send_welcome_sequence. */
@@ -40,11 +57,15 @@ export type WelcomeResult = { user_id: string; notification_id: string; status: 
 /** Result of update_user_status. */
 export type StatusResult = { user_id: string; status: string };
 
-type UserRecord = { id: string; email: string; plan: string; status: string };
+type UserRecord = { id: string; email: string; name: string; plan: string; status: string };
 type ProfileRecord = { id: string; user_id: string; plan: string };
 type PreferencesRecord = { user_id: string; settings: unknown };
 
-/** Creates the account; a 409 (the email exists) resolves to the existing user. */
+/**
+ * Creates the account. A 409 means the email exists: the same person (same name and plan) is
+ * `already_exists` and the registration goes on; anyone else is a permanent `USER_CONFLICT`,
+ * and no later service is called.
+ */
 export const createUserAccount = defineApiStepHandler<RegistrationContext, CreatedUser>({
   name: 'create_user_account',
   dependentSystem: 'user_service',
@@ -59,8 +80,14 @@ export const createUserAccount = defineApiStepHandler<RegistrationContext, Creat
     return createdUser(data, false);
   },
   async onConflict(ctx, http) {
-    const { email } = registrationInput(ctx);
+    const { email, name, plan } = registrationInput(ctx);
     const { data } = await http.request<UserRecord>({ method: 'GET', url: '/users', params: { email } });
+    if (data.name !== name || data.plan !== plan) {
+      throw new PermanentError(`${email} is registered already with another name or plan`, {
+        errorCode: 'USER_CONFLICT',
+        httpStatus: 409,
+      });
+    }
     return createdUser(data, true);
   },
 });
@@ -73,7 +100,7 @@ export const setupBillingProfile = defineApiStepHandler<RegistrationContext, Bil
   async call(ctx, http) {
     const userId = parentUserId(ctx, 'create_user_account');
     const { plan, payment_method } = ctx.task.context;
-    if (plan === 'free') return { skipped: true, reason: 'free_plan', user_id: userId };
+    if (plan === 'free') return { status: 'skipped_free_plan', skipped: true, user_id: userId };
     const data = { user_id: userId, plan, payment_method };
     const response = await http.request<ProfileRecord>({ method: 'POST', url: '/billing/profiles', data });
     return billingResult(response.data, false);
@@ -116,7 +143,10 @@ export const initializePreferences = defineApiStepHandler<RegistrationContext, P
 
 type NotificationRecord = { id: string; user_id: string; status: string };
 
-/** Sends the welcome sequence once billing and preferences are done; a 429 waits its Retry-After. */
+/**
+ * Sends the welcome sequence, personalised by plan, once billing and preferences are done; a
+ * 429 waits exactly its Retry-After.
+ */
 export const sendWelcomeSequence = defineApiStepHandler<RegistrationContext, WelcomeResult>({
   name: 'send_welcome_sequence',
   dependentSystem: 'notification_service',
@@ -125,7 +155,8 @@ export const sendWelcomeSequence = defineApiStepHandler<RegistrationContext, Wel
     // Parents are the direct dependencies only, so the user id comes through them.
     parentUserId(ctx, 'setup_billing_profile');
     const userId = parentUserId(ctx, 'initialize_preferences');
-    const data = { user_id: userId, email: ctx.task.context.email };
+    const { email, name, plan } = ctx.task.context;
+    const data = { user_id: userId, email, name, plan, sequence: `welcome_${plan}` };
     const response = await http.request<NotificationRecord>({
       method: 'POST',
       url: '/notifications/welcome',
@@ -135,13 +166,19 @@ export const sendWelcomeSequence = defineApiStepHandler<RegistrationContext, Wel
   },
 });
 
-/** Marks the user active. */
+/** Marks the user active; needs the results of all four earlier steps (its template parents). */
 export const updateUserStatus = defineApiStepHandler<RegistrationContext, StatusResult>({
   name: 'update_user_status',
   dependentSystem: 'user_service',
   baseUrlEnv: 'USER_SERVICE_URL',
   async call(ctx, http) {
-    const userId = parentUserId(ctx, 'send_welcome_sequence');
+    const earlier = [
+      'create_user_account',
+      'setup_billing_profile',
+      'initialize_preferences',
+      'send_welcome_sequence',
+    ];
+    const userId = earlier.map((parent) => parentUserId(ctx, parent))[0]!;
     const url = `/users/${encodeURIComponent(userId)}/status`;
     const response = await http.request<UserRecord>({ method: 'PATCH', url, data: { status: 'active' } });
     return { user_id: response.data.id, status: response.data.status };
@@ -184,11 +221,13 @@ function parentUserId(ctx: Ctx, parent: string): string {
 }
 
 function createdUser(user: UserRecord, existing: boolean): CreatedUser {
-  return { user_id: user.id, email: user.email, plan: user.plan, status: user.status, existing };
+  const outcome = existing ? 'already_exists' : 'created';
+  return { user_id: user.id, email: user.email, plan: user.plan, status: user.status, outcome, existing };
 }
 
 function billingResult(profile: ProfileRecord, existing: boolean): BillingResult {
-  return { skipped: false, user_id: profile.user_id, profile_id: profile.id, plan: profile.plan, existing };
+  const { user_id, id: profile_id, plan } = profile;
+  return { status: 'created', skipped: false, user_id, profile_id, plan, existing };
 }
 
 function preferencesResult(record: PreferencesRecord, existing: boolean): PreferencesResult {

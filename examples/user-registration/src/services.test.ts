@@ -295,7 +295,11 @@ describe('the handlers against the services', () => {
     );
     const status = await run(
       updateUserStatus,
-      stepCtx('update_user_status', services.user.url, pro, { send_welcome_sequence: welcome }),
+      stepCtx('update_user_status', services.user.url, pro, {
+        ...parents,
+        ...welcomeParents,
+        send_welcome_sequence: welcome,
+      }),
     );
     expect(status).toEqual({ user_id: user.user_id, status: 'active' });
     for (const kind of SERVICE_KINDS) {
@@ -311,10 +315,20 @@ describe('the handlers against the services', () => {
       createUserAccount,
       stepCtx('create_user_account', services.user.url, pro, {}, 'task-2'),
     );
-    expect(other).toEqual({ ...first, existing: true });
+    expect(other).toEqual({ ...first, existing: true, outcome: 'already_exists' });
     expect(services.user.admin.counters().endpoints['POST /users']).toMatchObject({
       sideEffects: 1,
       replays: 1,
+    });
+    const conflicting = stepCtx(
+      'create_user_account',
+      services.user.url,
+      { ...pro, plan: 'free' },
+      {},
+      'task-3',
+    );
+    expect(await failureOf(run(createUserAccount, conflicting))).toMatchObject({
+      errorCode: 'USER_CONFLICT',
     });
   });
 
@@ -329,8 +343,8 @@ describe('the handlers against the services', () => {
       create_user_account: { user_id: 'u1' },
     });
     expect(await run(setupBillingProfile, ctx)).toEqual({
+      status: 'skipped_free_plan',
       skipped: true,
-      reason: 'free_plan',
       user_id: 'u1',
     });
     expect(services.billing.admin.counters().endpoints).toEqual({});

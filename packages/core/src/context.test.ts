@@ -88,3 +88,12 @@ describe('checkJsonSchema', () => {
     expect(checkJsonSchema({ $ref: '#/definitions/missing' })).toMatch(/can't resolve reference/);
   });
 });
+
+describe('defaults', () => {
+  it('fills in the schema defaults on a copy of the context', () => {
+    const schema = { type: 'object', properties: { plan: { enum: ['free', 'pro'], default: 'free' } } };
+    const input = { email: 'a@example.com' };
+    expect(validateContext(schema, input)).toEqual({ email: 'a@example.com', plan: 'free' });
+    expect(input).toEqual({ email: 'a@example.com' });
+  });
+});

@@ -41,12 +41,15 @@ export function compileContextValidator(schema: Record<string, unknown>): Contex
 }
 
 /**
- * Checks a task context against a template's schema.
+ * Checks a task context against a template's schema and returns it with the schema's
+ * `default`s filled in (on a copy; the caller's object is left alone).
  * @throws ValidationError `invalid task context: /email: must match format "email" (format); ...`
  */
-export function validateContext(schema: Record<string, unknown>, context: unknown): void {
-  const issues = compileContextValidator(schema)(context);
+export function validateContext<T = unknown>(schema: Record<string, unknown>, context: T): T {
+  const copy = structuredClone(context);
+  const issues = compileContextValidator(schema)(copy);
   if (issues.length > 0) throw new ValidationError('invalid task context', issues);
+  return copy;
 }
 
 /** Returns why ajv cannot compile the schema, or null when it can. Used when a template is parsed. */
@@ -63,7 +66,8 @@ function compileSchema(schema: Record<string, unknown>): ValidateFunction {
   // A fresh Ajv per schema: a shared instance keeps every compiled schema forever (its cache is
   // keyed by object identity) and rejects a second schema with the same `$id`. Our own cache is
   // the bounded one.
-  const ajv = new Ajv({ allErrors: true, strict: false });
+  // useDefaults: a property the schema gives a `default` is filled in when missing.
+  const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
   addFormats(ajv);
   return ajv.compile(schema);
 }

@@ -1,4 +1,4 @@
-import { ConflictError, type TaskTemplate, templateContentHash } from '@switchyard/core';
+import { ConflictError, parseTemplate, type TaskTemplate, templateContentHash } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
 
 export type StoredTemplate = { id: number; template: TaskTemplate };
@@ -42,12 +42,26 @@ export async function registerTemplate(
   // A concurrent registration of the same version committed after our snapshot: read it now.
   if (rows.length === 0) ({ rows } = await db.query(REGISTER_SQL, params));
   const row = rows[0];
-  if (row.content_hash !== hash) {
+  if (row.content_hash !== hash && !(await sameAfterReparse(db, row.id, hash))) {
     throw new ConflictError(
       `template ${template.namespace}/${template.name}@${template.version} is already registered with different content; register it under a new version`,
     );
   }
   return { id: row.id, created: row.created };
+}
+
+/**
+ * Whether the stored version, parsed again by today's parser, is the template being registered.
+ * A newer Switchyard may add a field with a default to the template document; that changes the
+ * stored hash of every existing template without changing what any of them means.
+ */
+async function sameAfterReparse(db: Queryable, id: number, hash: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT definition FROM named_tasks WHERE id = $1', [id]);
+  try {
+    return templateContentHash(parseTemplate(rows[0].definition)) === hash;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -61,20 +61,20 @@ export async function createTask(
       },
     ]);
   }
-  validateContext(template.context_schema, request.context);
+  const context = validateContext(template.context_schema, request.context);
   const identityHash = taskIdentityHash({
     strategy: template.identity_strategy,
     namespace: template.namespace,
     name: template.name,
     version: template.version,
-    context: request.context,
+    context,
     callerKey: request.idempotencyKey ?? null,
   });
   const created = await withTransaction(deps.pool, (client) =>
     insertTask(client, {
       namedTaskId: stored.id,
       template,
-      context: request.context,
+      context,
       identityStrategy: request.idempotencyKey ? 'caller_key' : template.identity_strategy,
       identityHash,
       correlationId: request.correlationId ?? randomUUID(),

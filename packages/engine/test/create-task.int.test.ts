@@ -154,4 +154,19 @@ describe('task creation', () => {
     });
     expect(latest.template.version).toBe('1.1.0');
   });
+
+  it('accepts a version stored before a newer release added a defaulted field to the document', async () => {
+    const template = signup('strict', '2.0.0');
+    await registerTemplate(h.pool, template);
+    // As an older release stored it: without on_breaker_open, and hashed without it.
+    await h.pool.query(
+      `UPDATE named_tasks SET content_hash = 'older-release',
+              definition = jsonb_set(definition, '{steps,0}', (definition->'steps'->0) - 'on_breaker_open')
+        WHERE name = 'signup_strict' AND version = '2.0.0'`,
+    );
+    await expect(registerTemplate(h.pool, template)).resolves.toMatchObject({ created: false });
+    await expect(registerTemplate(h.pool, { ...template, description: 'changed' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+  });
 });
