@@ -136,7 +136,8 @@ export async function startFleet(options: { schedulerIntervalMs?: number } = {})
   };
 }
 
-function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
+/** Spawns a real worker process (apps/worker) with `env` on top of this process's environment. */
+export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, ...env },

@@ -1,0 +1,122 @@
+import { ValidationError } from '@switchyard/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RegistrationFleet, startRegistrationFleet } from './registration-harness.ts';
+
+let fleet: RegistrationFleet;
+beforeAll(async () => {
+  fleet = await startRegistrationFleet();
+});
+afterAll(() => fleet.close());
+
+const endpoints = (kind: 'user' | 'billing' | 'preferences' | 'notification') =>
+  fleet.services[kind].admin.counters().endpoints;
+
+describe('user registration over the four services', () => {
+  it('registers pro, enterprise and free users through all five steps, skipping billing for free', async () => {
+    const pro = await fleet.register({
+      email: 'pro@example.com',
+      name: 'Pro',
+      plan: 'pro',
+      payment_method: 'pm_1',
+    });
+    const ent = await fleet.register({
+      email: 'ent@example.com',
+      name: 'Ent',
+      plan: 'enterprise',
+      payment_method: 'pm_2',
+    });
+    const free = await fleet.register({ email: 'free@example.com', name: 'Free' }); // plan defaults to free
+    const settled = await fleet.waitForSettled([pro.task.id, ent.task.id, free.task.id]);
+
+    expect(Object.values(settled)).toEqual(['complete', 'complete', 'complete']);
+    expect(free.task.context).toMatchObject({ plan: 'free' });
+    const freeSteps = await fleet.steps(free.task.id);
+    expect(freeSteps.setup_billing_profile!.results).toMatchObject({ status: 'skipped_free_plan' });
+    expect(Object.values(freeSteps).map((s) => s.status)).toEqual(Array(5).fill('complete'));
+    const proSteps = await fleet.steps(pro.task.id);
+    expect(proSteps.create_user_account!.results).toMatchObject({ outcome: 'created' });
+    expect(proSteps.update_user_status!.results).toMatchObject({ status: 'active' });
+    expect(endpoints('billing')['POST /billing/profiles']).toMatchObject({ sideEffects: 2 });
+  });
+
+  it('rejects an invalid email at creation, naming the field, and creates nothing', async () => {
+    const error = await fleet.register({ email: 'not-an-email', name: 'X' }).catch((e) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.issues).toEqual([expect.objectContaining({ path: '/email', rule: 'format' })]);
+  });
+
+  it('completes an existing user with the same data as already_exists', async () => {
+    const first = await fleet.register({ email: 'again@example.com', name: 'Again', plan: 'free' });
+    await fleet.waitForSettled([first.task.id]);
+    // Same person, another context (a tag differs), so a new task under strict identity.
+    const second = await fleet.register({
+      email: 'again@example.com',
+      name: 'Again',
+      plan: 'free',
+      payment_method: 'pm_9',
+    });
+    expect(second.duplicate).toBe(false);
+    const settled = await fleet.waitForSettled([second.task.id]);
+
+    expect(settled[second.task.id]).toBe('complete');
+    expect((await fleet.steps(second.task.id)).create_user_account!.results).toMatchObject({
+      outcome: 'already_exists',
+    });
+  });
+
+  it('fails with USER_CONFLICT for the same email with another plan, and calls no later service', async () => {
+    const first = await fleet.register({ email: 'clash@example.com', name: 'Clash', plan: 'free' });
+    await fleet.waitForSettled([first.task.id]);
+    const clash = await fleet.register({
+      email: 'clash@example.com',
+      name: 'Clash',
+      plan: 'pro',
+      payment_method: 'pm_3',
+    });
+    const settled = await fleet.waitForSettled([clash.task.id]);
+
+    expect(settled[clash.task.id]).toBe('error');
+    const steps = await fleet.steps(clash.task.id);
+    expect(steps.create_user_account).toMatchObject({
+      status: 'error',
+      last_error: { code: 'USER_CONFLICT' },
+    });
+    expect(
+      Object.entries(steps)
+        .filter(([, s]) => s.status !== 'pending')
+        .map(([name]) => name),
+    ).toEqual(['create_user_account']);
+    for (const kind of ['billing', 'preferences', 'notification'] as const) {
+      expect(fleet.services[kind].admin.counters().correlationIds).not.toContain(clash.task.correlationId);
+    }
+  });
+
+  it('delays the welcome step by at least the Retry-After of a 429', async () => {
+    fleet.services.notification.admin.setFaults({ sequence: [429], retryAfter: 2 });
+    const { task } = await fleet.register({ email: 'limited@example.com', name: 'Limited' });
+    await fleet.waitForSettled([task.id]);
+    const { rows } = await fleet.pool.query(
+      `SELECT a.attempt, a.outcome, a.http_status, a.started_at, a.finished_at FROM step_attempts a
+         JOIN workflow_steps s ON s.id = a.step_id WHERE s.task_id = $1 AND s.name = 'send_welcome_sequence' ORDER BY a.attempt`,
+      [task.id],
+    );
+    expect(rows.map((r) => [r.attempt, r.outcome, r.http_status])).toEqual([
+      [1, 'retryable_error', 429],
+      [2, 'success', null],
+    ]);
+    expect(rows[1].started_at.getTime() - rows[0].finished_at.getTime()).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('carries the task correlation id to all four services', async () => {
+    const { task } = await fleet.register({
+      email: 'traced@example.com',
+      name: 'Traced',
+      plan: 'pro',
+      payment_method: 'pm_4',
+    });
+    await fleet.waitForSettled([task.id]);
+    for (const kind of ['user', 'billing', 'preferences', 'notification'] as const) {
+      expect(fleet.services[kind].admin.counters().correlationIds).toContain(task.correlationId);
+    }
+  });
+});
