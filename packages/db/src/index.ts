@@ -1,4 +1,14 @@
 export {
+  API_KEY_SCOPES,
+  type ApiKeyScope,
+  type ApiKeyView,
+  authenticateApiKey,
+  createApiKey,
+  hashApiKey,
+  listApiKeys,
+  revokeApiKey,
+} from './api-keys.ts';
+export {
   BLOCKED_BY_BREAKER,
   type BreakerTransition,
   type BreakerView,
@@ -26,8 +36,16 @@ export {
   type MigrationTarget,
   pendingMigrations,
 } from './migrator.ts';
+export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
-export { type ExpiredLease, expireLeases, finalizeSettledTasks, findDispatchCandidates } from './repairs.ts';
+export {
+  countDispatchCandidates,
+  type ExpiredLease,
+  expireLeases,
+  finalizeSettledTasks,
+  findDispatchCandidates,
+} from './repairs.ts';
+export { pruneFinishedTasks, type RetentionOptions, type RetentionResult } from './retention.ts';
 export {
   type ClaimedStep,
   type ClaimMiss,
@@ -45,33 +63,12 @@ export {
 } from './step-outcomes.ts';
 export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
-export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
-export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
-export { isRetriableDbError, type TransactionOptions, withRetries, withTransaction } from './transaction.ts';
-export {
-  findUnservedSteps,
-  recordWorkerHeartbeat,
-  recordWorkerStopped,
-  type UnservedStep,
-  type WorkerRegistration,
-} from './workers.ts';
-export {
-  API_KEY_SCOPES,
-  type ApiKeyScope,
-  type ApiKeyView,
-  authenticateApiKey,
-  createApiKey,
-  hashApiKey,
-  listApiKeys,
-  revokeApiKey,
-} from './api-keys.ts';
-export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
 export {
   type AttemptView,
   getTaskDetail,
   listStepAttempts,
-  listTaskTransitions,
   listTasks,
+  listTaskTransitions,
   listTemplateVersions,
   type StepDetail,
   type TaskCursor,
@@ -83,3 +80,13 @@ export {
   type TransitionView,
   taskNamespace,
 } from './task-queries.ts';
+export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
+export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
+export { isRetriableDbError, type TransactionOptions, withRetries, withTransaction } from './transaction.ts';
+export {
+  findUnservedSteps,
+  recordWorkerHeartbeat,
+  recordWorkerStopped,
+  type UnservedStep,
+  type WorkerRegistration,
+} from './workers.ts';

@@ -70,21 +70,35 @@ export async function expireLeases(
  * be on its way), or waiting for a retry that is overdue by `graceMs`. The caller checks which
  * of them really have no job and re-dispatches those.
  */
+const CANDIDATE = `((s.status = 'enqueued' AND s.enqueued_at < clock_timestamp() - $1 * interval '1 millisecond')
+   OR (s.status = 'waiting_retry' AND s.next_attempt_at < clock_timestamp() - $1 * interval '1 millisecond'))`;
+
 export async function findDispatchCandidates(
   db: Queryable,
-  input: { graceMs: number; limit: number; afterId?: string | null },
+  input: { graceMs: number; limit: number; handler: string; afterId?: string | null },
 ): Promise<ReadyStep[]> {
   const { rows } = await db.query(
     `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt
        FROM workflow_steps s
-      WHERE ((s.status = 'enqueued' AND s.enqueued_at < clock_timestamp() - $1 * interval '1 millisecond')
-          OR (s.status = 'waiting_retry' AND s.next_attempt_at < clock_timestamp() - $1 * interval '1 millisecond'))
-        AND ($3::uuid IS NULL OR s.id > $3::uuid)
+      WHERE ${CANDIDATE} AND s.handler = $4 AND ($3::uuid IS NULL OR s.id > $3::uuid)
       ORDER BY s.id
       LIMIT $2`,
-    [input.graceMs, input.limit, input.afterId ?? null],
+    [input.graceMs, input.limit, input.afterId ?? null, input.handler],
   );
   return rows as ReadyStep[];
+}
+
+/**
+ * How many dispatch candidates (see findDispatchCandidates) each step type has. The scheduler
+ * compares it with its queue's length and scans only a step type whose queue holds fewer jobs,
+ * so a large healthy backlog costs one count per step type per sweep, not a check per step.
+ */
+export async function countDispatchCandidates(db: Queryable, graceMs: number): Promise<Map<string, number>> {
+  const { rows } = await db.query(
+    `SELECT s.handler, count(*)::int AS n FROM workflow_steps s WHERE ${CANDIDATE} GROUP BY s.handler`,
+    [graceMs],
+  );
+  return new Map(rows.map((row) => [row.handler as string, row.n as number]));
 }
 
 /**

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { type BreakerPolicyInput, resolveBreakerPolicy, toError } from '@switchyard/core';
 import {
   configureBreaker,
+  countDispatchCandidates,
   expireLeases,
   finalizeSettledTasks,
   findDispatchCandidates,
@@ -193,23 +194,38 @@ async function repairExpiredLeases({
   return released.length;
 }
 
-async function repairMissingJobs({
-  pool,
-  dispatcher,
-  log,
-  graceMs,
-  batchSize,
-}: SweepConfig): Promise<number> {
+/**
+ * Re-dispatches steps whose jobs are gone from Redis. A step type whose queue holds at least as
+ * many waiting or delayed jobs as Postgres has candidates is skipped (nothing can be missing);
+ * otherwise its candidates are checked job by job in pipelined batches.
+ */
+async function repairMissingJobs(config: SweepConfig): Promise<number> {
+  const { pool, dispatcher, graceMs } = config;
+  let repaired = 0;
+  for (const [handler, expected] of await countDispatchCandidates(pool, graceMs)) {
+    const counts = await dispatcher.queue(handler).getJobCounts('wait', 'delayed', 'prioritized', 'paused');
+    const queued = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    if (queued >= expected) continue;
+    repaired += await repairMissingJobsOf(config, handler);
+  }
+  return repaired;
+}
+
+async function repairMissingJobsOf(
+  { pool, dispatcher, log, graceMs, batchSize }: SweepConfig,
+  handler: string,
+) {
   let repaired = 0;
   let afterId: string | null = null;
   for (;;) {
-    const candidates = await findDispatchCandidates(pool, { graceMs, limit: batchSize, afterId });
+    const candidates = await findDispatchCandidates(pool, { graceMs, limit: batchSize, handler, afterId });
     if (candidates.length === 0) return repaired;
     const missing = await dispatcher.findMissing(candidates);
     if (missing.length > 0) {
       await dispatcher.dispatch(missing);
+      const steps = missing.slice(0, 20).map((m) => m.stepId);
       log.warn(
-        { repair: 'job_missing', count: missing.length, steps: missing.slice(0, 20).map((m) => m.stepId) },
+        { repair: 'job_missing', handler, count: missing.length, steps },
         're-dispatched steps whose jobs were missing',
       );
     }
