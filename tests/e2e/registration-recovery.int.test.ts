@@ -85,7 +85,15 @@ describe('registrations through failures', () => {
       ...f.services.env,
     };
     const doomed = spawnWorkerProcess({ ...env, SWITCHYARD_WORKER_ID: 'doomed' });
-    workers.push(doomed, spawnWorkerProcess({ ...env, SWITCHYARD_WORKER_ID: 'survivor' }));
+    workers.push(doomed);
+    await waitFor(
+      'the first worker to start',
+      async () => {
+        const { rows } = await f.pool.query(`SELECT 1 FROM workers WHERE id = 'doomed'`);
+        return rows.length > 0;
+      },
+      30_000,
+    );
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push((await f.register(paid(i))).task.id);
     // Deliver every queued step a second time under another job id.
@@ -109,7 +117,9 @@ describe('registrations through failures', () => {
       return rows.length > 0;
     });
     doomed.child.kill('SIGKILL');
-    const settled = await f.waitForSettled(ids, 60_000);
+    await doomed.exited;
+    workers.push(spawnWorkerProcess({ ...env, SWITCHYARD_WORKER_ID: 'survivor' }));
+    const settled = await f.waitForSettled(ids, 90_000);
 
     expect(Object.values(settled)).toEqual(Array(30).fill('complete'));
     const sideEffects = (kind: 'user' | 'billing' | 'preferences' | 'notification', endpoint: string) =>

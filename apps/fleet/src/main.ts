@@ -2,21 +2,16 @@
  * The local fleet: worker and scheduler roles in one process, for development and demos.
  * In production each role runs in its own container (apps/worker, apps/scheduler).
  */
-import { connect, startSchedulerRole, startWorkerRole, stopOnSignals } from '@switchyard/engine';
+import { connect, runUntilSignal, startSchedulerRole, startWorkerRole } from '@switchyard/engine';
 import { createLogger } from '@switchyard/logger';
 import { loadFleetEnv } from './env.ts';
 
 const env = loadFleetEnv();
 const logger = createLogger({ name: 'switchyard-fleet', level: env.LOG_LEVEL });
 
-async function main(): Promise<void> {
+runUntilSignal(logger, async () => {
   const infra = connect(env, 'switchyard-fleet');
   const worker = await startWorkerRole(env, infra, logger);
   const scheduler = await startSchedulerRole(env, infra, logger);
-  stopOnSignals(logger, [() => worker.stop(), () => scheduler.stop(), () => infra.close()]);
-}
-
-main().catch((err) => {
-  logger.fatal({ err }, 'fleet failed to start');
-  process.exit(1);
+  return [() => worker.stop(), () => scheduler.stop(), () => infra.close()];
 });

@@ -10,6 +10,8 @@ export {
   parseEnvOrExit,
 } from './env.ts';
 export {
+  type ApiEnvSettings,
+  apiEnvShape,
   type CommonEnv,
   commonEnvShape,
   type SchedulerEnvSettings,

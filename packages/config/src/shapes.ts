@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envInt, envList, envUrl } from './env.ts';
+import { envBoolean, envInt, envList, envUrl } from './env.ts';
 
 /**
  * Settings every Switchyard process shares. Each app's env schema spreads this shape and adds
@@ -76,6 +76,12 @@ export const schedulerEnvShape = {
       ctx.addIssue({ code: 'custom', message: 'must be a JSON object of policies by dependent system' });
       return z.NEVER;
     }),
+  /** Finished (complete or cancelled) tasks older than this are pruned (ms); 0 keeps them for ever. */
+  SWITCHYARD_RETENTION_MS: envInt({ min: 0, default: 0 }),
+  /** Attempts newer than this stay with their task whatever its age (ms): the breakers read them. */
+  SWITCHYARD_RETENTION_BREAKER_WINDOW_MS: envInt({ min: 60_000, default: 86_400_000 }),
+  /** How often the scheduler prunes (ms). */
+  SWITCHYARD_RETENTION_INTERVAL_MS: envInt({ min: 1_000, default: 60_000 }),
   /** Rows handled per repair query. */
   SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
 };
@@ -86,3 +92,20 @@ export type CommonEnv = z.output<z.ZodObject<typeof commonEnvShape>>;
 export type WorkerEnvSettings = z.output<z.ZodObject<typeof workerEnvShape>>;
 /** The scheduler role's settings as parsed. */
 export type SchedulerEnvSettings = z.output<z.ZodObject<typeof schedulerEnvShape>>;
+
+/** Settings of the HTTP API (besides the common ones). */
+export const apiEnvShape = {
+  /** Address the API listens on. */
+  SWITCHYARD_API_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Port the API listens on. */
+  SWITCHYARD_API_PORT: envInt({ min: 0, max: 65_535, default: 8080 }),
+  /** Largest request body accepted (bytes); larger ones get 413. */
+  SWITCHYARD_API_BODY_LIMIT: envInt({ min: 1024, max: 64 * 1024 * 1024, default: 1024 * 1024 }),
+  /** Local development only: accept requests without an API key (the server warns at start). */
+  SWITCHYARD_API_AUTH_DISABLED: envBoolean(false),
+  /** Require an API key with the `operate` scope for GET /metrics. */
+  SWITCHYARD_METRICS_REQUIRE_KEY: envBoolean(false),
+};
+
+/** The API's settings as parsed. */
+export type ApiEnvSettings = z.output<z.ZodObject<typeof apiEnvShape>>;

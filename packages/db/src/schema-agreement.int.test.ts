@@ -55,6 +55,7 @@ describe('schema.prisma and prisma/migrations', () => {
         ORDER BY conname`,
     );
     expect(rows.map((row) => row.conname)).toEqual([
+      'api_keys_scopes_check',
       'circuit_breakers_forced_check',
       'circuit_breakers_state_check',
       'step_attempts_outcome_check',

@@ -7,7 +7,13 @@ export {
 } from './create-task.ts';
 export { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
 export { type OperatorDeps, type OperatorRequest, resolveStep, retryStep } from './operator-steps.ts';
-export { connect, type Infrastructure, startSchedulerRole, startWorkerRole, stopOnSignals } from './roles.ts';
+export {
+  connect,
+  type Infrastructure,
+  runUntilSignal,
+  startSchedulerRole,
+  startWorkerRole,
+} from './roles.ts';
 export { ClaimLostError, WorkerShutdownError } from './run-handler.ts';
 export {
   type RepairKind,

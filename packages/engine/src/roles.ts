@@ -65,18 +65,30 @@ export function startSchedulerRole(
     dispatchGraceMs: env.SWITCHYARD_DISPATCH_GRACE_MS,
     batchSize: env.SWITCHYARD_SCHEDULER_BATCH_SIZE,
     breakerPolicies: env.SWITCHYARD_BREAKER_POLICIES,
+    ...(env.SWITCHYARD_RETENTION_MS > 0
+      ? {
+          retention: {
+            olderThanMs: env.SWITCHYARD_RETENTION_MS,
+            breakerWindowMs: env.SWITCHYARD_RETENTION_BREAKER_WINDOW_MS,
+            intervalMs: env.SWITCHYARD_RETENTION_INTERVAL_MS,
+          },
+        }
+      : {}),
   });
 }
 
 /**
- * On SIGTERM or SIGINT, runs `stops` in order (list them in reverse order of start), then
- * exits 0; exits 1 if one of them fails.
+ * A process main's whole life: installs the SIGTERM/SIGINT handlers first, then starts. A
+ * signal that arrives while `start` is still running waits for it, so the process never exits
+ * half-started without a drain. `start` returns the stops to run, in order (reverse of start);
+ * a failed start exits 1.
  */
-export function stopOnSignals(logger: Logger, stops: readonly (() => Promise<void>)[]): void {
+export function runUntilSignal(logger: Logger, start: () => Promise<readonly (() => Promise<void>)[]>): void {
+  let started: Promise<readonly (() => Promise<void>)[]> | null = null;
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping');
     try {
-      for (const step of stops) await step();
+      for (const step of (await started) ?? []) await step();
       process.exit(0);
     } catch (err) {
       logger.error({ err }, 'stop failed');
@@ -85,4 +97,9 @@ export function stopOnSignals(logger: Logger, stops: readonly (() => Promise<voi
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  started = start();
+  started.catch((err) => {
+    logger.fatal({ err }, 'failed to start');
+    process.exit(1);
+  });
 }

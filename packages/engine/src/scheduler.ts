@@ -8,6 +8,8 @@ import {
   findDispatchCandidates,
   findUnservedSteps,
   type Pool,
+  pruneFinishedTasks,
+  type RetentionOptions,
   withTransaction,
 } from '@switchyard/db';
 import { StepDispatcher } from '@switchyard/queue';
@@ -33,6 +35,11 @@ export type SchedulerOptions = {
   /** Rows handled per repair query. Default 500. */
   batchSize?: number;
   schedulerId?: string;
+  /**
+   * Prune finished tasks older than `olderThanMs` every `intervalMs` (leader only), keeping the
+   * attempts the breakers still read. Off when omitted.
+   */
+  retention?: RetentionOptions & { intervalMs: number };
   /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
   breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
 };
@@ -42,7 +49,10 @@ const WORKER_LIVENESS_MS = 30_000;
 const UNSERVED_CHECK_MS = 30_000;
 
 export type RepairKind = 'lease_expired' | 'job_missing' | 'task_finalized';
-export type SweepCounts = Record<RepairKind | 'breaker_transitions' | 'held_released', number>;
+export type SweepCounts = Record<
+  RepairKind | 'breaker_transitions' | 'held_released' | 'tasks_pruned',
+  number
+>;
 
 export type RunningScheduler = {
   readonly schedulerId: string;
@@ -86,13 +96,23 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     task_finalized: 0,
     breaker_transitions: 0,
     held_released: 0,
+    tasks_pruned: 0,
   };
   for (const [system, policy] of Object.entries(options.breakerPolicies ?? {})) {
     await configureBreaker(options.pool, system, resolveBreakerPolicy(policy));
   }
   const election = new LeaderElection(options.databaseUrl, log);
+  let lastPruneAt = 0;
+  const prune = async () => {
+    const retention = options.retention;
+    if (!retention || Date.now() - lastPruneAt < retention.intervalMs) return 0;
+    lastPruneAt = Date.now();
+    const pruned = await pruneFinishedTasks(options.pool, retention);
+    if (pruned.deletedTasks > 0) log.info(pruned, 'pruned finished tasks');
+    return pruned.deletedTasks;
+  };
   const runSweep = async () => {
-    const made = await sweep(config);
+    const made = { ...(await sweep(config)), tasks_pruned: await prune() };
     for (const kind of Object.keys(made) as (keyof SweepCounts)[]) totals[kind] += made[kind];
     return made;
   };
@@ -154,7 +174,7 @@ type SweepConfig = {
   batchSize: number;
 };
 
-async function sweep(config: SweepConfig): Promise<SweepCounts> {
+async function sweep(config: SweepConfig): Promise<Omit<SweepCounts, 'tasks_pruned'>> {
   const lease_expired = await repairExpiredLeases(config);
   const breakers = await sweepBreakers(config);
   return {

@@ -99,4 +99,43 @@ describe('scheduler repairs with two replicas', () => {
     expect(second.filter(Boolean)).toHaveLength(1);
     await Promise.all(rest.map((r) => r.close()));
   });
+
+  it('prunes finished tasks past the retention age, and keeps the rest', async () => {
+    const template = testTemplate({ steps: [{ name: 'only', handler: 'sched_prunable' }] });
+    await h.start([defineStepHandler('sched_prunable', () => ({ ok: true }))], [template]);
+    const old = await h.create({ namespace: 'test', name: template.name, context: { n: 1 } });
+    const recent = await h.create({ namespace: 'test', name: template.name, context: { n: 2 } });
+    expect(await h.waitForTask(old.task.id)).toBe('complete');
+    expect(await h.waitForTask(recent.task.id)).toBe('complete');
+    await h.pool.query(
+      `UPDATE tasks SET created_at = now() - interval '3 hours', completed_at = now() - interval '2 hours' WHERE id = $1`,
+      [old.task.id],
+    );
+    await h.pool.query(
+      `UPDATE step_attempts SET finished_at = now() - interval '2 hours' WHERE task_id = $1`,
+      [old.task.id],
+    );
+
+    const [scheduler] = await schedulers(1);
+    const swept = await scheduler!.sweep();
+    await scheduler!.stop();
+
+    expect(swept.tasks_pruned).toBe(0); // retention is off unless configured
+    const url = await databaseUrl();
+    const pruning = await startScheduler({
+      pool: h.pool,
+      databaseUrl: url,
+      redis: h.redis,
+      queuePrefix: h.prefix,
+      logger: silent,
+      intervalMs: 60_000,
+      retention: { olderThanMs: 3_600_000, breakerWindowMs: 60_000, intervalMs: 0 },
+    });
+    expect((await pruning.sweep()).tasks_pruned).toBe(1);
+    await pruning.stop();
+    const { rows } = await h.pool.query('SELECT id FROM tasks WHERE id = ANY($1)', [
+      [old.task.id, recent.task.id],
+    ]);
+    expect(rows.map((r) => r.id)).toEqual([recent.task.id]);
+  });
 });

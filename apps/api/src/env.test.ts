@@ -1,0 +1,38 @@
+import { EnvConfigError, parseEnv } from '@switchyard/config';
+import { describe, expect, it } from 'vitest';
+import { ApiEnvSchema } from './env.ts';
+
+describe('api env', () => {
+  it('fills in defaults: auth on, metrics open, 1 MiB bodies', () => {
+    expect(parseEnv(ApiEnvSchema, {})).toMatchObject({
+      SWITCHYARD_API_HOST: '0.0.0.0',
+      SWITCHYARD_API_PORT: 8080,
+      SWITCHYARD_API_BODY_LIMIT: 1_048_576,
+      SWITCHYARD_API_AUTH_DISABLED: false,
+      SWITCHYARD_METRICS_REQUIRE_KEY: false,
+    });
+  });
+
+  it('reads "false" as false and names every bad variable', () => {
+    expect(
+      parseEnv(ApiEnvSchema, { SWITCHYARD_API_AUTH_DISABLED: 'false' }).SWITCHYARD_API_AUTH_DISABLED,
+    ).toBe(false);
+    const error = (() => {
+      try {
+        parseEnv(ApiEnvSchema, {
+          SWITCHYARD_API_PORT: '70000',
+          SWITCHYARD_API_AUTH_DISABLED: 'sure',
+          SWITCHYARD_API_BODY_LIMIT: '1MB',
+        });
+      } catch (err) {
+        return err as EnvConfigError;
+      }
+    })();
+    expect(error).toBeInstanceOf(EnvConfigError);
+    expect(error!.problems.map((p) => p.variable).sort()).toEqual([
+      'SWITCHYARD_API_AUTH_DISABLED',
+      'SWITCHYARD_API_BODY_LIMIT',
+      'SWITCHYARD_API_PORT',
+    ]);
+  });
+});

@@ -1,0 +1,66 @@
+import {
+  BreakerActionBodySchema,
+  BreakerActionSchema,
+  BreakerListSchema,
+  BreakerSchema,
+} from '@switchyard/client';
+import { forceBreaker, listBreakers, withTransaction } from '@switchyard/db';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { assertUnrestricted } from '../auth.ts';
+import type { ApiDeps } from '../deps.ts';
+import { problems } from '../problem.ts';
+import { wire } from '../wire.ts';
+
+const BreakerParams = z.strictObject({ system: z.string().min(1).max(200), action: BreakerActionSchema });
+
+/** Breaker routes: every breaker's state and evidence, and the operators' overrides. */
+export function breakerRoutes(deps: ApiDeps) {
+  return async (root: FastifyInstance) => {
+    const app = root.withTypeProvider<ZodTypeProvider>();
+    app.get(
+      '/v1/breakers',
+      {
+        config: { scope: 'tasks:read' },
+        schema: {
+          tags: ['breakers'],
+          summary: 'Every circuit breaker: state, recent calls and failures, held steps, probes in flight',
+          response: { 200: BreakerListSchema, ...problems(401, 403) },
+        },
+      },
+      async () => wire(BreakerListSchema, { breakers: await listBreakers(deps.pool) }),
+    );
+    app.post(
+      '/v1/breakers/:system/:action',
+      {
+        config: { scope: 'operate' },
+        schema: {
+          tags: ['breakers'],
+          summary: 'Force a breaker open or closed, or reset it to be decided by the history again',
+          description: 'Audited with the key and the reason. Needs a key not restricted to namespaces.',
+          params: BreakerParams,
+          body: BreakerActionBodySchema,
+          response: { 200: BreakerSchema, ...problems(400, 401, 403) },
+        },
+      },
+      async (request) => {
+        assertUnrestricted(request.principal, 'forcing a breaker');
+        const { system, action } = request.params;
+        const view = await withTransaction(deps.pool, (client) =>
+          forceBreaker(client, {
+            dependentSystem: system,
+            action,
+            actor: request.principal.actor,
+            reason: request.body.reason,
+          }),
+        );
+        request.log.warn(
+          { dependent_system: system, action, actor: request.principal.actor },
+          'breaker forced',
+        );
+        return wire(BreakerSchema, view);
+      },
+    );
+  };
+}

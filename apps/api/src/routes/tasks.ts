@@ -1,0 +1,288 @@
+import {
+  AttemptListSchema,
+  CreateTaskBodySchema,
+  CreateTaskResponseSchema,
+  ListTasksQuerySchema,
+  OperatorBodySchema,
+  ResolveBodySchema,
+  TaskPageSchema,
+  TaskSchema,
+  TransitionListSchema,
+} from '@switchyard/client';
+import { NotFoundError, ValidationError } from '@switchyard/core';
+import {
+  getTaskDetail,
+  listStepAttempts,
+  listTasks,
+  listTaskTransitions,
+  type TaskDetail,
+  taskNamespace,
+} from '@switchyard/db';
+import { cancelTask, createTask, resolveStep, retryStep } from '@switchyard/engine';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { assertNamespace, type Principal } from '../auth.ts';
+import type { ApiDeps } from '../deps.ts';
+import { problems } from '../problem.ts';
+import { decodeCursor, encodeCursor, wire } from '../wire.ts';
+
+const TaskParams = z.strictObject({ id: z.uuid() });
+const StepParams = z.strictObject({ id: z.uuid(), step: z.string().min(1).max(100) });
+const CreateHeaders = z.object({
+  'idempotency-key': z.string().min(1).max(200).optional().describe('dedupes creates by this key'),
+  'x-correlation-id': z.string().min(1).max(200).optional(),
+});
+
+/** Loads a task the caller may see, or throws NotFoundError / ForbiddenError. */
+async function visibleTask(deps: ApiDeps, principal: Principal, id: string): Promise<TaskDetail> {
+  const task = await getTaskDetail(deps.pool, id);
+  if (!task) throw new NotFoundError(`task ${id} does not exist`);
+  assertNamespace(principal, task.namespace);
+  return task;
+}
+
+/**
+ * The engine reports a context's problems relative to the context (`/email`); in a response
+ * to the whole body they must point into it (`/context/email`).
+ */
+function rebaseContextIssues(err: unknown): never {
+  if (err instanceof ValidationError && err.message.startsWith('invalid task context')) {
+    throw new ValidationError(
+      'invalid task context',
+      err.issues.map((issue) => ({ ...issue, path: `/context${issue.path}` })),
+      { cause: err },
+    );
+  }
+  throw err;
+}
+
+/** Checks the task exists and the caller may touch its namespace, before an operation. */
+async function assertTaskAccess(deps: ApiDeps, principal: Principal, id: string): Promise<void> {
+  const namespace = await taskNamespace(deps.pool, id);
+  if (!namespace) throw new NotFoundError(`task ${id} does not exist`);
+  assertNamespace(principal, namespace);
+}
+
+/** Task routes: create, read, list, audit trail, attempts, and the operator operations. */
+export function taskRoutes(deps: ApiDeps) {
+  return async (app: FastifyInstance) => {
+    registerCreate(app, deps);
+    registerReads(app, deps);
+    registerOperations(app, deps);
+  };
+}
+
+function registerCreate(r: FastifyInstance, deps: ApiDeps) {
+  const app = r.withTypeProvider<ZodTypeProvider>();
+  app.post(
+    '/v1/tasks',
+    {
+      config: { scope: 'tasks:write' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'Start a task from a registered template',
+        description:
+          '201 with the new task; 200 with `duplicate: true` and the existing task when one with the same identity exists.',
+        headers: CreateHeaders,
+        body: CreateTaskBodySchema,
+        response: {
+          200: CreateTaskResponseSchema,
+          201: CreateTaskResponseSchema,
+          ...problems(400, 401, 403, 404),
+        },
+      },
+    },
+    async (request, reply) => {
+      assertNamespace(request.principal, request.body.namespace);
+      const idempotencyKey = request.headers['idempotency-key'];
+      const created = await createTask(
+        deps,
+        {
+          ...request.body,
+          // The request's correlation id (given or made up) follows the task it creates.
+          correlationId: request.body.correlationId ?? request.id,
+          ...(idempotencyKey ? { idempotencyKey } : {}),
+        },
+        request.principal.actor,
+      ).catch(rebaseContextIssues);
+      const task = await getTaskDetail(deps.pool, created.task.id);
+      reply.code(created.duplicate ? 200 : 201).header('location', `/v1/tasks/${created.task.id}`);
+      return wire(CreateTaskResponseSchema, { duplicate: created.duplicate, task });
+    },
+  );
+}
+
+function registerReads(app: FastifyInstance, deps: ApiDeps) {
+  registerGetTask(app, deps);
+  registerListTasks(app, deps);
+  registerTransitions(app, deps);
+  registerAttempts(app, deps);
+}
+
+/** GET /v1/tasks/{id} */
+function registerGetTask(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks/:id',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'A task with its steps',
+        params: TaskParams,
+        response: { 200: TaskSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => wire(TaskSchema, await visibleTask(deps, request.principal, request.params.id)),
+  );
+}
+
+/** GET /v1/tasks */
+function registerListTasks(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'Tasks matching the filters, newest first, one page at a time',
+        querystring: ListTasksQuerySchema,
+        response: { 200: TaskPageSchema, ...problems(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { cursor, createdAfter, createdBefore, ...filter } = request.query;
+      if (filter.namespace) assertNamespace(request.principal, filter.namespace);
+      const position = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (position === null) {
+        throw new ValidationError('invalid query', [
+          { path: '/query/cursor', rule: 'cursor', message: 'is not a cursor returned by this API' },
+        ]);
+      }
+      const page = await listTasks(deps.pool, {
+        ...filter,
+        ...(createdAfter ? { createdAfter: new Date(createdAfter) } : {}),
+        ...(createdBefore ? { createdBefore: new Date(createdBefore) } : {}),
+        ...(position ? { cursor: position } : {}),
+        ...(request.principal.namespaces ? { namespaces: request.principal.namespaces } : {}),
+      });
+      const nextCursor = page.nextCursor ? encodeCursor(page.nextCursor) : null;
+      return wire(TaskPageSchema, { tasks: page.tasks, nextCursor });
+    },
+  );
+}
+
+/** GET /v1/tasks/{id}/transitions */
+function registerTransitions(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks/:id/transitions',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: "The task's audit trail: every task and step status change, in order",
+        params: TaskParams,
+        response: { 200: TransitionListSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      await assertTaskAccess(deps, request.principal, request.params.id);
+      return wire(TransitionListSchema, {
+        transitions: await listTaskTransitions(deps.pool, request.params.id),
+      });
+    },
+  );
+}
+
+/** GET /v1/tasks/{id}/steps/{step}/attempts */
+function registerAttempts(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks/:id/steps/:step/attempts',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'The attempt history of one step',
+        params: StepParams,
+        response: { 200: AttemptListSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { id, step } = request.params;
+      await assertTaskAccess(deps, request.principal, id);
+      const attempts = await listStepAttempts(deps.pool, id, step);
+      if (!attempts) throw new NotFoundError(`task ${id} has no step named ${step}`);
+      return wire(AttemptListSchema, { attempts });
+    },
+  );
+}
+
+function registerOperations(r: FastifyInstance, deps: ApiDeps) {
+  const app = r.withTypeProvider<ZodTypeProvider>();
+  const operation = (summary: string, params: z.ZodType, body: z.ZodType) => ({
+    config: { scope: 'operate' as const },
+    schema: {
+      tags: ['operations'],
+      summary,
+      params,
+      // No body at all arrives as null: the reason is optional.
+      body: body.nullish(),
+      response: { 200: TaskSchema, ...problems(400, 401, 403, 404, 409) },
+    },
+  });
+  app.post(
+    '/v1/tasks/:id/cancel',
+    operation(
+      'Cancel a task: nothing more runs; running handlers are aborted',
+      TaskParams,
+      OperatorBodySchema,
+    ),
+    async (request) => {
+      const { id } = request.params as z.output<typeof TaskParams>;
+      const body = (request.body ?? {}) as z.output<typeof OperatorBodySchema>;
+      await assertTaskAccess(deps, request.principal, id);
+      await cancelTask(deps, id, {
+        actor: request.principal.actor,
+        ...(body.reason ? { reason: body.reason } : {}),
+      });
+      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+    },
+  );
+  app.post(
+    '/v1/tasks/:id/steps/:step/retry',
+    operation(
+      'Give a failed step fresh attempts; the task resumes from there',
+      StepParams,
+      OperatorBodySchema,
+    ),
+    async (request) => {
+      const { id, step } = request.params as z.output<typeof StepParams>;
+      const body = (request.body ?? {}) as z.output<typeof OperatorBodySchema>;
+      await assertTaskAccess(deps, request.principal, id);
+      await retryStep(deps, id, step, {
+        actor: request.principal.actor,
+        ...(body.reason ? { reason: body.reason } : {}),
+      });
+      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+    },
+  );
+  app.post(
+    '/v1/tasks/:id/steps/:step/resolve',
+    operation(
+      'Resolve a step by hand, with optional results; its dependents proceed',
+      StepParams,
+      ResolveBodySchema,
+    ),
+    async (request) => {
+      const { id, step } = request.params as z.output<typeof StepParams>;
+      const body = (request.body ?? {}) as z.output<typeof ResolveBodySchema>;
+      await assertTaskAccess(deps, request.principal, id);
+      await resolveStep(deps, id, step, {
+        actor: request.principal.actor,
+        ...(body.reason ? { reason: body.reason } : {}),
+        ...(body.results === undefined ? {} : { results: body.results }),
+      });
+      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+    },
+  );
+}

@@ -1,0 +1,87 @@
+/**
+ * The HTTP API as a Fastify instance: zod-validated requests and responses, an OpenAPI 3.1
+ * document derived from the same schemas, API key auth, problem+json errors.
+ */
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import { ValidationError } from '@switchyard/core';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import { installAuth } from './auth.ts';
+import type { ApiDeps, ApiOptions } from './deps.ts';
+import { findUnstorableInput } from './input-guard.ts';
+import { createFleetMetrics } from './metrics.ts';
+import { frameworkErrorHandler, installProblemHandlers } from './problem.ts';
+import { breakerRoutes } from './routes/breakers.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { healthRoutes } from './routes/health.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { templateRoutes } from './routes/templates.ts';
+
+const CORRELATION_HEADER = 'x-correlation-id';
+
+/** Builds the API server (not listening yet). The caller owns `deps` and closes them after the server. */
+export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit,
+    // Room for any step name (≤ 100) or dependent system (≤ 200); longer ones get a 414 problem.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: frameworkErrorHandler,
+    // The caller's correlation id names the request in every log line; one is made up otherwise.
+    genReqId: (request) => {
+      const given = request.headers[CORRELATION_HEADER];
+      return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+    },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // JSON only: a text/plain body gets 415 instead of failing validation as a string.
+  app.removeContentTypeParser('text/plain');
+  installProblemHandlers(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header(CORRELATION_HEADER, request.id);
+  });
+  app.addHook('preValidation', async (request) => rejectUnstorable(request));
+  installAuth(app, { pool: deps.pool, disabled: options.authDisabled });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Switchyard',
+        version: '1.0.0',
+        description:
+          'Start workflows and operate them. Errors are application/problem+json (RFC 9457); validation problems list each failing field.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: (input) => withSecurity(jsonSchemaTransform(input), input.route.config?.scope),
+    transformObject: jsonSchemaTransformObject,
+  });
+  const metrics = createFleetMetrics(deps);
+  await app.register(taskRoutes(deps));
+  await app.register(templateRoutes(deps));
+  await app.register(breakerRoutes(deps));
+  await app.register(healthRoutes(deps, options, metrics));
+  await app.register(docsRoutes);
+  return app;
+}
+
+function withSecurity<T extends { schema: object }>(result: T, scope: string | undefined): T {
+  if (!scope) return result;
+  return { ...result, schema: { ...result.schema, security: [{ apiKey: [] }], 'x-scope': scope } };
+}
+
+function rejectUnstorable(request: { body?: unknown; query?: unknown; params?: unknown }): void {
+  const issues = [
+    ...findUnstorableInput(request.body),
+    ...findUnstorableInput(request.query, '/query'),
+    ...findUnstorableInput(request.params, '/params'),
+  ];
+  if (issues.length > 0) throw new ValidationError('invalid request', issues);
+}

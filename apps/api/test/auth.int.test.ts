@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiHarness, apiTemplate, createApiHarness } from './harness.ts';
+
+let h: ApiHarness;
+const shop = apiTemplate({ steps: [{ name: 'one', handler: 'auth_one' }] });
+const billing = apiTemplate({ namespace: 'billing', steps: [{ name: 'one', handler: 'auth_two' }] });
+let shopTask: string;
+let billingTask: string;
+
+beforeAll(async () => {
+  h = await createApiHarness();
+  await h.register([shop, billing]);
+  const create = async (namespace: string, name: string) =>
+    (await h.call('POST', '/v1/tasks', { body: { namespace, name, context: {} } })).body.task.id as string;
+  shopTask = await create('shop', shop.name);
+  billingTask = await create('billing', billing.name);
+});
+afterAll(() => h.close());
+
+type Probe = { name: string; method: string; path: () => string; body?: () => unknown };
+const probes: Record<string, Probe> = {
+  create: {
+    name: 'create',
+    method: 'POST',
+    path: () => '/v1/tasks',
+    body: () => ({ namespace: 'shop', name: shop.name, context: { n: Math.random() } }),
+  },
+  get: { name: 'get', method: 'GET', path: () => `/v1/tasks/${shopTask}` },
+  list: { name: 'list', method: 'GET', path: () => '/v1/tasks' },
+  templates: { name: 'templates', method: 'GET', path: () => '/v1/templates' },
+  // A retry of a step that is not failed: authorized callers get 409, the others 401/403.
+  retry: {
+    name: 'retry',
+    method: 'POST',
+    path: () => `/v1/tasks/${shopTask}/steps/one/retry`,
+    body: () => ({}),
+  },
+};
+
+// Which scope may call what: ok means the request got past auth (2xx, or 409 for the retry).
+const MATRIX: Record<string, Record<string, boolean>> = {
+  'tasks:write': { create: true, get: false, list: false, templates: false, retry: false },
+  'tasks:read': { create: false, get: true, list: true, templates: true, retry: false },
+  operate: { create: false, get: false, list: false, templates: false, retry: true },
+  admin: { create: true, get: true, list: true, templates: true, retry: true },
+};
+
+describe('the scope matrix', () => {
+  for (const [scope, allowed] of Object.entries(MATRIX)) {
+    it(`a key with ${scope} may call exactly what it should`, async () => {
+      const key = await h.key([scope]);
+      for (const probe of Object.values(probes)) {
+        const response = await h.call(probe.method, probe.path(), {
+          key,
+          ...(probe.body ? { body: probe.body() } : {}),
+        });
+        const passed = response.status < 400 || response.status === 409;
+        expect({ probe: probe.name, passed, status: response.status }).toEqual({
+          probe: probe.name,
+          passed: allowed[probe.name],
+          status: passed ? response.status : 403,
+        });
+      }
+    });
+  }
+});
+
+describe('authentication', () => {
+  it('answers a missing, malformed, unknown or revoked key with 401', async () => {
+    const key = await h.key(['admin']);
+    expect((await h.call('GET', '/v1/tasks', { key: '' })).status).toBe(401);
+    expect(
+      (await h.call('GET', '/v1/tasks', { key: '', headers: { authorization: 'Basic abc' } })).status,
+    ).toBe(401);
+    expect((await h.call('GET', '/v1/tasks', { key: `${key}x` })).status).toBe(401);
+    expect((await h.call('GET', '/v1/tasks', { key: '', headers: { 'x-api-key': key } })).status).toBe(200);
+    await h.pool.query(
+      'UPDATE api_keys SET revoked_at = now() WHERE key_hash = encode(sha256($1::bytea), $2)',
+      [key, 'hex'],
+    );
+    const revoked = await h.call('GET', '/v1/tasks', { key });
+    expect(revoked).toMatchObject({
+      status: 401,
+      body: { code: 'unauthorized', detail: expect.stringContaining('revoked') },
+    });
+  });
+
+  it('leaves health, docs and the OpenAPI document open', async () => {
+    for (const path of ['/health/live', '/health/ready', '/openapi.json', '/docs', '/metrics']) {
+      expect((await h.call('GET', path, { key: '' })).status).toBe(200);
+    }
+  });
+
+  it('stores only a hash of each key', async () => {
+    const key = await h.key(['tasks:read']);
+    const { rows } = await h.pool.query('SELECT key_hash, prefix FROM api_keys');
+    expect(rows.some((row) => row.key_hash === key)).toBe(false);
+    expect(rows.some((row) => key.startsWith(`sy_${row.prefix}_`))).toBe(true);
+  });
+});
+
+describe('namespace restrictions', () => {
+  it('lets a key restricted to a namespace touch only that namespace', async () => {
+    const key = await h.key(['admin'], ['shop']);
+    expect((await h.call('GET', `/v1/tasks/${shopTask}`, { key })).status).toBe(200);
+    const other = await h.call('GET', `/v1/tasks/${billingTask}`, { key });
+    expect(other).toMatchObject({
+      status: 403,
+      body: { code: 'forbidden', detail: expect.stringContaining('billing') },
+    });
+    expect((await h.call('GET', `/v1/tasks/${billingTask}/transitions`, { key })).status).toBe(403);
+    expect((await h.call('POST', `/v1/tasks/${billingTask}/cancel`, { key })).status).toBe(403);
+    const create = await h.call('POST', '/v1/tasks', {
+      key,
+      body: { namespace: 'billing', name: billing.name, context: {} },
+    });
+    expect(create.status).toBe(403);
+
+    const list = await h.call('GET', '/v1/tasks', { key });
+    expect(new Set(list.body.tasks.map((t: { namespace: string }) => t.namespace))).toEqual(
+      new Set(['shop']),
+    );
+    expect((await h.call('GET', '/v1/tasks?namespace=billing', { key })).status).toBe(403);
+    const templates = await h.call('GET', '/v1/templates', { key });
+    expect(templates.body.templates.map((t: { namespace: string }) => t.namespace)).toEqual(['shop']);
+    expect((await h.call('GET', `/v1/templates/billing/${billing.name}`, { key })).status).toBe(403);
+    const breaker = await h.call('POST', '/v1/breakers/svc/open', { key, body: { reason: 'maintenance' } });
+    expect(breaker.status).toBe(403);
+    expect((await h.call('GET', `/v1/tasks/${billingTask}`)).body.status).toBe('pending');
+  });
+});
+
+describe('switched off', () => {
+  it('acts as an admin for every request only when explicitly disabled', async () => {
+    const open = await createApiHarness({ authDisabled: true });
+    try {
+      const response = await open.call('GET', '/v1/tasks', { key: '' });
+      expect(response.status).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('protects /metrics when asked to', async () => {
+    const locked = await createApiHarness({ metricsRequireKey: true });
+    try {
+      expect((await locked.call('GET', '/metrics', { key: '' })).status).toBe(401);
+      expect((await locked.call('GET', '/metrics', { key: await locked.key(['tasks:read']) })).status).toBe(
+        403,
+      );
+      expect((await locked.call('GET', '/metrics', { key: await locked.key(['operate']) })).status).toBe(200);
+    } finally {
+      await locked.close();
+    }
+  });
+});

@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import type { ListTasksQuery, Task } from '@switchyard/client';
+import type { Command } from 'commander';
+import { type CliContext, parseJsonOption, print, UsageError } from '../context.ts';
+import { ExitCode } from '../exit-codes.ts';
+import { formatTask, formatTaskList } from '../output.ts';
+
+type Json = { json?: boolean };
+const TERMINAL = ['complete', 'error', 'cancelled'];
+
+/** `switchyard tasks create|get|list|cancel|retry-step|resolve-step|watch`. */
+export function registerTaskCommands(program: Command, ctx: () => CliContext): void {
+  const tasks = program.command('tasks').description('start, inspect and repair tasks (through the API)');
+  tasks
+    .command('create <namespace> <name>')
+    .description('start a task from a registered template')
+    .option('--version <version>', 'template version (default: the latest)')
+    .option('--context <json>', 'task context as JSON', '{}')
+    .option('--context-file <path>', 'read the context from a JSON file')
+    .option('--correlation-id <id>', 'correlation id carried by every log line and call')
+    .option('--idempotency-key <key>', 'a second create with the same key returns the first task')
+    .option('--tag <tag...>', 'tags')
+    .option('--wait', 'wait until the task finishes, showing progress')
+    .option('--json', 'print JSON')
+    .action(async (namespace: string, name: string, opts) => {
+      ctx().exitCode = await createCommand(ctx(), namespace, name, opts);
+    });
+  tasks
+    .command('get <id>')
+    .description('show a task and its steps')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: Json) => {
+      const task = await ctx().client().getTask(id);
+      print(ctx(), opts.json, task, () => formatTask(task));
+    });
+  registerTaskList(tasks, ctx);
+  registerTaskOperations(tasks, ctx);
+}
+
+function registerTaskList(tasks: Command, ctx: () => CliContext): void {
+  tasks
+    .command('list')
+    .description('list tasks, newest first')
+    .option('--namespace <namespace>')
+    .option('--name <name>')
+    .option('--version <version>')
+    .option('--status <status>', 'pending, in_progress, complete, error or cancelled')
+    .option('--correlation-id <id>')
+    .option('--created-after <iso>')
+    .option('--created-before <iso>')
+    .option('--limit <n>', 'page size (1-200)', '50')
+    .option('--cursor <cursor>', 'nextCursor of the previous page')
+    .option('--json', 'print JSON')
+    .action(async (opts) => listCommand(ctx(), opts));
+}
+
+/** `tasks cancel|retry-step|resolve-step|watch`: the operator's commands. */
+function registerTaskOperations(tasks: Command, ctx: () => CliContext): void {
+  tasks
+    .command('cancel <id>')
+    .description('cancel a task: nothing more runs, running handlers are aborted')
+    .option('--reason <reason>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: Json & { reason?: string }) => {
+      const task = await ctx().client().cancelTask(id, opts.reason);
+      print(ctx(), opts.json, task, () => formatTask(task));
+    });
+  tasks
+    .command('retry-step <id> <step>')
+    .description('give a failed step fresh attempts; the task resumes from there')
+    .option('--reason <reason>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, step: string, opts: Json & { reason?: string }) => {
+      const task = await ctx().client().retryStep(id, step, opts.reason);
+      print(ctx(), opts.json, task, () => formatTask(task));
+    });
+  tasks
+    .command('resolve-step <id> <step>')
+    .description('resolve a step by hand; its dependents proceed')
+    .option('--results <json>', 'results handed to the dependents, as JSON')
+    .option('--reason <reason>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, step: string, opts: Json & { reason?: string; results?: string }) => {
+      const body = {
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        ...(opts.results ? { results: parseJsonOption('results', opts.results) } : {}),
+      };
+      const task = await ctx().client().resolveStep(id, step, body);
+      print(ctx(), opts.json, task, () => formatTask(task));
+    });
+  tasks
+    .command('watch <id>')
+    .description('follow a task until it finishes; exit 0 when complete, 10 on error or cancel')
+    .option('--timeout <seconds>', 'give up after this long', '600')
+    .option('--json', 'print JSON lines of each change')
+    .action(async (id: string, opts: Json & { timeout: string }) => {
+      ctx().exitCode = await watchCommand(ctx(), id, opts);
+    });
+}
+
+async function createCommand(
+  ctx: CliContext,
+  namespace: string,
+  name: string,
+  opts: Json & {
+    version?: string;
+    context: string;
+    contextFile?: string;
+    correlationId?: string;
+    idempotencyKey?: string;
+    tag?: string[];
+    wait?: boolean;
+  },
+): Promise<number> {
+  const contextText = opts.contextFile ? await readFile(opts.contextFile, 'utf8') : opts.context;
+  const body = {
+    namespace,
+    name,
+    context: parseJsonOption(opts.contextFile ? 'context-file' : 'context', contextText),
+    ...(opts.version ? { version: opts.version } : {}),
+    ...(opts.correlationId ? { correlationId: opts.correlationId } : {}),
+    ...(opts.tag ? { tags: opts.tag } : {}),
+  };
+  const created = await ctx
+    .client()
+    .createTask(body, opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {});
+  if (!opts.json) {
+    ctx.io.out(`${created.duplicate ? 'existing task (duplicate)' : 'created task'} ${created.task.id}`);
+  }
+  if (opts.wait)
+    return watchCommand(ctx, created.task.id, { timeout: '600', ...(opts.json ? { json: true } : {}) });
+  if (opts.json) ctx.io.out(JSON.stringify(created, null, 2));
+  return ExitCode.OK;
+}
+
+async function listCommand(ctx: CliContext, opts: Record<string, string | boolean | undefined>) {
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit)) throw new UsageError('--limit must be an integer');
+  const query: ListTasksQuery = { limit };
+  for (const key of [
+    'namespace',
+    'name',
+    'version',
+    'status',
+    'correlationId',
+    'createdAfter',
+    'createdBefore',
+    'cursor',
+  ] as const) {
+    if (typeof opts[key] === 'string') (query as Record<string, unknown>)[key] = opts[key];
+  }
+  const page = await ctx.client().listTasks(query);
+  print(ctx, opts.json as boolean | undefined, page, () =>
+    [formatTaskList(page.tasks), page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : ''].join(''),
+  );
+}
+
+/** Polls the task and prints each step change as it happens (the progress of a long task). */
+async function watchCommand(ctx: CliContext, id: string, opts: Json & { timeout: string }): Promise<number> {
+  const client = ctx.client();
+  const deadline = Date.now() + Number(opts.timeout) * 1000;
+  const seen = new Map<string, string>();
+  let interval = 100;
+  for (;;) {
+    const task = await client.getTask(id);
+    report(ctx, task, seen, opts.json);
+    if (TERMINAL.includes(task.status)) {
+      if (!opts.json) ctx.io.out(`task ${task.status}`);
+      return task.status === 'complete' ? ExitCode.OK : ExitCode.TASK_FAILED;
+    }
+    if (Date.now() > deadline) {
+      ctx.io.err(`task ${id} still ${task.status} after ${opts.timeout} s`);
+      return ExitCode.UNAVAILABLE;
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+    interval = Math.min(interval * 1.5, 2000);
+  }
+}
+
+function report(ctx: CliContext, task: Task, seen: Map<string, string>, json?: boolean): void {
+  for (const step of task.steps) {
+    const state = `${step.status}:${step.attempts}`;
+    if (seen.get(step.name) === state) continue;
+    seen.set(step.name, state);
+    const at = new Date().toISOString();
+    if (json)
+      ctx.io.out(
+        JSON.stringify({ at, task: task.id, step: step.name, status: step.status, attempts: step.attempts }),
+      );
+    else ctx.io.out(`${at}  ${step.name.padEnd(24)} ${step.status} (attempt ${step.attempts})`);
+  }
+}

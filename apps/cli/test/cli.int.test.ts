@@ -1,0 +1,238 @@
+/**
+ * The CLI end to end: a real API process started by `switchyard api`, a real worker, and the
+ * commands run as the user would (in-process through runCli, and once as a separate process).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPool, type Pool } from '@switchyard/db';
+import { type RunningWorker, startWorker } from '@switchyard/engine';
+import { defineStepHandler, PermanentError } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/program.ts';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const TEMPLATE = `
+namespace: cli
+name: signup
+version: 1.0.0
+default_dependent_system: accounts
+context_schema: { type: object, required: [email], properties: { email: { type: string, format: email } } }
+steps:
+  - name: create_account
+    handler: cli_create
+  - name: welcome
+    handler: cli_welcome
+    depends_on: [create_account]
+`;
+
+let database: TestDatabase;
+let redis: TestRedis;
+let pool: Pool;
+let api: ChildProcess;
+let worker: RunningWorker;
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let failWelcome = false;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Runs one command line; returns its status and what it printed. */
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, env);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  redis = createTestRedis();
+  pool = createPool(database.url, { max: 4 });
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
+  await writeFile(join(dir, 'signup.yaml'), TEMPLATE);
+  const port = await freePort();
+  env = {
+    PATH: process.env.PATH,
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    SWITCHYARD_QUEUE_PREFIX: redis.prefix,
+    SWITCHYARD_API_URL: `http://127.0.0.1:${port}`,
+    SWITCHYARD_API_HOST: '127.0.0.1',
+    SWITCHYARD_API_PORT: String(port),
+    LOG_LEVEL: 'silent',
+  };
+  const created = await cli('keys', 'create', '--name', 'ops', '--scope', 'admin', '--json');
+  env.SWITCHYARD_API_KEY = JSON.parse(created.out).key;
+  api = spawn(process.execPath, ['--import', 'tsx', MAIN, 'api'], { env, stdio: 'inherit' });
+  worker = await startWorker({
+    handlers: [
+      defineStepHandler('cli_create', () => ({ user_id: 7 })),
+      defineStepHandler('cli_welcome', () => {
+        if (failWelcome) throw new PermanentError('mailbox full', { errorCode: 'mailbox_full' });
+        return { sent: true };
+      }),
+    ],
+    pool,
+    redis: redis.connection(),
+    queuePrefix: redis.prefix,
+    logger: createLogger({ name: 'cli-test', level: 'silent' }),
+  });
+  for (let i = 0; i < 200; i++) {
+    const live = await fetch(`${env.SWITCHYARD_API_URL}/health/live`).catch(() => null);
+    if (live?.ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the API did not start');
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  if (api && api.exitCode === null) {
+    const exited = new Promise((resolve) => api.once('exit', resolve));
+    api.kill('SIGTERM');
+    await exited;
+  }
+  await pool?.end();
+  await redis?.cleanup();
+  await database?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('switchyard CLI', () => {
+  it('migrates, syncs templates and lists them', async () => {
+    expect(await cli('migrate')).toMatchObject({ code: 0, out: 'database is up to date' });
+    const sync = await cli('templates', 'sync', dir);
+    expect(sync).toMatchObject({ code: 0, out: expect.stringContaining('registered cli/signup@1.0.0') });
+    expect(await cli('templates', 'sync', join(dir, 'missing.yaml'))).toMatchObject({ code: 2 });
+    const list = await cli('templates', 'list');
+    expect(list.out).toMatch(/cli\/signup\s+1\.0\.0\s+1\.0\.0/);
+  });
+
+  it('creates a task and watches it to completion, showing progress', async () => {
+    const run = await cli(
+      'tasks',
+      'create',
+      'cli',
+      'signup',
+      '--context',
+      '{"email":"a@example.com"}',
+      '--wait',
+    );
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/created task [0-9a-f-]{36}/);
+    expect(run.out).toMatch(/welcome\s+complete/);
+    expect(run.out).toContain('task complete');
+
+    const id = /created task ([0-9a-f-]{36})/.exec(run.out)![1]!;
+    const got = await cli('tasks', 'get', id, '--json');
+    expect(JSON.parse(got.out)).toMatchObject({
+      id,
+      status: 'complete',
+      steps: [{ name: 'create_account' }, { name: 'welcome' }],
+    });
+    const human = await cli('tasks', 'get', id);
+    expect(human.out).toMatch(/welcome\s+complete\s+1\/3\s+create_account\s+accounts/);
+    const listed = await cli('tasks', 'list', '--namespace', 'cli', '--status', 'complete', '--json');
+    expect(JSON.parse(listed.out).tasks.map((t: { id: string }) => t.id)).toContain(id);
+  });
+
+  it('repairs a failed task: watch exits 10, resolve-step finishes it', async () => {
+    failWelcome = true;
+    const run = await cli(
+      'tasks',
+      'create',
+      'cli',
+      'signup',
+      '--context',
+      '{"email":"b@example.com"}',
+      '--wait',
+    );
+    expect(run.code).toBe(10);
+    expect(run.out).toContain('task error');
+    const id = /created task ([0-9a-f-]{36})/.exec(run.out)![1]!;
+    const resolved = await cli(
+      'tasks',
+      'resolve-step',
+      id,
+      'welcome',
+      '--results',
+      '{"sent":"by hand"}',
+      '--json',
+    );
+    expect(resolved.code).toBe(0);
+    expect(JSON.parse(resolved.out).status).toBe('complete');
+    const retry = await cli('tasks', 'retry-step', id, 'welcome');
+    expect(retry.code).toBe(4);
+    expect(retry.err).toContain('is complete');
+  });
+
+  it('exits with codes that mean something', async () => {
+    const invalid = await cli('tasks', 'create', 'cli', 'signup', '--context', '{"email":"nope"}');
+    expect(invalid.code).toBe(2);
+    expect(invalid.err).toContain('/context/email');
+    expect((await cli('tasks', 'create', 'cli', 'signup', '--context', '{oops')).code).toBe(2);
+    expect((await cli('tasks', 'get', '00000000-0000-4000-8000-000000000000')).code).toBe(3);
+    const bareEnv = env;
+    env = { ...env, SWITCHYARD_API_KEY: 'sy_wrong_key' };
+    expect((await cli('tasks', 'list')).code).toBe(5);
+    env = bareEnv;
+    expect((await cli('tasks', 'frobnicate')).code).toBe(2);
+  });
+
+  it('operates breakers and keys', async () => {
+    const opened = await cli('breakers', 'open', 'accounts', '--reason', 'maintenance');
+    expect(opened.out).toMatch(/accounts\s+open\s+open/);
+    expect((await cli('breakers', 'list')).out).toMatch(/accounts\s+open/);
+    expect((await cli('breakers', 'reset', 'accounts', '--reason', 'done')).out).toMatch(
+      /accounts\s+closed\s+-/,
+    );
+    expect((await cli('breakers', 'open', 'accounts')).code).toBe(2);
+
+    const made = JSON.parse(
+      (
+        await cli(
+          'keys',
+          'create',
+          '--name',
+          'reader',
+          '--scope',
+          'tasks:read',
+          '--namespace',
+          'cli',
+          '--json',
+        )
+      ).out,
+    );
+    expect((await cli('keys', 'list')).out).toMatch(
+      new RegExp(`${made.prefix}\\s+reader\\s+tasks:read\\s+cli`),
+    );
+    expect((await cli('keys', 'create', '--name', 'x', '--scope', 'everything')).code).toBe(2);
+    expect((await cli('keys', 'revoke', made.prefix)).out).toContain('revoked');
+    expect((await cli('keys', 'revoke', 'nosuchkey')).code).toBe(3);
+  });
+
+  it('runs as a process of its own with the same exit codes', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'tasks', 'get', '00000000-0000-4000-8000-000000000000'],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    );
+    expect(result.status).toBe(3);
+    expect(result.stderr).toContain('does not exist');
+  });
+});

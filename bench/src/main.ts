@@ -1,0 +1,256 @@
+/**
+ * `pnpm bench`: latency and throughput of the whole engine (Postgres + BullMQ + worker +
+ * scheduler, no-op handlers, everything on this machine), side by side with raw BullMQ in the
+ * same run. Prints a Markdown table and writes bench/results/latest.json.
+ *
+ *   pnpm bench [--repeat 3] [--quick]
+ */
+
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { applyMigrations, createPool, ensureDatabase, registerTemplate } from '@switchyard/db';
+import { startScheduler, startWorker } from '@switchyard/engine';
+import { defineStepHandler } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
+import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
+import { Queue, Worker } from 'bullmq';
+import { delta, snapshot } from './counters.ts';
+import { create, createMany, type Deps, latencies, percentile, templates, waitForAll } from './scenarios.ts';
+
+const args = process.argv.slice(2);
+const repeat = Number(args[args.indexOf('--repeat') + 1]) || 3;
+const quick = args.includes('--quick');
+const scale = quick ? 0.1 : 1;
+const CONCURRENCY = 10;
+const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, '/switchyard_bench$1');
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const logger = createLogger({ name: 'bench', level: 'warn' });
+
+type Row = { scenario: string; metric: string; value: number; unit: string; min?: number; max?: number };
+const rows: Row[] = [];
+
+function record(scenario: string, metric: string, unit: string, samples: number[]): void {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  rows.push({
+    scenario,
+    metric,
+    unit,
+    value: round(median),
+    min: round(sorted[0]!),
+    max: round(sorted.at(-1)!),
+  });
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main(): Promise<void> {
+  await ensureDatabase(databaseUrl);
+  const pool = createPool(databaseUrl, { max: 20, application: 'switchyard-bench' });
+  await pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await applyMigrations(pool);
+  for (const template of Object.values(templates)) await registerTemplate(pool, template);
+  const redis = createRedisConnection(redisUrl);
+  const prefix = `bench-${randomUUID().slice(0, 8)}`;
+  const deps: Deps = { pool, dispatcher: new StepDispatcher({ connection: redis, prefix }) };
+  const worker = await startWorker({
+    handlers: [defineStepHandler('noop', () => null)],
+    pool,
+    redis,
+    queuePrefix: prefix,
+    concurrency: CONCURRENCY,
+    logger,
+  });
+  const scheduler = await startScheduler({ pool, databaseUrl, redis, queuePrefix: prefix, logger });
+  try {
+    for (let run = 0; run < repeat; run++) {
+      await linear4Sequential(deps);
+      await linear4Paced(deps);
+      await burst(deps, 'registration_burst', templates.registration, Math.round(2000 * scale), 5);
+      await burst(deps, 'fanout50', templates.fanout50, Math.round(100 * scale), 52);
+      await bullmqRaw(Math.round(50_000 * scale));
+    }
+    await costPerStep(deps, redis);
+  } finally {
+    await worker.stop(0);
+    await scheduler.stop();
+    await deps.dispatcher.close();
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+    await pool.end();
+  }
+  summarize();
+  const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s')!;
+  const raw = rows.find((r) => r.scenario === 'bullmq_raw' && r.metric === 'jobs_per_s')!;
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'ratio_to_bullmq',
+    unit: 'ratio',
+    value: round(burstSteps.value / raw.value),
+  });
+  rows.push({
+    scenario: 'process',
+    metric: 'peak_rss_mb',
+    unit: 'MB',
+    value: round(process.resourceUsage().maxRSS / 1024),
+  });
+  report();
+}
+
+const samples = new Map<string, number[]>();
+function sample(scenario: string, metric: string, unit: string, value: number): void {
+  const key = `${scenario}\u0000${metric}\u0000${unit}`;
+  samples.set(key, [...(samples.get(key) ?? []), value]);
+}
+
+async function linear4Sequential(deps: Deps): Promise<void> {
+  const ids: string[] = [];
+  for (let i = 0; i < Math.max(20, Math.round(200 * scale)); i++) {
+    const id = await create(deps, templates.linear4);
+    await waitForAll(deps.pool, [id]);
+    ids.push(id);
+  }
+  const ms = await latencies(deps.pool, ids);
+  for (const p of [50, 95, 99]) sample('linear4', `latency_p${p}_ms`, 'ms', percentile(ms, p));
+}
+
+async function linear4Paced(deps: Deps): Promise<void> {
+  const ids: string[] = [];
+  const count = Math.max(20, Math.round(200 * scale));
+  const start = Date.now();
+  for (let i = 0; i < count; i++) {
+    const due = start + i * 50; // 20 workflows/s
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    ids.push(await create(deps, templates.linear4));
+  }
+  await waitForAll(deps.pool, ids);
+  const ms = await latencies(deps.pool, ids);
+  for (const p of [50, 95, 99]) sample('linear4_20rps', `latency_p${p}_ms`, 'ms', percentile(ms, p));
+}
+
+async function burst(
+  deps: Deps,
+  scenario: string,
+  template: (typeof templates)[keyof typeof templates],
+  count: number,
+  stepsPer: number,
+) {
+  const start = performance.now();
+  const ids = await createMany(deps, template, count, 20);
+  await waitForAll(deps.pool, ids);
+  const seconds = (performance.now() - start) / 1000;
+  sample(scenario, 'steps_per_s', 'steps/s', (count * stepsPer) / seconds);
+  sample(scenario, 'workflows_per_s', 'workflows/s', count / seconds);
+  const ms = await latencies(deps.pool, ids);
+  for (const p of [50, 95, 99]) sample(scenario, `latency_p${p}_ms`, 'ms', percentile(ms, p));
+}
+
+async function bullmqRaw(count: number): Promise<void> {
+  const connection = createRedisConnection(redisUrl);
+  const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
+  const queue = new Queue('raw', { connection, prefix });
+  for (let i = 0; i < count; i += 1000) {
+    const size = Math.min(1000, count - i);
+    await queue.addBulk(
+      Array.from({ length: size }, (_, j) => ({
+        name: 'noop',
+        data: { i: i + j },
+        opts: { removeOnComplete: true },
+      })),
+    );
+  }
+  let done = 0;
+  const start = performance.now();
+  const finished = new Promise<void>((resolve) => {
+    const worker = new Worker('raw', async () => {}, { connection, prefix, concurrency: CONCURRENCY });
+    worker.on('completed', () => {
+      done += 1;
+      if (done === count) void worker.close().then(resolve);
+    });
+  });
+  await finished;
+  sample('bullmq_raw', 'jobs_per_s', 'jobs/s', count / ((performance.now() - start) / 1000));
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+}
+
+/** Statements, commits and Redis commands per step, over one registration burst of 200. */
+async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConnection>): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const before = await snapshot(deps.pool, redis);
+  const ids = await createMany(deps, templates.registration, 200, 20);
+  await waitForAll(deps.pool, ids);
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // let every backend flush its stats
+  const used = delta(before, await snapshot(deps.pool, redis));
+  const steps = ids.length * 5;
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'pg_statements_per_step',
+    unit: 'statements',
+    value: round(used.statements / steps),
+  });
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'pg_commits_per_step',
+    unit: 'commits',
+    value: round(used.commits / steps),
+  });
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'redis_cmds_per_step',
+    unit: 'commands',
+    value: round(used.redisCommands / steps),
+  });
+}
+
+async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+function summarize(): void {
+  for (const [key, values] of samples) {
+    const [scenario, metric, unit] = key.split('\u0000') as [string, string, string];
+    record(scenario, metric, unit, values);
+  }
+}
+
+function report(): void {
+  rows.sort((a, b) => a.scenario.localeCompare(b.scenario));
+  const lines = ['| scenario | metric | median | min | max | unit |', '|---|---|---|---|---|---|'];
+  for (const r of rows)
+    lines.push(`| ${r.scenario} | ${r.metric} | ${r.value} | ${r.min ?? ''} | ${r.max ?? ''} | ${r.unit} |`);
+  console.log(lines.join('\n'));
+  const result = {
+    date: new Date().toISOString(),
+    repeat,
+    quick,
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memory_gb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    versions: { bullmq: '5.81.5', postgres: 'server', redis: 'server' },
+    results: rows,
+  };
+  const file = fileURLToPath(new URL('../results/latest.json', import.meta.url));
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nwrote ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import type { z } from 'zod';
+import {
+  type Attempt,
+  AttemptListSchema,
+  type Breaker,
+  type BreakerAction,
+  BreakerListSchema,
+  BreakerSchema,
+  type CreateTaskBody,
+  type CreateTaskResponse,
+  CreateTaskResponseSchema,
+  type ListTasksQuery,
+  ProblemSchema,
+  type ResolveBody,
+  type Task,
+  type TaskPage,
+  TaskPageSchema,
+  TaskSchema,
+  type TemplateDetail,
+  TemplateDetailSchema,
+  TemplateListSchema,
+  type TemplateSummary,
+  type Transition,
+  TransitionListSchema,
+} from './contract.ts';
+import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
+
+/** Options of {@link createSwitchyardClient}. */
+export type SwitchyardClientOptions = {
+  /** Base URL of the API, e.g. `http://switchyard-api:8080`. */
+  baseUrl: string;
+  /** API key, sent as `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Correlation id sent as `X-Correlation-ID` on every request; default a new UUID per request. */
+  correlationId?: string;
+  /** Per-request timeout (ms). Default 10 000. */
+  timeoutMs?: number;
+  /** Extra attempts of an idempotent call after a network error or a 5xx. Default 3. */
+  retries?: number;
+  /** First retry delay (ms), doubled each time, with full jitter. Default 200. */
+  retryBaseMs?: number;
+};
+
+/** Options of {@link SwitchyardClient.waitForTask}. */
+export type WaitOptions = {
+  /** Give up after this long (ms). Default 60 000. */
+  timeoutMs?: number;
+  /** Statuses to wait for. Default the terminal ones: complete, error, cancelled. */
+  until?: readonly Task['status'][];
+  /** First poll interval (ms), growing ×1.5 to `maxIntervalMs`. Default 100. */
+  intervalMs?: number;
+  /** Longest poll interval (ms). Default 2 000. */
+  maxIntervalMs?: number;
+  signal?: AbortSignal;
+};
+
+type Call = { method: 'GET' | 'POST'; path: string; body?: unknown; query?: object; headers?: object };
+
+/** A typed client of Switchyard's HTTP API. */
+export type SwitchyardClient = ReturnType<typeof createSwitchyardClient>;
+
+const TERMINAL: readonly Task['status'][] = ['complete', 'error', 'cancelled'];
+
+/**
+ * Creates a client. Every call resolves to the parsed response, or throws SwitchyardApiError
+ * (with the problem details) or SwitchyardNetworkError. Reads, and writes that are safe to
+ * repeat (a create with an idempotency key), are retried on network errors and 5xx.
+ */
+export function createSwitchyardClient(options: SwitchyardClientOptions) {
+  const http = axios.create({
+    baseURL: options.baseUrl.replace(/\/+$/, ''),
+    timeout: options.timeoutMs ?? 10_000,
+    headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+    // Statuses are turned into errors here, with the problem body, not by axios.
+    validateStatus: () => true,
+  });
+  const send = <S extends z.ZodType>(call: Call, schema: S, idempotent: boolean) =>
+    request(http, options, call, idempotent).then((response) => schema.parse(response.data) as z.output<S>);
+  const enc = encodeURIComponent;
+
+  return {
+    /** Starts a task; `duplicate` says an existing task with the same identity was returned. */
+    createTask(body: CreateTaskBody, opts: { idempotencyKey?: string } = {}): Promise<CreateTaskResponse> {
+      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
+      return send(
+        { method: 'POST', path: '/v1/tasks', body, headers },
+        CreateTaskResponseSchema,
+        !!opts.idempotencyKey,
+      );
+    },
+    /** A task with its steps. */
+    getTask: (id: string): Promise<Task> =>
+      send({ method: 'GET', path: `/v1/tasks/${enc(id)}` }, TaskSchema, true),
+    /** One page of tasks, newest first; pass `nextCursor` back as `cursor` for the next page. */
+    listTasks: (query: ListTasksQuery = {}): Promise<TaskPage> =>
+      send({ method: 'GET', path: '/v1/tasks', query }, TaskPageSchema, true),
+    /** The task's audit trail. */
+    getTransitions: async (id: string): Promise<Transition[]> =>
+      (await send({ method: 'GET', path: `/v1/tasks/${enc(id)}/transitions` }, TransitionListSchema, true))
+        .transitions,
+    /** The attempt history of one step. */
+    getAttempts: async (id: string, step: string): Promise<Attempt[]> =>
+      (
+        await send(
+          { method: 'GET', path: `/v1/tasks/${enc(id)}/steps/${enc(step)}/attempts` },
+          AttemptListSchema,
+          true,
+        )
+      ).attempts,
+    /** Cancels a task; returns it cancelled. */
+    cancelTask: (id: string, reason?: string): Promise<Task> =>
+      send({ method: 'POST', path: `/v1/tasks/${enc(id)}/cancel`, body: { reason } }, TaskSchema, false),
+    /** Gives a failed step fresh attempts; the task resumes from there. */
+    retryStep: (id: string, step: string, reason?: string): Promise<Task> =>
+      send(
+        { method: 'POST', path: `/v1/tasks/${enc(id)}/steps/${enc(step)}/retry`, body: { reason } },
+        TaskSchema,
+        false,
+      ),
+    /** Resolves a step by hand, with optional results for its dependents. */
+    resolveStep: (id: string, step: string, body: ResolveBody = {}): Promise<Task> =>
+      send(
+        { method: 'POST', path: `/v1/tasks/${enc(id)}/steps/${enc(step)}/resolve`, body },
+        TaskSchema,
+        false,
+      ),
+    /** Polls until the task reaches one of `until` (default: a terminal status). */
+    waitForTask: (id: string, wait: WaitOptions = {}): Promise<Task> =>
+      pollTask(
+        (taskId) => send({ method: 'GET', path: `/v1/tasks/${enc(taskId)}` }, TaskSchema, true),
+        id,
+        wait,
+      ),
+    /** Registered templates with their versions. */
+    listTemplates: async (): Promise<TemplateSummary[]> =>
+      (await send({ method: 'GET', path: '/v1/templates' }, TemplateListSchema, true)).templates,
+    /** Every version of one template, with steps and context schema. */
+    getTemplate: (namespace: string, name: string): Promise<TemplateDetail> =>
+      send(
+        { method: 'GET', path: `/v1/templates/${enc(namespace)}/${enc(name)}` },
+        TemplateDetailSchema,
+        true,
+      ),
+    /** Every circuit breaker. */
+    listBreakers: async (): Promise<Breaker[]> =>
+      (await send({ method: 'GET', path: '/v1/breakers' }, BreakerListSchema, true)).breakers,
+    /** Forces a breaker open or closed, or hands it back to the history (`reset`). */
+    forceBreaker: (system: string, action: BreakerAction, reason: string): Promise<Breaker> =>
+      send(
+        { method: 'POST', path: `/v1/breakers/${enc(system)}/${action}`, body: { reason } },
+        BreakerSchema,
+        false,
+      ),
+  };
+}
+
+async function pollTask(get: (id: string) => Promise<Task>, id: string, wait: WaitOptions): Promise<Task> {
+  const until = wait.until ?? TERMINAL;
+  const timeoutMs = wait.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  let interval = wait.intervalMs ?? 100;
+  for (;;) {
+    wait.signal?.throwIfAborted();
+    const task = await get(id);
+    if (until.includes(task.status)) return task;
+    if (Date.now() >= deadline) throw new WaitTimeoutError(task, timeoutMs);
+    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), wait.signal);
+    interval = Math.min(interval * 1.5, wait.maxIntervalMs ?? 2_000);
+  }
+}
+
+async function request(
+  http: AxiosInstance,
+  options: SwitchyardClientOptions,
+  call: Call,
+  idempotent: boolean,
+): Promise<AxiosResponse> {
+  const retries = idempotent ? (options.retries ?? 3) : 0;
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await attemptOnce(http, options, call);
+    const retriable = outcome instanceof SwitchyardNetworkError || outcome.status >= 500;
+    if (retriable && attempt < retries) {
+      await sleep(Math.random() * (options.retryBaseMs ?? 200) * 2 ** attempt);
+      continue;
+    }
+    if (outcome instanceof SwitchyardNetworkError) throw outcome;
+    if (outcome.status >= 400) throw toApiError(outcome);
+    return outcome;
+  }
+}
+
+async function attemptOnce(
+  http: AxiosInstance,
+  options: SwitchyardClientOptions,
+  call: Call,
+): Promise<AxiosResponse | SwitchyardNetworkError> {
+  try {
+    return await http.request({
+      method: call.method,
+      url: call.path,
+      data: call.body,
+      params: call.query,
+      headers: { 'x-correlation-id': options.correlationId ?? randomUUID(), ...call.headers },
+    });
+  } catch (err) {
+    if (!isAxiosError(err)) throw err;
+    return new SwitchyardNetworkError(`${call.method} ${call.path} failed: ${err.message}`, { cause: err });
+  }
+}
+
+function toApiError(response: AxiosResponse): SwitchyardApiError {
+  const parsed = ProblemSchema.safeParse(response.data);
+  if (parsed.success) return new SwitchyardApiError(parsed.data);
+  // Not a problem document (a proxy's error page, say): keep what is known.
+  return new SwitchyardApiError({
+    type: 'about:blank',
+    title: response.statusText || 'HTTP error',
+    status: response.status,
+    detail: typeof response.data === 'string' ? response.data.slice(0, 500) : `HTTP ${response.status}`,
+    code: 'http_error',
+  });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

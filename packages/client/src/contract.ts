@@ -1,0 +1,249 @@
+/**
+ * The wire contract of Switchyard's HTTP API, as zod schemas. The server validates requests and
+ * serializes responses with these very schemas (and derives its OpenAPI document from them);
+ * the client's types are inferred from them, so both sides cannot drift apart.
+ * Times travel as ISO 8601 strings.
+ */
+import { z } from 'zod';
+
+const timestamp = z.iso.datetime();
+const nullableTimestamp = timestamp.nullable();
+
+/** Task states. */
+export const TaskStatusSchema = z.enum(['pending', 'in_progress', 'complete', 'error', 'cancelled']);
+/** Step states. */
+export const StepStatusSchema = z.enum([
+  'pending',
+  'enqueued',
+  'held',
+  'in_progress',
+  'waiting_retry',
+  'complete',
+  'error',
+  'cancelled',
+  'resolved_manually',
+]);
+
+/** Body of `POST /v1/tasks`. The caller's idempotency key travels in the `Idempotency-Key` header. */
+export const CreateTaskBodySchema = z
+  .strictObject({
+    namespace: z.string().min(1).max(100),
+    name: z.string().min(1).max(100),
+    version: z.string().min(1).max(100).optional().describe('default: the latest registered version'),
+    context: z.unknown().describe("validated against the template's context_schema"),
+    correlationId: z.string().min(1).max(200).optional().describe('default: a new UUID'),
+    initiator: z.string().max(200).optional(),
+    sourceSystem: z.string().max(200).optional(),
+    reason: z.string().max(1000).optional(),
+    tags: z.array(z.string().max(100)).max(50).optional(),
+    priority: z.number().int().min(-1000).max(1000).optional(),
+  })
+  .meta({ id: 'CreateTaskBody' });
+export type CreateTaskBody = z.input<typeof CreateTaskBodySchema>;
+
+export const TaskSummarySchema = z
+  .object({
+    id: z.uuid(),
+    namespace: z.string(),
+    name: z.string(),
+    version: z.string(),
+    status: TaskStatusSchema,
+    correlationId: z.string(),
+    initiator: z.string().nullable(),
+    sourceSystem: z.string().nullable(),
+    reason: z.string().nullable(),
+    tags: z.array(z.string()),
+    priority: z.number().int(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    completedAt: nullableTimestamp,
+  })
+  .meta({ id: 'TaskSummary' });
+export type TaskSummary = z.output<typeof TaskSummarySchema>;
+
+export const StepSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    handler: z.string(),
+    status: StepStatusSchema,
+    attempts: z.number().int().describe('attempts started (the claim fence)'),
+    uncountedAttempts: z.number().int().describe('attempts not counted against maxAttempts'),
+    maxAttempts: z.number().int(),
+    dependsOn: z.array(z.string()),
+    dependentSystem: z.string(),
+    results: z.unknown(),
+    lastError: z.unknown(),
+    nextAttemptAt: nullableTimestamp,
+    holdReason: z.string().nullable(),
+    holdUntil: nullableTimestamp,
+    enqueuedAt: nullableTimestamp,
+    startedAt: nullableTimestamp,
+    completedAt: nullableTimestamp,
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Step' });
+export type Step = z.output<typeof StepSchema>;
+
+export const TaskSchema = TaskSummarySchema.extend({ context: z.unknown(), steps: z.array(StepSchema) }).meta(
+  {
+    id: 'Task',
+  },
+);
+export type Task = z.output<typeof TaskSchema>;
+
+/** Response of `POST /v1/tasks`: 201 for a new task, 200 with `duplicate: true` for an existing one. */
+export const CreateTaskResponseSchema = z
+  .object({ duplicate: z.boolean(), task: TaskSchema })
+  .meta({ id: 'CreateTaskResponse' });
+export type CreateTaskResponse = z.output<typeof CreateTaskResponseSchema>;
+
+/** Query of `GET /v1/tasks`. */
+export const ListTasksQuerySchema = z.strictObject({
+  namespace: z.string().min(1).optional(),
+  name: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+  status: TaskStatusSchema.optional(),
+  correlationId: z.string().min(1).optional(),
+  createdAfter: timestamp.optional(),
+  createdBefore: timestamp.optional(),
+  cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
+
+export const TaskPageSchema = z
+  .object({ tasks: z.array(TaskSummarySchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'TaskPage' });
+export type TaskPage = z.output<typeof TaskPageSchema>;
+
+export const TransitionSchema = z
+  .object({
+    kind: z.enum(['task', 'step']),
+    step: z.string().nullable(),
+    attempt: z.number().int().nullable(),
+    from: z.string().nullable(),
+    to: z.string(),
+    reason: z.string().nullable(),
+    actor: z.string(),
+    metadata: z.unknown(),
+    at: timestamp,
+  })
+  .meta({ id: 'Transition' });
+export type Transition = z.output<typeof TransitionSchema>;
+export const TransitionListSchema = z.object({ transitions: z.array(TransitionSchema) });
+
+export const AttemptSchema = z
+  .object({
+    attempt: z.number().int(),
+    workerId: z.string(),
+    outcome: z.string(),
+    errorClass: z.string().nullable(),
+    errorCode: z.string().nullable(),
+    errorMessage: z.string().nullable(),
+    httpStatus: z.number().int().nullable(),
+    retryAfterMs: z.number().int().nullable(),
+    stale: z.boolean(),
+    fallback: z.boolean(),
+    dependentSystem: z.string(),
+    startedAt: timestamp,
+    finishedAt: timestamp,
+    durationMs: z.number().int(),
+  })
+  .meta({ id: 'Attempt' });
+export type Attempt = z.output<typeof AttemptSchema>;
+export const AttemptListSchema = z.object({ attempts: z.array(AttemptSchema) });
+
+/** Body of the operator operations (cancel, retry a step). */
+export const OperatorBodySchema = z.strictObject({ reason: z.string().min(1).max(1000).optional() });
+export type OperatorBody = z.input<typeof OperatorBodySchema>;
+/** Body of `POST /v1/tasks/{id}/steps/{step}/resolve`: `results` become the step's results. */
+export const ResolveBodySchema = OperatorBodySchema.extend({ results: z.unknown().optional() });
+export type ResolveBody = z.input<typeof ResolveBodySchema>;
+
+export const TemplateSummarySchema = z
+  .object({
+    namespace: z.string(),
+    name: z.string(),
+    versions: z.array(z.string()),
+    latest: z.string(),
+    description: z.string().nullable(),
+  })
+  .meta({ id: 'TemplateSummary' });
+export type TemplateSummary = z.output<typeof TemplateSummarySchema>;
+export const TemplateListSchema = z.object({ templates: z.array(TemplateSummarySchema) });
+
+export const TemplateVersionSchema = z
+  .object({
+    version: z.string(),
+    description: z.string().nullable(),
+    registeredAt: timestamp,
+    identityStrategy: z.string(),
+    contextSchema: z.record(z.string(), z.unknown()),
+    steps: z.array(
+      z.object({
+        name: z.string(),
+        handler: z.string(),
+        dependsOn: z.array(z.string()),
+        dependentSystem: z.string(),
+        maxAttempts: z.number().int(),
+        timeoutMs: z.number().int(),
+      }),
+    ),
+  })
+  .meta({ id: 'TemplateVersion' });
+export const TemplateDetailSchema = z
+  .object({ namespace: z.string(), name: z.string(), versions: z.array(TemplateVersionSchema) })
+  .meta({ id: 'TemplateDetail' });
+export type TemplateDetail = z.output<typeof TemplateDetailSchema>;
+
+export const BreakerSchema = z
+  .object({
+    dependentSystem: z.string(),
+    state: z.enum(['closed', 'open', 'half_open']),
+    since: timestamp,
+    nextProbeAt: nullableTimestamp,
+    tripCount: z.number().int(),
+    forced: z.enum(['open', 'closed']).nullable(),
+    holdUntil: nullableTimestamp,
+    policy: z.record(z.string(), z.unknown()),
+    releaseRate: z.number().int(),
+    recent: z.object({ calls: z.number().int(), failures: z.number().int(), windowMs: z.number().int() }),
+    heldSteps: z.number().int(),
+    probesInFlight: z.number().int(),
+  })
+  .meta({ id: 'Breaker' });
+export type Breaker = z.output<typeof BreakerSchema>;
+export const BreakerListSchema = z.object({ breakers: z.array(BreakerSchema) });
+/** Body of `POST /v1/breakers/{system}/open|close|reset`: the reason is required (it is audited). */
+export const BreakerActionBodySchema = z.strictObject({ reason: z.string().min(1).max(1000) });
+export const BreakerActionSchema = z.enum(['open', 'close', 'reset']);
+export type BreakerAction = z.output<typeof BreakerActionSchema>;
+
+/** One failing field of a validation problem: a JSON pointer, the rule broken, a message. */
+export const FieldProblemSchema = z.object({ path: z.string(), rule: z.string(), message: z.string() });
+export type FieldProblem = z.output<typeof FieldProblemSchema>;
+
+/** An error response, `application/problem+json` (RFC 9457). */
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    /** Stable, safe to branch on: validation_failed, not_found, conflict, unauthorized, ... */
+    code: z.string(),
+    errors: z.array(FieldProblemSchema).optional(),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.output<typeof ProblemSchema>;
+
+export const HealthSchema = z
+  .object({
+    status: z.enum(['ok', 'fail']),
+    checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() })),
+  })
+  .meta({ id: 'Health' });
+export type Health = z.output<typeof HealthSchema>;

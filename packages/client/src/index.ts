@@ -1,0 +1,12 @@
+/**
+ * @switchyard/client: a typed client of Switchyard's HTTP API, and the wire contract (zod
+ * schemas) that the server validates and serializes with.
+ */
+export {
+  createSwitchyardClient,
+  type SwitchyardClient,
+  type SwitchyardClientOptions,
+  type WaitOptions,
+} from './client.ts';
+export * from './contract.ts';
+export { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';

@@ -1,0 +1,237 @@
+/**
+ * Read models for operators and the HTTP API: a task with its steps, filtered and paginated
+ * task lists, the audit trail and the attempt history. Reads only; no locks.
+ */
+import type { Queryable } from './pool.ts';
+
+/** A task with its template reference, as the API shows it. */
+export type TaskSummary = {
+  id: string;
+  namespace: string;
+  name: string;
+  version: string;
+  status: string;
+  correlationId: string;
+  initiator: string | null;
+  sourceSystem: string | null;
+  reason: string | null;
+  tags: string[];
+  priority: number;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+};
+
+/** One step of a task, with what an operator needs to judge it. */
+export type StepDetail = {
+  id: string;
+  name: string;
+  handler: string;
+  status: string;
+  attempts: number;
+  /** Attempts that do not count against maxAttempts (hand-backs, attempts before an operator retry). */
+  uncountedAttempts: number;
+  maxAttempts: number;
+  dependsOn: string[];
+  dependentSystem: string;
+  results: unknown;
+  lastError: unknown;
+  nextAttemptAt: Date | null;
+  holdReason: string | null;
+  holdUntil: Date | null;
+  enqueuedAt: Date | null;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type TaskDetail = TaskSummary & { context: unknown; steps: StepDetail[] };
+
+const SUMMARY_COLUMNS = `t.id, ns.name AS namespace, nt.name, nt.version, t.status, t.correlation_id AS "correlationId",
+  t.initiator, t.source_system AS "sourceSystem", t.reason, t.tags, t.priority, t.created_at AS "createdAt",
+  t.updated_at AS "updatedAt", t.completed_at AS "completedAt"`;
+const TASK_FROM = `tasks t JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id`;
+
+const STEPS_SQL = `
+SELECT s.id, s.name, s.handler, s.status, s.attempts, s.uncounted_attempts AS "uncountedAttempts",
+       s.max_attempts AS "maxAttempts", s.dependent_system AS "dependentSystem", s.results,
+       s.last_error AS "lastError", s.next_attempt_at AS "nextAttemptAt", s.hold_reason AS "holdReason",
+       s.hold_until AS "holdUntil", s.enqueued_at AS "enqueuedAt", s.started_at AS "startedAt",
+       s.completed_at AS "completedAt", s.created_at AS "createdAt", s.updated_at AS "updatedAt",
+       COALESCE((SELECT array_agg(p.name ORDER BY p.name) FROM workflow_step_edges e
+                   JOIN workflow_steps p ON p.id = e.from_step_id WHERE e.to_step_id = s.id), '{}') AS "dependsOn"
+  FROM workflow_steps s WHERE s.task_id = $1 ORDER BY s.created_at, s.name`;
+
+/** A task with its steps (in template order), or null. */
+export async function getTaskDetail(db: Queryable, taskId: string): Promise<TaskDetail | null> {
+  const { rows } = await db.query(`SELECT ${SUMMARY_COLUMNS}, t.context FROM ${TASK_FROM} WHERE t.id = $1`, [
+    taskId,
+  ]);
+  if (!rows[0]) return null;
+  const steps = await db.query(STEPS_SQL, [taskId]);
+  return { ...(rows[0] as TaskSummary & { context: unknown }), steps: steps.rows as StepDetail[] };
+}
+
+/** The namespace a task belongs to, or null when there is no such task (for authorization). */
+export async function taskNamespace(db: Queryable, taskId: string): Promise<string | null> {
+  const { rows } = await db.query(`SELECT ns.name FROM ${TASK_FROM} WHERE t.id = $1`, [taskId]);
+  return (rows[0]?.name as string | undefined) ?? null;
+}
+
+/** Filters of {@link listTasks}; every one optional. */
+export type TaskFilter = {
+  namespace?: string;
+  name?: string;
+  version?: string;
+  status?: string;
+  correlationId?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Only tasks in these namespaces (an API key's restriction); undefined means all. */
+  namespaces?: readonly string[];
+  /** From {@link TaskPage.nextCursor} of the previous page. */
+  cursor?: TaskCursor;
+  /** Page size, default 50. */
+  limit?: number;
+};
+
+/** Position after the last task of a page: newest first, ties broken by id. */
+export type TaskCursor = { createdAt: Date; id: string };
+
+export type TaskPage = { tasks: TaskSummary[]; nextCursor: TaskCursor | null };
+
+/**
+ * Tasks matching every given filter, newest first (created_at, then id: a stable order, so
+ * keyset pagination never skips or repeats a task even as new ones arrive).
+ */
+export async function listTasks(db: Queryable, filter: TaskFilter): Promise<TaskPage> {
+  const limit = filter.limit ?? 50;
+  const { rows } = await db.query(
+    `SELECT ${SUMMARY_COLUMNS} FROM ${TASK_FROM}
+      WHERE ($1::text IS NULL OR ns.name = $1) AND ($2::text IS NULL OR nt.name = $2)
+        AND ($3::text IS NULL OR nt.version = $3) AND ($4::text IS NULL OR t.status = $4)
+        AND ($5::text IS NULL OR t.correlation_id = $5)
+        AND ($6::timestamptz IS NULL OR t.created_at > $6) AND ($7::timestamptz IS NULL OR t.created_at < $7)
+        AND ($8::text[] IS NULL OR ns.name = ANY($8))
+        AND ($9::timestamptz IS NULL OR (t.created_at, t.id) < ($9, $10::uuid))
+      ORDER BY t.created_at DESC, t.id DESC LIMIT $11`,
+    [
+      filter.namespace ?? null,
+      filter.name ?? null,
+      filter.version ?? null,
+      filter.status ?? null,
+      filter.correlationId ?? null,
+      filter.createdAfter ?? null,
+      filter.createdBefore ?? null,
+      filter.namespaces ?? null,
+      filter.cursor?.createdAt ?? null,
+      filter.cursor?.id ?? null,
+      limit + 1,
+    ],
+  );
+  const tasks = rows.slice(0, limit) as TaskSummary[];
+  const last = tasks.at(-1);
+  const nextCursor = rows.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null;
+  return { tasks, nextCursor };
+}
+
+/** One audit row: a task's or a step's status change. */
+export type TransitionView = {
+  kind: 'task' | 'step';
+  /** The step's name for a step transition, null for the task's own. */
+  step: string | null;
+  attempt: number | null;
+  from: string | null;
+  to: string;
+  reason: string | null;
+  actor: string;
+  metadata: unknown;
+  at: Date;
+};
+
+/** A task's audit trail, task and step transitions interleaved in the order they happened. */
+export async function listTaskTransitions(db: Queryable, taskId: string): Promise<TransitionView[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM (
+       SELECT 'task' AS kind, NULL AS step, NULL::int AS attempt, from_status AS "from", to_status AS "to", reason,
+              actor, metadata, created_at AS at, id, 0 AS ord
+         FROM task_transitions WHERE task_id = $1
+       UNION ALL
+       SELECT 'step', s.name, st.attempt, st.from_status, st.to_status, st.reason, st.actor, st.metadata,
+              st.created_at, st.id, 1
+         FROM step_transitions st JOIN workflow_steps s ON s.id = st.step_id WHERE st.task_id = $1) trail
+     ORDER BY at, ord, id`,
+    [taskId],
+  );
+  return rows.map(({ id: _id, ord: _ord, ...row }) => row as TransitionView);
+}
+
+/** One recorded attempt of a step. */
+export type AttemptView = {
+  attempt: number;
+  workerId: string;
+  outcome: string;
+  errorClass: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  httpStatus: number | null;
+  retryAfterMs: number | null;
+  stale: boolean;
+  fallback: boolean;
+  dependentSystem: string;
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
+};
+
+/** The attempts of a task's step by name, oldest first; null when the task has no such step. */
+export async function listStepAttempts(
+  db: Queryable,
+  taskId: string,
+  stepName: string,
+): Promise<AttemptView[] | null> {
+  const step = await db.query('SELECT id FROM workflow_steps WHERE task_id = $1 AND name = $2', [
+    taskId,
+    stepName,
+  ]);
+  if (!step.rows[0]) return null;
+  const { rows } = await db.query(
+    `SELECT attempt, worker_id AS "workerId", outcome, error_class AS "errorClass", error_code AS "errorCode",
+            error_message AS "errorMessage", http_status AS "httpStatus", retry_after_ms AS "retryAfterMs", stale,
+            fallback, dependent_system AS "dependentSystem", started_at AS "startedAt", finished_at AS "finishedAt",
+            duration_ms AS "durationMs"
+       FROM step_attempts WHERE step_id = $1 ORDER BY attempt, id`,
+    [step.rows[0].id],
+  );
+  return rows as AttemptView[];
+}
+
+/** A registered template version, as listed. */
+export type TemplateVersionView = {
+  namespace: string;
+  name: string;
+  version: string;
+  description: string | null;
+  createdAt: Date;
+  definition: unknown;
+};
+
+/**
+ * Registered template versions, optionally of one namespace/name, in namespace, name and
+ * registration order. `namespaces` restricts to those (an API key's restriction).
+ */
+export async function listTemplateVersions(
+  db: Queryable,
+  filter: { namespace?: string; name?: string; namespaces?: readonly string[] } = {},
+): Promise<TemplateVersionView[]> {
+  const { rows } = await db.query(
+    `SELECT ns.name AS namespace, nt.name, nt.version, nt.description, nt.created_at AS "createdAt", nt.definition
+       FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+      WHERE ($1::text IS NULL OR ns.name = $1) AND ($2::text IS NULL OR nt.name = $2)
+        AND ($3::text[] IS NULL OR ns.name = ANY($3))
+      ORDER BY ns.name, nt.name, nt.created_at, nt.id`,
+    [filter.namespace ?? null, filter.name ?? null, filter.namespaces ?? null],
+  );
+  return rows as TemplateVersionView[];
+}
