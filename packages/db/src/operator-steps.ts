@@ -5,6 +5,7 @@
  */
 import { ConflictError, decideTaskStatus, NotFoundError } from '@switchyard/core';
 import type pg from 'pg';
+import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
 import type { ReadyStep } from './step-attempts.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 
@@ -107,23 +108,8 @@ WITH resolved AS (
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT id, task_id, attempts, $3, 'resolved_manually', $4, $5 FROM resolved
-), children AS (
-  UPDATE workflow_steps c
-     SET pending_parents = c.pending_parents - 1,
-         status = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN 'enqueued' ELSE c.status END,
-         enqueued_at = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN clock_timestamp() ELSE c.enqueued_at END,
-         updated_at = clock_timestamp()
-    FROM workflow_step_edges e
-   WHERE e.from_step_id = (SELECT id FROM resolved) AND c.id = e.to_step_id
-  RETURNING c.id, c.task_id, c.handler, c.attempts, c.status, c.pending_parents
-), ready AS (
-  SELECT * FROM children WHERE status = 'enqueued' AND pending_parents = 0
-), child_transitions AS (
-  INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT id, task_id, 'pending', 'enqueued', 'dependencies satisfied', $5 FROM ready
-)
-SELECT COALESCE((SELECT json_agg(json_build_object('stepId', id, 'taskId', task_id, 'handler', handler,
-                                                   'attempt', attempts + 1)) FROM ready), '[]'::json) AS ready`;
+), ${readyChildrenCtes('resolved', '$5')}
+SELECT ${READY_STEPS_JSON} AS ready`;
 
 /**
  * Resolves a step by hand (`resolved_manually`, with optional results its dependents receive

@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { type BreakerTransition, evaluateBreaker, holdBlockedStep, holdServiceUntil } from './breakers.ts';
+import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
 import type { ReadyStep } from './step-attempts.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withRetries, withTransaction } from './transaction.ts';
@@ -62,24 +63,9 @@ WITH done AS (
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
   SELECT id, task_id, $2, 'in_progress', 'complete', $3 FROM done
-), children AS (
-  UPDATE workflow_steps c
-     SET pending_parents = c.pending_parents - 1,
-         status = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN 'enqueued' ELSE c.status END,
-         enqueued_at = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN clock_timestamp() ELSE c.enqueued_at END,
-         updated_at = clock_timestamp()
-    FROM workflow_step_edges e
-   WHERE e.from_step_id = (SELECT id FROM done) AND c.id = e.to_step_id
-  RETURNING c.id, c.task_id, c.handler, c.attempts, c.status, c.pending_parents
-), ready AS (
-  SELECT * FROM children WHERE status = 'enqueued' AND pending_parents = 0
-), child_transitions AS (
-  INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT id, task_id, 'pending', 'enqueued', 'dependencies satisfied', $3 FROM ready
-)
+), ${readyChildrenCtes('done', '$3')}
 SELECT EXISTS (SELECT 1 FROM done) AS applied,
-       COALESCE((SELECT json_agg(json_build_object('stepId', id, 'taskId', task_id, 'handler', handler,
-                                                   'attempt', attempts + 1)) FROM ready), '[]'::json) AS ready`;
+       ${READY_STEPS_JSON} AS ready`;
 
 /**
  * Records a successful attempt and makes the children whose parents are now all satisfied
