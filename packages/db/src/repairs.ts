@@ -108,15 +108,18 @@ export async function countDispatchCandidates(db: Queryable, graceMs: number): P
  */
 export async function finalizeSettledTasks(
   pool: pg.Pool,
-  input: { limit: number; actor: string },
+  input: { limit: number; actor: string; graceMs: number },
 ): Promise<TaskFinalization[]> {
+  // The grace leaves a task whose last step has just finished to the worker that finishes it
+  // (it finalizes right after), so a repair here means something was really left behind.
   const { rows } = await pool.query(
     `SELECT t.id FROM tasks t
       WHERE t.status IN ('pending', 'in_progress')
         AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = t.id
-                          AND s.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))
+                          AND (s.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry')
+                               OR s.updated_at > clock_timestamp() - $2 * interval '1 millisecond'))
       LIMIT $1`,
-    [input.limit],
+    [input.limit, input.graceMs],
   );
   const finalized: TaskFinalization[] = [];
   for (const { id } of rows) {

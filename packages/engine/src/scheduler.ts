@@ -254,8 +254,8 @@ async function repairMissingJobsOf(
   }
 }
 
-async function finalizeSettled({ pool, log, actor, batchSize }: SweepConfig): Promise<number> {
-  const finalized = await finalizeSettledTasks(pool, { limit: batchSize, actor });
+async function finalizeSettled({ pool, log, actor, batchSize, graceMs }: SweepConfig): Promise<number> {
+  const finalized = await finalizeSettledTasks(pool, { limit: batchSize, actor, graceMs });
   for (const task of finalized)
     log.warn(
       { repair: 'task_finalized', task_id: task.taskId, task_status: task.to },
