@@ -1,0 +1,236 @@
+/**
+ * The user-registration demo: the fleet as it runs in production, on one machine.
+ *
+ * Migrates, starts the four services, the API, the scheduler and two worker processes (one for
+ * billing steps, one for the rest), enqueues registrations through the typed client, takes
+ * billing down partway and brings it back, shows progress, and ends with a summary. Exit status
+ * 0 only when every registration completed.
+ *
+ *   pnpm demo [--count 50] [--json]
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createSwitchyardClient, type SwitchyardClient } from '@switchyard/client';
+import { commonEnvShape, parseEnvOrExit } from '@switchyard/config';
+import { applyMigrations, createApiKey, createPool, ensureDatabase, type Pool } from '@switchyard/db';
+import { createRedisConnection } from '@switchyard/queue';
+import { z } from 'zod';
+import { type AllServices, startAllServices } from '../services/index.ts';
+import { type FleetProcess, freePort, startApp, stopAll, waitUntilReady } from './processes.ts';
+import { type DemoSummary, printSummary, summarize } from './summary.ts';
+
+const { values: args } = parseArgs({
+  options: { count: { type: 'string', default: '50' }, json: { type: 'boolean', default: false } },
+});
+const count = Number(args.count);
+if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+  console.error('--count must be an integer between 1 and 10000');
+  process.exit(2);
+}
+const env = parseEnvOrExit(z.object(commonEnvShape));
+// Progress goes to stderr with --json, so stdout carries the one summary object.
+const say = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
+const handlerModule = fileURLToPath(new URL('../handlers.ts', import.meta.url));
+const templatesDir = fileURLToPath(new URL('../../templates', import.meta.url));
+const BILLING_POLICY = {
+  consecutive_failures: 3,
+  min_calls: 20,
+  open_ms: 2_000,
+  open_max_ms: 8_000,
+  close_after_successes: 2,
+};
+const OTHER_STEP_TYPES =
+  'create_user_account,initialize_preferences,send_welcome_sequence,update_user_status';
+
+async function main(): Promise<number> {
+  await checkInfrastructure();
+  await applyMigrations(env.DATABASE_URL);
+  const pool = createPool(env.DATABASE_URL, { max: 4, application: 'switchyard-demo' });
+  const services = await startAllServices({ basePort: 0, rateLimitPerMinute: 100_000 });
+  const fleet: FleetProcess[] = [];
+  try {
+    const client = await startFleet(pool, services, fleet);
+    const summary = await run(pool, client, services);
+    if (args.json) console.log(JSON.stringify(summary));
+    else printSummary(summary);
+    return summary.completed === summary.total ? 0 : 1;
+  } finally {
+    await stopAll(fleet);
+    await services.close();
+    await pool.end();
+  }
+}
+
+/** Postgres and Redis must answer; if not, say how to start them. */
+async function checkInfrastructure(): Promise<void> {
+  try {
+    await ensureDatabase(env.DATABASE_URL);
+  } catch (err) {
+    fail(
+      `Postgres is not reachable at DATABASE_URL (${(err as Error).message}).`,
+      'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+    );
+  }
+  const redis = createRedisConnection(env.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    fail(
+      `Redis is not reachable at REDIS_URL (${(err as Error).message}).`,
+      'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function fail(problem: string, command: string): never {
+  console.error(
+    `${problem}\nStart it with:\n  ${command}\nor point DATABASE_URL / REDIS_URL at running servers.`,
+  );
+  process.exit(2);
+}
+
+async function startFleet(
+  pool: Pool,
+  services: AllServices,
+  fleet: FleetProcess[],
+): Promise<SwitchyardClient> {
+  const run = randomUUID().slice(0, 8);
+  const { key } = await createApiKey(pool, { name: `demo-${run}`, scopes: ['admin'], createdBy: 'demo' });
+  const port = await freePort();
+  const common = {
+    DATABASE_URL: env.DATABASE_URL,
+    REDIS_URL: env.REDIS_URL,
+    SWITCHYARD_QUEUE_PREFIX: `${env.SWITCHYARD_QUEUE_PREFIX}-demo-${run}`,
+    LOG_LEVEL: 'error',
+    ...services.env,
+  };
+  const worker = { SWITCHYARD_HANDLER_MODULES: handlerModule, SWITCHYARD_TEMPLATE_PATHS: templatesDir };
+  fleet.push(
+    startApp('scheduler', 'scheduler', {
+      ...common,
+      SWITCHYARD_SCHEDULER_INTERVAL_MS: '250',
+      SWITCHYARD_BREAKER_POLICIES: JSON.stringify({ billing_service: BILLING_POLICY }),
+    }),
+    startApp('billing worker', 'worker', {
+      ...common,
+      ...worker,
+      SWITCHYARD_STEP_TYPES: 'setup_billing_profile',
+      SWITCHYARD_CONCURRENCY: '3',
+    }),
+    startApp('worker', 'worker', { ...common, ...worker, SWITCHYARD_STEP_TYPES: OTHER_STEP_TYPES }),
+  );
+  const api = startApp('api', 'api', {
+    ...common,
+    SWITCHYARD_API_HOST: '127.0.0.1',
+    SWITCHYARD_API_PORT: String(port),
+  });
+  fleet.push(api);
+  await waitUntilReady(`http://127.0.0.1:${port}/health/ready`, api);
+  const client = createSwitchyardClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: key });
+  await waitForTemplate(client, fleet);
+  say(
+    `fleet up: api on :${port}, scheduler, 2 worker processes (billing steps / the other four), 4 services`,
+  );
+  return client;
+}
+
+/** The workers register the template at start; wait for it before enqueueing. */
+async function waitForTemplate(client: SwitchyardClient, fleet: FleetProcess[]): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const templates = await client.listTemplates().catch(() => []);
+    if (templates.some((t) => t.name === 'user_registration')) return;
+    const dead = fleet.find((p) => p.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited:\n${dead.output().slice(-3000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('the workers did not register the user_registration template');
+}
+
+const PLANS = ['pro', 'enterprise', 'free'] as const;
+
+async function run(pool: Pool, client: SwitchyardClient, services: AllServices): Promise<DemoSummary> {
+  const started = Date.now();
+  const ids: string[] = [];
+  const progress = setInterval(() => void reportProgress(pool, client, ids, started), 1_000);
+  const outage = { from: new Date(), to: new Date() };
+  try {
+    for (let i = 0; i < count; i++) {
+      if (i === Math.floor(count / 5)) {
+        await services.billing.admin.down();
+        outage.from = new Date();
+        say(`billing is DOWN (after ${i} registrations were submitted)`);
+        setTimeout(() => {
+          void services.billing.admin.up().then(() => {
+            outage.to = new Date();
+            say('billing is back UP');
+          });
+        }, 6_000);
+      }
+      const plan = PLANS[i % PLANS.length]!;
+      const context = {
+        email: `user${i}.${started}@example.com`,
+        name: `User ${i}`,
+        plan,
+        payment_method: plan === 'free' ? undefined : `pm_${i}`,
+      };
+      ids.push(
+        (await client.createTask({ namespace: 'user_management', name: 'user_registration', context })).task
+          .id,
+      );
+    }
+    await waitForSettled(pool, ids, 180_000);
+  } finally {
+    clearInterval(progress);
+  }
+  if (outage.to < outage.from) outage.to = new Date();
+  await reportProgress(pool, client, ids, started);
+  return summarize(pool, ids, outage, new Date(started), Date.now() - started);
+}
+
+async function reportProgress(
+  pool: Pool,
+  client: SwitchyardClient,
+  ids: string[],
+  started: number,
+): Promise<void> {
+  const { rows } = await pool.query(
+    'SELECT status, count(*)::int AS n FROM tasks WHERE id = ANY($1) GROUP BY status',
+    [ids],
+  );
+  const tasks = rows.map((r) => `${r.status}=${r.n}`).join(' ');
+  const breakers = await client.listBreakers().catch(() => []);
+  const billing = breakers.find((b) => b.dependentSystem === 'billing_service');
+  const breaker = billing
+    ? `billing breaker ${billing.state} (held ${billing.heldSteps})`
+    : 'billing breaker closed';
+  say(`t=${((Date.now() - started) / 1000).toFixed(1)}s  submitted=${ids.length}  ${tasks}  |  ${breaker}`);
+}
+
+async function waitForSettled(pool: Pool, ids: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND status IN ('complete', 'error', 'cancelled')`,
+      [ids],
+    );
+    if (rows[0].n === ids.length || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+import type { Pool } from '@switchyard/db';
+
+/** What the demo prints at the end (and as one JSON object with --json). */
+export type DemoSummary = {
+  total: number;
+  completed: number;
+  failed: number;
+  billingDownMs: number;
+  /** Attempts that reached the billing service while it was down (each one a refused connection). */
+  billingCallsWhileDown: number;
+  breakerTransitions: { system: string; from: string | null; to: string; at: string; reason: string }[];
+  latencyMs: { p50: number; p95: number; p99: number };
+  elapsedMs: number;
+};
+
+export async function summarize(
+  pool: Pool,
+  ids: string[],
+  outage: { from: Date; to: Date },
+  since: Date,
+  elapsedMs: number,
+): Promise<DemoSummary> {
+  const { rows: statuses } = await pool.query(
+    `SELECT count(*) FILTER (WHERE status = 'complete')::int AS completed,
+            count(*) FILTER (WHERE status IN ('error', 'cancelled'))::int AS failed FROM tasks WHERE id = ANY($1)`,
+    [ids],
+  );
+  const { rows: calls } = await pool.query(
+    `SELECT count(*)::int AS n FROM step_attempts
+      WHERE dependent_system = 'billing_service' AND task_id = ANY($1) AND finished_at BETWEEN $2 AND $3
+        AND outcome IN ('retryable_error', 'timeout')`,
+    [ids, outage.from, outage.to],
+  );
+  const { rows: transitions } = await pool.query(
+    `SELECT dependent_system AS system, from_state AS "from", to_state AS "to", created_at AS at, reason
+       FROM breaker_transitions WHERE created_at >= $1 ORDER BY id`,
+    [since],
+  );
+  const { rows: latencies } = await pool.query(
+    `SELECT extract(epoch FROM completed_at - created_at) * 1000 AS ms FROM tasks
+      WHERE id = ANY($1) AND status = 'complete' ORDER BY 1`,
+    [ids],
+  );
+  const ms = latencies.map((r) => Math.round(Number(r.ms)));
+  const pick = (p: number) =>
+    ms[Math.min(ms.length - 1, Math.max(0, Math.ceil((p / 100) * ms.length) - 1))] ?? 0;
+  return {
+    total: ids.length,
+    completed: statuses[0].completed,
+    failed: statuses[0].failed,
+    billingDownMs: outage.to.getTime() - outage.from.getTime(),
+    billingCallsWhileDown: calls[0].n,
+    breakerTransitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+    latencyMs: { p50: pick(50), p95: pick(95), p99: pick(99) },
+    elapsedMs,
+  };
+}
+
+export function printSummary(summary: DemoSummary): void {
+  const { total, completed, failed, billingDownMs, billingCallsWhileDown, latencyMs } = summary;
+  console.log(
+    `\n${completed === total ? 'all' : 'NOT all'} ${total} registrations completed (${completed} complete, ${failed} failed) in ${summary.elapsedMs} ms`,
+  );
+  console.log(
+    `billing was down for ${billingDownMs} ms and received ${billingCallsWhileDown} calls meanwhile`,
+  );
+  console.log('breaker transitions:');
+  for (const t of summary.breakerTransitions)
+    console.log(`  ${t.at}  ${t.system}  ${t.from ?? '-'} → ${t.to}  (${t.reason})`);
+  console.log(
+    `registration latency: p50 ${latencyMs.p50} ms, p95 ${latencyMs.p95} ms, p99 ${latencyMs.p99} ms`,
+  );
+}
