@@ -167,3 +167,17 @@ export function parseEnvOrExit<S extends z.ZodType>(schema: S, env: Env = proces
     process.exit(78);
   }
 }
+
+/** An optional absolute URL: null when unset or empty, an error naming the rule when malformed. */
+export function envOptionalUrl() {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx): string | null => {
+      if (isUnset(value)) return null;
+      const url = value.trim();
+      if (/^[a-z][a-z\d+.-]*:\/\//i.test(url) && URL.canParse(url)) return url;
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL such as scheme://host:port/path' });
+      return z.NEVER;
+    });
+}

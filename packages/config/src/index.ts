@@ -5,6 +5,7 @@ export {
   envBoolean,
   envInt,
   envList,
+  envOptionalUrl,
   envUrl,
   parseEnv,
   parseEnvOrExit,

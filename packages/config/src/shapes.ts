@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBoolean, envInt, envList, envUrl } from './env.ts';
+import { envBoolean, envInt, envList, envOptionalUrl, envUrl } from './env.ts';
 
 /**
  * Settings every Switchyard process shares. Each app's env schema spreads this shape and adds
@@ -14,6 +14,8 @@ export const commonEnvShape = {
   REDIS_URL: envUrl('redis://127.0.0.1:6379'),
   /** BullMQ key prefix shared by every process of one deployment. */
   SWITCHYARD_QUEUE_PREFIX: z.string().min(1).default('switchyard'),
+  /** OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); tracing is off without it. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: envOptionalUrl(),
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

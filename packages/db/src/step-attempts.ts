@@ -37,6 +37,8 @@ export type ClaimedStep = {
   startedAt: Date;
   /** Released by the scheduler as a half-open probe of its service's breaker. */
   probe: boolean;
+  /** The task's trace context (W3C traceparent), or null. */
+  traceContext: string | null;
   /** Claimed while the breaker is open, to run the handler's fallback (on_breaker_open: fallback). */
   fallback: boolean;
 };
@@ -76,7 +78,7 @@ WITH previous AS (
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
        (SELECT blocked FROM previous) AS fallback,
-       t.context, t.correlation_id, nt.name AS task_name, nt.version AS task_version, ns.name AS namespace,
+       t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version, ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
                   WHERE e.to_step_id = c.id), '{}'::jsonb) AS parent_results
@@ -129,6 +131,7 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     parentResults: row.parent_results as Record<string, unknown>,
     startedAt: row.started_at as Date,
     probe: row.probe as boolean,
+    traceContext: row.trace_context as string | null,
     fallback: row.fallback as boolean,
   };
 }

@@ -32,6 +32,8 @@ export type NewTask = {
   reason: string | null;
   tags: string[];
   priority: number;
+  /** W3C traceparent of the creating span, or null when tracing is off. */
+  traceContext: string | null;
   /** Who asked, for the audit trail. */
   actor: string;
 };
@@ -83,8 +85,8 @@ export async function insertTask(
 ): Promise<{ task: TaskRow; duplicate: boolean; ready: ReadyStep[] }> {
   const inserted = await db.query(
     `INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
-                        initiator, source_system, reason, tags, priority)
-     VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)
+                        initiator, source_system, reason, tags, priority, trace_context)
+     VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (identity_hash) DO NOTHING
      RETURNING ${TASK_COLUMNS}`,
     [
@@ -98,6 +100,7 @@ export async function insertTask(
       input.reason,
       input.tags,
       input.priority,
+      input.traceContext,
     ],
   );
   const task = inserted.rows[0] as TaskRow | undefined;

@@ -15,6 +15,7 @@ import {
   withTransaction,
 } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
+import { inSpan, trace, context as traceContextApi, traceparentOf, tracer } from '@switchyard/tracing';
 import { z } from 'zod';
 
 /** A request to start a workflow. */
@@ -70,22 +71,34 @@ export async function createTask(
     context,
     callerKey: request.idempotencyKey ?? null,
   });
-  const created = await withTransaction(deps.pool, (client) =>
-    insertTask(client, {
-      namedTaskId: stored.id,
-      template,
-      context,
-      identityStrategy: request.idempotencyKey ? 'caller_key' : template.identity_strategy,
-      identityHash,
-      correlationId: request.correlationId ?? randomUUID(),
-      initiator: request.initiator ?? null,
-      sourceSystem: request.sourceSystem ?? null,
-      reason: request.reason ?? null,
-      tags: request.tags ?? [],
-      priority: request.priority ?? 0,
-      actor,
-    }),
+  const span = tracer().startSpan('task.create', {
+    attributes: {
+      'switchyard.namespace': template.namespace,
+      'switchyard.task': template.name,
+      'switchyard.version': template.version,
+    },
+  });
+  const traceContext = traceparentOf(trace.setSpan(traceContextApi.active(), span));
+  const created = await inSpan(span, () =>
+    withTransaction(deps.pool, (client) =>
+      insertTask(client, {
+        namedTaskId: stored.id,
+        template,
+        context,
+        identityStrategy: request.idempotencyKey ? 'caller_key' : template.identity_strategy,
+        identityHash,
+        correlationId: request.correlationId ?? randomUUID(),
+        initiator: request.initiator ?? null,
+        sourceSystem: request.sourceSystem ?? null,
+        reason: request.reason ?? null,
+        tags: request.tags ?? [],
+        priority: request.priority ?? 0,
+        traceContext,
+        actor,
+      }),
+    ),
   );
+  span.setAttribute('switchyard.task_id', created.task.id);
   await deps.dispatcher.dispatch(created.ready);
   return { task: created.task, duplicate: created.duplicate, template };
 }

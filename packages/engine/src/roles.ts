@@ -6,6 +6,7 @@
 import type { CommonEnv, SchedulerEnvSettings, WorkerEnvSettings } from '@switchyard/config';
 import { createPool, type Pool } from '@switchyard/db';
 import { createRedisConnection } from '@switchyard/queue';
+import { startTracing } from '@switchyard/tracing';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
@@ -14,8 +15,12 @@ import { type RunningWorker, startWorker } from './worker.ts';
 
 export type Infrastructure = { pool: Pool; redis: Redis; close(): Promise<void> };
 
-/** The process's Postgres pool and Redis connection. */
+/** The process's Postgres pool, Redis connection and tracing (on when an OTLP endpoint is set). */
 export function connect(env: CommonEnv, application: string): Infrastructure {
+  const tracing = startTracing({
+    serviceName: application,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+  });
   const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application });
   const redis = createRedisConnection(env.REDIS_URL);
   return {
@@ -24,6 +29,7 @@ export function connect(env: CommonEnv, application: string): Infrastructure {
     async close() {
       redis.disconnect();
       await pool.end();
+      await tracing.shutdown();
     },
   };
 }

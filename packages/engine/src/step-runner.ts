@@ -16,6 +16,7 @@ import {
 import type { StepHandler } from '@switchyard/handler-kit';
 import { withLogContext } from '@switchyard/logger';
 import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
+import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
@@ -62,14 +63,25 @@ export class StepRunner {
     const key = `${step.id}.${step.attempt}`;
     this.inFlight.set(key, { taskId: step.taskId, controller });
     const stopRenewing = this.#keepLease(step, controller, log);
+    const span = tracer().startSpan(
+      `step ${step.name}`,
+      {
+        attributes: {
+          'switchyard.task_id': step.taskId,
+          'switchyard.step': step.name,
+          'switchyard.attempt': step.attempt,
+          'switchyard.dependent_system': step.dependentSystem,
+        },
+      },
+      contextFromTraceparent(step.traceContext),
+    );
     let outcome: HandlerOutcome;
     try {
-      outcome = await runHandler(
-        handlerFor(this.#options, step),
-        handlerContext(step, log),
-        step.timeoutMs,
-        controller,
+      const handler = handlerFor(this.#options, step);
+      outcome = await inSpan(span, () =>
+        runHandler(handler, handlerContext(step, log), step.timeoutMs, controller),
       );
+      if (!outcome.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
     } finally {
       stopRenewing();
       this.inFlight.delete(key);

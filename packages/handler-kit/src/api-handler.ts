@@ -5,6 +5,7 @@
  * worker understands. Handlers never look at a status code to decide whether to retry.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { context, propagation } from '@opentelemetry/api';
 import { ConfigError, PermanentError, RetryableError, toError } from '@switchyard/core';
 import axios, { type AxiosInstance } from 'axios';
 import { defineStepHandler, type StepHandler, type StepHandlerContext } from './handler.ts';
@@ -314,17 +315,20 @@ async function send(
 }
 
 function requestHeaders(ctx: StepHandlerContext<unknown>): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
     'X-Correlation-ID': ctx.task.correlationId,
     'Idempotency-Key': ctx.idempotencyKey,
-    traceparent: traceparentFor(ctx.task.correlationId),
   };
+  // With tracing on, the attempt's span is active here: the service joins the task's trace.
+  propagation.inject(context.active(), headers);
+  headers.traceparent ??= traceparentFor(ctx.task.correlationId);
+  return headers;
 }
 
 /**
- * A W3C `traceparent`: the trace id is derived from the correlation id (so all calls of one task
- * share a trace without any tracing setup), the span id is fresh per request. A later change
- * passes the real trace context instead.
+ * A W3C `traceparent` for when tracing is off: the trace id is derived from the correlation id
+ * (so all calls of one task still share a trace id in the services' logs), the span id is fresh
+ * per request.
  */
 export function traceparentFor(correlationId: string): string {
   const traceId = createHash('sha256').update(correlationId).digest('hex').slice(0, 32);

@@ -19,6 +19,7 @@ import {
   taskNamespace,
 } from '@switchyard/db';
 import { cancelTask, createTask, resolveStep, retryStep } from '@switchyard/engine';
+import { contextFromTraceparent, context as traceContextApi } from '@switchyard/tracing';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -96,16 +97,22 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
     async (request, reply) => {
       assertNamespace(request.principal, request.body.namespace);
       const idempotencyKey = request.headers['idempotency-key'];
-      const created = await createTask(
-        deps,
-        {
-          ...request.body,
-          // The request's correlation id (given or made up) follows the task it creates.
-          correlationId: request.body.correlationId ?? request.id,
-          ...(idempotencyKey ? { idempotencyKey } : {}),
-        },
-        request.principal.actor,
-      ).catch(rebaseContextIssues);
+      // A caller's traceparent makes the task (and every step of it) part of the caller's trace.
+      const caller = contextFromTraceparent(headerString(request.headers.traceparent));
+      const created = await traceContextApi
+        .with(caller, () =>
+          createTask(
+            deps,
+            {
+              ...request.body,
+              // The request's correlation id (given or made up) follows the task it creates.
+              correlationId: request.body.correlationId ?? request.id,
+              ...(idempotencyKey ? { idempotencyKey } : {}),
+            },
+            request.principal.actor,
+          ),
+        )
+        .catch(rebaseContextIssues);
       const task = await getTaskDetail(deps.pool, created.task.id);
       reply.code(created.duplicate ? 200 : 201).header('location', `/v1/tasks/${created.task.id}`);
       return wire(CreateTaskResponseSchema, { duplicate: created.duplicate, task });
@@ -285,4 +292,8 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
       return wire(TaskSchema, await getTaskDetail(deps.pool, id));
     },
   );
+}
+
+function headerString(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
