@@ -41,6 +41,7 @@ export type Registration = {
   name: string;
   plan?: 'free' | 'pro' | 'enterprise';
   payment_method?: string;
+  preferences?: { theme?: 'light' | 'dark'; email_digest?: 'daily' | 'weekly' | 'never' };
 };
 
 /**

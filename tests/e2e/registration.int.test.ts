@@ -1,4 +1,5 @@
 import { ValidationError } from '@switchyard/core';
+import { forceBreaker } from '@switchyard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistrationFleet, startRegistrationFleet } from './registration-harness.ts';
 
@@ -24,6 +25,7 @@ describe('user registration over the four services', () => {
       name: 'Ent',
       plan: 'enterprise',
       payment_method: 'pm_2',
+      preferences: { email_digest: 'never' },
     });
     const free = await fleet.register({ email: 'free@example.com', name: 'Free' }); // plan defaults to free
     const settled = await fleet.waitForSettled([pro.task.id, ent.task.id, free.task.id]);
@@ -37,6 +39,10 @@ describe('user registration over the four services', () => {
     expect(proSteps.create_user_account!.results).toMatchObject({ outcome: 'created' });
     expect(proSteps.update_user_status!.results).toMatchObject({ status: 'active' });
     expect(endpoints('billing')['POST /billing/profiles']).toMatchObject({ sideEffects: 2 });
+    // Plan defaults merged with the user's own choice.
+    expect((await fleet.steps(ent.task.id)).initialize_preferences!.results).toMatchObject({
+      settings: { theme: 'dark', email_digest: 'never', max_projects: 1_000 },
+    });
   });
 
   it('rejects an invalid email at creation, naming the field, and creates nothing', async () => {
@@ -117,6 +123,40 @@ describe('user registration over the four services', () => {
     await fleet.waitForSettled([task.id]);
     for (const kind of ['user', 'billing', 'preferences', 'notification'] as const) {
       expect(fleet.services[kind].admin.counters().correlationIds).toContain(task.correlationId);
+    }
+  });
+
+  it('completes preferences with the plan defaults and the user choices while its breaker is open', async () => {
+    await forceBreaker(fleet.pool, {
+      dependentSystem: 'preferences_service',
+      action: 'open',
+      actor: 'test',
+      reason: 'maintenance',
+    });
+    const calls = fleet.services.preferences.admin.counters().endpoints['POST /preferences']?.calls ?? 0;
+    try {
+      const { task } = await fleet.register({
+        email: 'degraded@example.com',
+        name: 'Degraded',
+        plan: 'pro',
+        payment_method: 'pm_5',
+        preferences: { theme: 'dark' },
+      });
+      expect((await fleet.waitForSettled([task.id]))[task.id]).toBe('complete');
+      expect((await fleet.steps(task.id)).initialize_preferences!.results).toMatchObject({
+        fallback_used: true,
+        settings: { theme: 'dark', email_digest: 'daily', max_projects: 50 },
+      });
+      expect(fleet.services.preferences.admin.counters().endpoints['POST /preferences']?.calls ?? 0).toBe(
+        calls,
+      );
+    } finally {
+      await forceBreaker(fleet.pool, {
+        dependentSystem: 'preferences_service',
+        action: 'reset',
+        actor: 'test',
+        reason: 'done',
+      });
     }
   });
 });

@@ -23,6 +23,8 @@ export type RegistrationContext = {
   plan: 'free' | 'pro' | 'enterprise';
   payment_method?: string;
   marketing_opt_in?: boolean;
+  /** The user's own choices; each overrides the plan's default. */
+  preferences?: { theme?: 'light' | 'dark'; email_digest?: 'daily' | 'weekly' | 'never' };
 };
 
 type Ctx = StepHandlerContext<RegistrationContext>;
@@ -116,9 +118,10 @@ export const setupBillingProfile = defineApiStepHandler<RegistrationContext, Bil
 });
 
 /**
- * Initializes preferences from the plan; a 409 resolves to the existing record. While the
- * preferences service's breaker is open the step falls back to the plan's defaults
- * (`on_breaker_open: fallback` in the template) instead of waiting.
+ * Initializes preferences: the plan's defaults merged with the user's own choices; a 409
+ * resolves to the existing record. While the preferences service's breaker is open the step
+ * completes with those merged defaults (`on_breaker_open: fallback` in the template) instead of
+ * waiting, and the result says `fallback_used: true`.
  */
 export const initializePreferences = defineApiStepHandler<RegistrationContext, PreferencesResult>({
   name: 'initialize_preferences',
@@ -127,7 +130,7 @@ export const initializePreferences = defineApiStepHandler<RegistrationContext, P
   async call(ctx, http) {
     const userId = parentUserId(ctx, 'create_user_account');
     const { plan, marketing_opt_in } = ctx.task.context;
-    const data = { user_id: userId, plan, marketing_opt_in };
+    const data = { user_id: userId, plan, marketing_opt_in, settings: chosenSettings(ctx) };
     const response = await http.request<PreferencesRecord>({ method: 'POST', url: '/preferences', data });
     return preferencesResult(response.data, false);
   },
@@ -137,9 +140,14 @@ export const initializePreferences = defineApiStepHandler<RegistrationContext, P
   },
   fallback(ctx) {
     const userId = parentUserId(ctx, 'create_user_account');
-    return { user_id: userId, settings: { ...PLAN_DEFAULTS[ctx.task.context.plan] }, existing: false };
+    return { user_id: userId, settings: chosenSettings(ctx), existing: false };
   },
 });
+
+/** The plan's default settings with the user's own choices on top. */
+function chosenSettings(ctx: Ctx) {
+  return { ...PLAN_DEFAULTS[ctx.task.context.plan], ...ctx.task.context.preferences };
+}
 
 type NotificationRecord = { id: string; user_id: string; status: string };
 

@@ -52,7 +52,8 @@ export function preferencesService(): ServiceDefinition {
       plan,
       // Opt-in must be explicit (GDPR): absent means no.
       marketing_opt_in: body.marketing_opt_in === true,
-      settings: { ...PLAN_DEFAULTS[plan] },
+      // The caller's choices win over the plan's defaults.
+      settings: { ...PLAN_DEFAULTS[plan], ...(objectBody(body.settings) ?? {}) },
     };
     records.set(userId, record);
     request.sideEffect();
@@ -83,5 +84,7 @@ function checkNewPreferences(body: Record<string, unknown>): JsonReply | null {
   if (body.marketing_opt_in !== undefined && typeof body.marketing_opt_in !== 'boolean') {
     return invalid('marketing_opt_in', 'must be a boolean');
   }
+  if (body.settings !== undefined && !objectBody(body.settings))
+    return invalid('settings', 'must be an object');
   return null;
 }
