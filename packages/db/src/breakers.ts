@@ -61,18 +61,24 @@ async function gatherEvidence(
   breaker: LockedBreaker,
 ): Promise<BreakerEvidence & { trippingAttempts: number[] }> {
   const { policy } = breaker;
+  // A closed breaker judges only calls made since it last closed: the failures of the outage
+  // it recovered from are still in the window, and would trip it again at once.
   const { rows } = await db.query(
-    `WITH calls AS (
-       SELECT id, outcome, finished_at FROM step_attempts
+    `WITH bounds AS (
+       SELECT GREATEST(clock_timestamp() - $2 * interval '1 millisecond',
+                       COALESCE((SELECT max(created_at) FROM breaker_transitions
+                                  WHERE dependent_system = $1 AND to_state = 'closed'), '-infinity')) AS window_start
+     ), calls AS (
+       SELECT id, outcome, finished_at, finished_at > (SELECT window_start FROM bounds) AS in_window
+         FROM step_attempts
         WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}
-          AND finished_at > LEAST(clock_timestamp() - $2 * interval '1 millisecond', $3))
-     SELECT count(*) FILTER (WHERE finished_at > clock_timestamp() - $2 * interval '1 millisecond')::int AS calls,
-            count(*) FILTER (WHERE finished_at > clock_timestamp() - $2 * interval '1 millisecond'
-                               AND outcome IN ${FAILURE_OUTCOMES})::int AS failures,
+          AND finished_at > LEAST((SELECT window_start FROM bounds), $3))
+     SELECT count(*) FILTER (WHERE in_window)::int AS calls,
+            count(*) FILTER (WHERE in_window AND outcome IN ${FAILURE_OUTCOMES})::int AS failures,
             count(*) FILTER (WHERE finished_at >= $3 AND outcome = 'success')::int AS probe_successes,
             count(*) FILTER (WHERE finished_at >= $3 AND outcome IN ${FAILURE_OUTCOMES})::int AS probe_failures,
             (SELECT json_agg(json_build_object('id', id, 'failed', outcome IN ${FAILURE_OUTCOMES}) ORDER BY finished_at DESC)
-               FROM (SELECT * FROM calls ORDER BY finished_at DESC LIMIT $4) newest) AS newest
+               FROM (SELECT * FROM calls WHERE in_window ORDER BY finished_at DESC LIMIT $4) newest) AS newest
        FROM calls`,
     [breaker.dependentSystem, policy.window_ms, breaker.since, policy.consecutive_failures],
   );
