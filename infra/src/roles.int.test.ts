@@ -85,14 +85,9 @@ async function stopAndExpectClean(role: Role, withinMs: number): Promise<number>
   return at - sentAt;
 }
 
-/**
- * The worker and scheduler mains log "started" from inside start() and only then install their
- * SIGTERM handlers, so a SIGTERM in between takes Node's default action (killed, no drain).
- * Wait past that window; the window itself is reported for the mains to close.
- */
+/** Waits for the role's "started" line; its SIGTERM handler is installed before it starts. */
 async function started(role: Role, pattern: RegExp): Promise<void> {
   await role.waitFor(pattern);
-  await sleep(500);
 }
 
 function freePort(): Promise<number> {
