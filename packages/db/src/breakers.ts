@@ -117,10 +117,11 @@ export async function evaluateBreaker(
 ): Promise<{ state: BreakerState; transition: BreakerTransition | null }> {
   const breaker = await lockBreaker(db, input.dependentSystem);
   const { trippingAttempts, ...evidence } = await gatherEvidence(db, breaker);
-  const decision = decideBreaker(breaker.policy, breaker, evidence, input.now ?? new Date(), input.random);
+  const now = input.now ?? new Date();
+  const decision = decideBreaker(breaker.policy, breaker, evidence, now, input.random);
   if (!decision) return { state: breaker.state, transition: null };
   const recorded = { ...evidence, window_ms: breaker.policy.window_ms, attempts: trippingAttempts };
-  await applyDecision(db, breaker, decision, recorded, input.actor);
+  await applyDecision(db, breaker, decision, now, recorded, input.actor);
   const nextProbeAt = decision.to === 'open' ? decision.nextProbeAt : null;
   const transition = {
     dependentSystem: breaker.dependentSystem,
@@ -136,14 +137,19 @@ async function applyDecision(
   db: Queryable,
   breaker: LockedBreaker,
   decision: BreakerDecision,
+  decidedAt: Date,
   evidence: Record<string, unknown>,
   actor: string,
 ): Promise<void> {
   const open = decision.to === 'open' ? decision : null;
+  // The open period is counted from the database's clock, like `since`, so the two agree exactly
+  // whichever process decided (and however long it waited for the row lock).
+  const openForMs = open ? open.nextProbeAt.getTime() - decidedAt.getTime() : null;
   await db.query(
     `WITH updated AS (
        UPDATE circuit_breakers
-          SET state = $2, since = clock_timestamp(), next_probe_at = $3, release_rate = 0, updated_at = clock_timestamp(),
+          SET state = $2, since = clock_timestamp(), release_rate = 0, updated_at = clock_timestamp(),
+              next_probe_at = clock_timestamp() + $3 * interval '1 millisecond',
               trip_count = CASE WHEN $2 = 'closed' THEN 0 WHEN $2 = 'open' THEN $4 ELSE trip_count END
         WHERE dependent_system = $1 RETURNING dependent_system)
      INSERT INTO breaker_transitions (dependent_system, from_state, to_state, reason, actor, evidence)
@@ -151,7 +157,7 @@ async function applyDecision(
     [
       breaker.dependentSystem,
       decision.to,
-      open?.nextProbeAt ?? null,
+      openForMs,
       open?.tripCount ?? breaker.tripCount,
       breaker.state,
       decision.reason,
