@@ -150,12 +150,17 @@ export type TransitionView = {
   at: Date;
 };
 
-/** A task's audit trail, task and step transitions interleaved in the order they happened. */
+/**
+ * A task's audit trail, task and step transitions interleaved in the order they happened.
+ * Timestamps have millisecond precision, so ties are broken by cause: the task's creation first,
+ * then step changes, then the task changes they cause (started by a claim, finished by the last
+ * step, cancelled with its steps).
+ */
 export async function listTaskTransitions(db: Queryable, taskId: string): Promise<TransitionView[]> {
   const { rows } = await db.query(
     `SELECT * FROM (
        SELECT 'task' AS kind, NULL AS step, NULL::int AS attempt, from_status AS "from", to_status AS "to", reason,
-              actor, metadata, created_at AS at, id, 0 AS ord
+              actor, metadata, created_at AS at, id, CASE WHEN from_status IS NULL THEN 0 ELSE 2 END AS ord
          FROM task_transitions WHERE task_id = $1
        UNION ALL
        SELECT 'step', s.name, st.attempt, st.from_status, st.to_status, st.reason, st.actor, st.metadata,
