@@ -3,24 +3,23 @@
  * task lists, the audit trail and the attempt history. Reads only; no locks.
  */
 import type { Queryable } from './pool.ts';
+import type { TaskRow } from './tasks.ts';
 
 /** A task with its template reference, as the API shows it. */
-export type TaskSummary = {
-  id: string;
-  namespace: string;
-  name: string;
-  version: string;
-  status: string;
-  correlationId: string;
-  initiator: string | null;
-  sourceSystem: string | null;
-  reason: string | null;
-  tags: string[];
-  priority: number;
-  createdAt: Date;
-  updatedAt: Date;
-  completedAt: Date | null;
-};
+export type TaskSummary = Pick<
+  TaskRow,
+  | 'id'
+  | 'status'
+  | 'correlationId'
+  | 'initiator'
+  | 'sourceSystem'
+  | 'reason'
+  | 'tags'
+  | 'priority'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'completedAt'
+> & { namespace: string; name: string; version: string };
 
 /** One step of a task, with what an operator needs to judge it. */
 export type StepDetail = {

@@ -12,7 +12,7 @@ import {
   reply,
   type ServiceDefinition,
 } from './kit.ts';
-import { PLANS, type Plan } from './user.ts';
+import { checkUserAndPlan, type Plan } from './user.ts';
 
 /** A stored billing profile. */
 export type BillingProfile = {
@@ -80,9 +80,8 @@ export function billingService(): ServiceDefinition {
 }
 
 function checkNewProfile(body: Record<string, unknown>): JsonReply | null {
-  if (typeof body.user_id !== 'string' || !body.user_id)
-    return invalid('user_id', 'must be a non-empty string');
-  if (!PLANS.includes(body.plan as Plan)) return invalid('plan', `must be one of ${PLANS.join(', ')}`);
+  const missing = checkUserAndPlan(body);
+  if (missing) return missing;
   const method = body.payment_method;
   if (method !== undefined && method !== null && typeof method !== 'string') {
     return invalid('payment_method', 'must be a string');

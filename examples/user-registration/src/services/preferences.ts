@@ -10,7 +10,7 @@ import {
   reply,
   type ServiceDefinition,
 } from './kit.ts';
-import { PLANS, type Plan } from './user.ts';
+import { checkUserAndPlan, type Plan } from './user.ts';
 
 /** What a plan starts with. */
 export type PreferenceSettings = {
@@ -78,9 +78,8 @@ export function preferencesService(): ServiceDefinition {
 }
 
 function checkNewPreferences(body: Record<string, unknown>): JsonReply | null {
-  if (typeof body.user_id !== 'string' || !body.user_id)
-    return invalid('user_id', 'must be a non-empty string');
-  if (!PLANS.includes(body.plan as Plan)) return invalid('plan', `must be one of ${PLANS.join(', ')}`);
+  const missing = checkUserAndPlan(body);
+  if (missing) return missing;
   if (body.marketing_opt_in !== undefined && typeof body.marketing_opt_in !== 'boolean') {
     return invalid('marketing_opt_in', 'must be a boolean');
   }

@@ -20,6 +20,14 @@ export type UserStatus = 'pending' | 'active' | 'suspended';
 
 /** The plans every service accepts. */
 export const PLANS: readonly Plan[] = ['free', 'pro', 'enterprise'];
+
+/** What every per-user record needs in its body: a `user_id` and a known `plan`. */
+export function checkUserAndPlan(body: Record<string, unknown>): JsonReply | null {
+  if (typeof body.user_id !== 'string' || !body.user_id)
+    return invalid('user_id', 'must be a non-empty string');
+  if (!PLANS.includes(body.plan as Plan)) return invalid('plan', `must be one of ${PLANS.join(', ')}`);
+  return null;
+}
 const STATUSES: readonly UserStatus[] = ['pending', 'active', 'suspended'];
 
 /** Creates the user service over an empty store. */
