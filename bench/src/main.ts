@@ -22,6 +22,9 @@ import { create, createMany, type Deps, latencies, percentile, templates, waitFo
 const args = process.argv.slice(2);
 const repeat = Number(args[args.indexOf('--repeat') + 1]) || 3;
 const quick = args.includes('--quick');
+/** `--only registration_burst,linear4`: run just these scenarios (for profiling one of them). */
+const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]?.split(',')) : null;
+const runs = (scenario: string) => only === null || only.has(scenario);
 const scale = quick ? 0.1 : 1;
 const CONCURRENCY = 10;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -68,13 +71,14 @@ async function main(): Promise<void> {
   try {
     await warmUp(deps);
     for (let run = 0; run < repeat; run++) {
-      await linear4Sequential(deps);
-      await linear4Paced(deps);
-      await burst(deps, 'registration_burst', templates.registration, Math.round(2000 * scale), 5);
-      await burst(deps, 'fanout50', templates.fanout50, Math.round(100 * scale), 52);
-      await bullmqRaw(Math.round(50_000 * scale));
+      if (runs('linear4')) await linear4Sequential(deps);
+      if (runs('linear4')) await linear4Paced(deps);
+      if (runs('registration_burst'))
+        await burst(deps, 'registration_burst', templates.registration, Math.round(2000 * scale), 5);
+      if (runs('fanout50')) await burst(deps, 'fanout50', templates.fanout50, Math.round(100 * scale), 52);
+      if (runs('bullmq_raw')) await bullmqRaw(Math.round(50_000 * scale));
     }
-    await costPerStep(deps, redis);
+    if (runs('registration_burst')) await costPerStep(deps, redis);
   } finally {
     await worker.stop(0);
     await scheduler.stop();
@@ -84,14 +88,16 @@ async function main(): Promise<void> {
     await pool.end();
   }
   summarize();
-  const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s')!;
-  const raw = rows.find((r) => r.scenario === 'bullmq_raw' && r.metric === 'jobs_per_s')!;
-  rows.push({
-    scenario: 'registration_burst',
-    metric: 'ratio_to_bullmq',
-    unit: 'ratio',
-    value: round(burstSteps.value / raw.value),
-  });
+  const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s');
+  const raw = rows.find((r) => r.scenario === 'bullmq_raw' && r.metric === 'jobs_per_s');
+  if (burstSteps && raw) {
+    rows.push({
+      scenario: 'registration_burst',
+      metric: 'ratio_to_bullmq',
+      unit: 'ratio',
+      value: round(burstSteps.value / raw.value),
+    });
+  }
   rows.push({
     scenario: 'process',
     metric: 'peak_rss_mb',
@@ -194,10 +200,12 @@ async function bullmqRaw(count: number): Promise<void> {
 async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConnection>): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const before = await snapshot(deps.pool, redis);
+  (globalThis as any).__stmts = new Map();
   const ids = await createMany(deps, templates.registration, 200, 20);
   await waitForAll(deps.pool, ids);
   await new Promise((resolve) => setTimeout(resolve, 1500)); // let every backend flush its stats
   const used = delta(before, await snapshot(deps.pool, redis));
+  console.log([...(globalThis as any).__stmts.entries()].sort((a: any, b: any) => b[1] - a[1]).slice(0, 30));
   const steps = ids.length * 5;
   rows.push({
     scenario: 'registration_burst',
@@ -211,6 +219,24 @@ async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConne
     unit: 'commits',
     value: round(used.commits / steps),
   });
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'pg_wal_flushes_per_step',
+    unit: 'flushes',
+    value: round(used.walFlushes / steps),
+  });
+  for (const [part, seconds] of [
+    ['node', used.nodeCpu],
+    ['postgres', used.postgresCpu],
+    ['redis', used.redisCpu],
+  ] as const) {
+    rows.push({
+      scenario: 'registration_burst',
+      metric: `cpu_ms_per_step_${part}`,
+      unit: 'ms',
+      value: round((seconds * 1000) / steps),
+    });
+  }
   rows.push({
     scenario: 'registration_burst',
     metric: 'redis_cmds_per_step',

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { type BreakerTransition, evaluateBreaker, holdBlockedStep, holdServiceUntil } from './breakers.ts';
 import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
 import type { ReadyStep } from './step-attempts.ts';
-import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
+import { finalizeTaskIfDone, mayBeDone, type TaskFinalization } from './task-finalization.ts';
 import { withRetries, withTransaction } from './transaction.ts';
 
 /** An attempt's identity and timing, common to every outcome. */
@@ -105,9 +105,9 @@ export async function recordStepSuccess(
         )
       ).transition
     : null;
-  // When a child became ready the task still has work in flight: no need to lock it.
+  // When a child became ready the task still has work in flight: no need to look at it.
   const task =
-    applied && ready.length === 0
+    applied && ready.length === 0 && (await mayBeDone(pool, record.taskId))
       ? await withTransaction(pool, (client) => finalizeTaskIfDone(client, record.taskId, record.workerId))
       : null;
   return { ...nothing(), applied, ready, task, breaker };

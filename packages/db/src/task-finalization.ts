@@ -21,18 +21,7 @@ export async function finalizeTaskIfDone(
   const locked = await db.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
   const from = locked.rows[0]?.status as string | undefined;
   if (from !== 'pending' && from !== 'in_progress') return null;
-  const { rows } = await db.query(
-    `SELECT count(*)::int AS total,
-            count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
-            count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
-       FROM workflow_steps WHERE task_id = $1`,
-    [taskId],
-  );
-  const to = decideTaskStatus({
-    total: rows[0].total,
-    satisfied: rows[0].satisfied,
-    inFlight: rows[0].in_flight,
-  });
+  const to = decideTaskStatus(await countSteps(db, taskId));
   if (!to) return null;
   const reason = to === 'complete' ? 'all steps complete' : 'blocked by failures';
   await db.query(
@@ -44,4 +33,35 @@ export async function finalizeTaskIfDone(
     [taskId, to, from, reason, actor],
   );
   return { taskId, from, to };
+}
+
+const COUNT_STEPS_SQL = `
+SELECT count(*)::int AS total,
+       count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
+       count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
+  FROM workflow_steps WHERE task_id = $1`;
+
+async function countSteps(db: Queryable, taskId: string) {
+  const { rows } = await db.query({
+    name: 'switchyard_count_task_steps',
+    text: COUNT_STEPS_SQL,
+    values: [taskId],
+  });
+  return {
+    total: rows[0].total as number,
+    satisfied: rows[0].satisfied as number,
+    inFlight: rows[0].in_flight as number,
+  };
+}
+
+/**
+ * Whether finalizeTaskIfDone could change the task, judged without any lock. Call it after
+ * the change to a step has committed: a fresh snapshot that still shows another step of the
+ * task in flight proves this caller is not the last to settle, and whoever settles last will
+ * see this commit and finalize. Only the last (or, in a race, the last few) pay for the task
+ * row lock, a transaction and its WAL flush; in a diamond the first branch to finish pays one
+ * read instead.
+ */
+export async function mayBeDone(db: Queryable, taskId: string): Promise<boolean> {
+  return decideTaskStatus(await countSteps(db, taskId)) !== null;
 }

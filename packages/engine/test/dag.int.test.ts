@@ -115,4 +115,45 @@ describe('DAG execution', () => {
       reason: 'blocked by failures',
     });
   });
+  it('finalizes a task exactly once when its two last steps, with no common child, finish together', async () => {
+    // Each leaf waits for its sibling to start, so both finish within the same instant: the
+    // worst case for deciding, without a lock, who is the last to settle.
+    const started = new Map<string, number>();
+    const release = new Map<string, () => void>();
+    const leaf = (name: string) =>
+      defineStepHandler(`par_${name}`, async (ctx) => {
+        const count = (started.get(ctx.task.id) ?? 0) + 1;
+        started.set(ctx.task.id, count);
+        if (count === 2) release.get(ctx.task.id)?.();
+        else await new Promise<void>((resolve) => release.set(ctx.task.id, resolve));
+        return { name };
+      });
+    const template = testTemplate({
+      identity_strategy: 'unique',
+      steps: [
+        { name: 'root', handler: 'par_root' },
+        { name: 'x', handler: 'par_x', depends_on: ['root'] },
+        { name: 'y', handler: 'par_y', depends_on: ['root'] },
+      ],
+    });
+    // No scheduler runs here: a task that no worker finalized would stay in_progress.
+    await h.start([defineStepHandler('par_root', () => ({})), leaf('x'), leaf('y')], [template], {
+      concurrency: 10,
+    });
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+        return task.id;
+      }),
+    );
+
+    for (const id of ids) expect(await h.waitForTask(id, ['complete'], 10_000)).toBe('complete');
+    const { rows } = await h.pool.query(
+      `SELECT task_id, count(*)::int AS n FROM task_transitions
+        WHERE task_id = ANY($1) AND to_status = 'complete' GROUP BY task_id`,
+      [ids],
+    );
+    expect(rows).toHaveLength(ids.length);
+    for (const row of rows) expect(row.n).toBe(1);
+  });
 });
