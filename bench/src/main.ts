@@ -196,16 +196,14 @@ async function bullmqRaw(count: number): Promise<void> {
   connection.disconnect();
 }
 
-/** Statements, commits and Redis commands per step, over one registration burst of 200. */
+/** Statements, commits, WAL flushes, CPU time and Redis commands per step, over one registration burst of 200. */
 async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConnection>): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const before = await snapshot(deps.pool, redis);
-  (globalThis as any).__stmts = new Map();
   const ids = await createMany(deps, templates.registration, 200, 20);
   await waitForAll(deps.pool, ids);
   await new Promise((resolve) => setTimeout(resolve, 1500)); // let every backend flush its stats
   const used = delta(before, await snapshot(deps.pool, redis));
-  console.log([...(globalThis as any).__stmts.entries()].sort((a: any, b: any) => b[1] - a[1]).slice(0, 30));
   const steps = ids.length * 5;
   rows.push({
     scenario: 'registration_burst',
