@@ -62,8 +62,7 @@ export async function snapshot(pool: pg.Pool, redis: Redis): Promise<CounterSnap
     const seconds = processCpuSeconds(pid);
     if (seconds !== null) postgresCpu.set(pid, seconds);
   }
-  const info = await redis.info('commandstats');
-  const redisCommands = [...info.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const redisCommands = await redisCommandCount(redis);
   const cpu = await redis.info('cpu');
   const redisCpu = ['used_cpu_sys', 'used_cpu_user']
     .map((field) => Number(cpu.match(new RegExp(`^${field}:([\\d.]+)`, 'm'))?.[1] ?? 0))
@@ -95,4 +94,10 @@ export function delta(a: CounterSnapshot, b: CounterSnapshot): CounterDelta {
     walFlushes: b.walFlushes - a.walFlushes,
     redisCommands: b.redisCommands - a.redisCommands,
   };
+}
+
+/** Commands the Redis server has run since it started (INFO commandstats, scripts' calls included). */
+export async function redisCommandCount(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  return [...info.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }

@@ -8,15 +8,16 @@
 
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { applyMigrations, createPool, ensureDatabase, registerTemplate } from '@switchyard/db';
+import { applyMigrations, createPool, ensureDatabase, type Pool, registerTemplate } from '@switchyard/db';
 import { startScheduler, startWorker } from '@switchyard/engine';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
 import { Queue, Worker } from 'bullmq';
-import { delta, snapshot } from './counters.ts';
+import { delta, redisCommandCount, snapshot } from './counters.ts';
 import { create, createMany, type Deps, latencies, percentile, templates, waitForAll } from './scenarios.ts';
 
 const args = process.argv.slice(2);
@@ -50,6 +51,8 @@ function record(scenario: string, metric: string, unit: string, samples: number[
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+let versions: Record<string, string> = {};
+
 async function main(): Promise<void> {
   await ensureDatabase(databaseUrl);
   const pool = createPool(databaseUrl, { max: 20, application: 'switchyard-bench' });
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
       if (runs('bullmq_raw')) await bullmqRaw(Math.round(50_000 * scale));
     }
     if (runs('registration_burst')) await costPerStep(deps, redis);
+    versions = await serverVersions(pool, redis);
   } finally {
     await worker.stop(0);
     await scheduler.stop();
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
     unit: 'MB',
     value: round(process.resourceUsage().maxRSS / 1024),
   });
-  report();
+  report(versions);
 }
 
 const samples = new Map<string, number[]>();
@@ -170,6 +174,7 @@ async function bullmqRaw(count: number): Promise<void> {
   const connection = createRedisConnection(redisUrl);
   const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
   const queue = new Queue('raw', { connection, prefix });
+  const commandsBefore = await redisCommandCount(connection);
   for (let i = 0; i < count; i += 1000) {
     const size = Math.min(1000, count - i);
     await queue.addBulk(
@@ -191,6 +196,13 @@ async function bullmqRaw(count: number): Promise<void> {
   });
   await finished;
   sample('bullmq_raw', 'jobs_per_s', 'jobs/s', count / ((performance.now() - start) / 1000));
+  // Adding and processing, like redis_cmds_per_step of the engine.
+  sample(
+    'bullmq_raw',
+    'redis_cmds_per_job',
+    'commands',
+    ((await redisCommandCount(connection)) - commandsBefore) / count,
+  );
   await queue.obliterate({ force: true });
   await queue.close();
   connection.disconnect();
@@ -252,6 +264,21 @@ async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, prefi
   } while (cursor !== '0');
 }
 
+/** The versions the figures were measured with, read from the running servers and packages. */
+async function serverVersions(
+  pool: Pool,
+  redis: ReturnType<typeof createRedisConnection>,
+): Promise<Record<string, string>> {
+  const { rows } = await pool.query('SHOW server_version');
+  const info = await redis.info('server');
+  const require = createRequire(import.meta.url);
+  return {
+    bullmq: (require('bullmq/package.json') as { version: string }).version,
+    postgres: rows[0].server_version as string,
+    redis: info.match(/^redis_version:(\S+)/m)?.[1] ?? 'unknown',
+  };
+}
+
 function summarize(): void {
   for (const [key, values] of samples) {
     const [scenario, metric, unit] = key.split('\u0000') as [string, string, string];
@@ -259,7 +286,7 @@ function summarize(): void {
   }
 }
 
-function report(): void {
+function report(versions: Record<string, string>): void {
   rows.sort((a, b) => a.scenario.localeCompare(b.scenario));
   const lines = ['| scenario | metric | median | min | max | unit |', '|---|---|---|---|---|---|'];
   for (const r of rows)
@@ -275,7 +302,7 @@ function report(): void {
       memory_gb: Math.round(totalmem() / 2 ** 30),
       node: process.version,
     },
-    versions: { bullmq: '5.81.5', postgres: 'server', redis: 'server' },
+    versions,
     results: rows,
   };
   const file = fileURLToPath(new URL('../results/latest.json', import.meta.url));
