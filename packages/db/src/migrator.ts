@@ -247,9 +247,14 @@ async function withConnection<T>(
 ): Promise<T> {
   if (typeof target !== 'string') {
     const client = await target.connect();
+    // Checked out, the client has no pool error listener; a dropped connection also rejects
+    // the query in flight, which is what gets reported.
+    const ignore = () => {};
+    client.on('error', ignore);
     try {
       return await fn(client);
     } finally {
+      client.off('error', ignore);
       client.release(!keep);
     }
   }

@@ -69,6 +69,13 @@ export async function withRetries<T>(fn: () => Promise<T>, options: TransactionO
 async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no error listener of the pool's: a connection that drops between
+  // two statements (pg_terminate_backend, failover) would emit an unhandled 'error' and crash
+  // the process. Keep the error; the next statement fails and the transaction is retried.
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -79,6 +86,7 @@ async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
+    client.off('error', onError);
     // A client whose connection failed must not go back to the pool.
     client.release(broken && isRetriableDbError(broken) ? broken : undefined);
   }
