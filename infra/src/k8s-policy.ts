@@ -4,7 +4,13 @@
  * drain, a ScaledObject watching a queue nobody consumes, a misspelt env variable that silently
  * falls back to its default).
  */
-import { apiEnvShape, commonEnvShape, schedulerEnvShape, workerEnvShape } from '@switchyard/config';
+import {
+  apiEnvShape,
+  commonEnvShape,
+  prefixHasHashTag,
+  schedulerEnvShape,
+  workerEnvShape,
+} from '@switchyard/config';
 import type { Manifest } from './kustomize.ts';
 
 /** Variables the processes read (from @switchyard/config) plus the example handlers' URLs. */
@@ -189,9 +195,19 @@ function checkScaling(
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean);
-    const lists = ((so.spec as { triggers: Trigger[] }).triggers ?? [])
-      .filter((t) => t.type === 'redis')
-      .map((t) => t.metadata.listName);
+    // A cluster is read with KEDA's redis-cluster trigger, one server with its redis trigger.
+    const cluster = ['true', '1', 'yes'].includes((env.REDIS_CLUSTER ?? '').trim().toLowerCase());
+    const triggerType = cluster ? 'redis-cluster' : 'redis';
+    if (cluster && !prefixHasHashTag(prefix))
+      problems.push(
+        `Deployment/${w.metadata.name}: REDIS_CLUSTER with prefix ${prefix}, which has no hash tag`,
+      );
+    const triggers = (so.spec as { triggers: Trigger[] }).triggers ?? [];
+    for (const t of triggers.filter((t) => t.type !== triggerType))
+      problems.push(
+        `ScaledObject/${so.metadata.name}: a ${t.type} trigger for a worker on ${cluster ? 'a Redis Cluster' : 'one Redis server'}`,
+      );
+    const lists = triggers.filter((t) => t.type === triggerType).map((t) => t.metadata.listName);
     const expected = types.map((t) => `${prefix}:step.${t}:wait`);
     for (const list of expected)
       if (!lists.includes(list)) problems.push(`ScaledObject/${so.metadata.name}: no trigger on ${list}`);

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy } from './k8s-policy.ts';
 import { validateAgainstSchemas } from './k8s-schemas.ts';
-import { renderKustomization } from './kustomize.ts';
+import { type Manifest, renderKustomization } from './kustomize.ts';
 
 const dir = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -10,6 +10,7 @@ describe('Kubernetes overlays', () => {
   it.each([
     ['dev', []],
     ['production', ['switchyard']],
+    ['production-redis-cluster', ['switchyard']],
   ])(
     '%s renders, validates against the Kubernetes and KEDA schemas and keeps the rules',
     (overlay, externalSecrets) => {
@@ -89,6 +90,36 @@ describe('Kubernetes overlays', () => {
       'Deployment/switchyard-api: readinessProbe must GET /health/ready',
       'Deployment/switchyard-worker-billing: no ScaledObject scales this worker',
       'Deployment/switchyard-worker-default: no ScaledObject scales this worker',
+    ]);
+  });
+
+  it('on a Redis Cluster requires a hash-tagged prefix and redis-cluster triggers on it', () => {
+    const objects = renderKustomization(dir('../k8s/overlays/production-redis-cluster'));
+    const configMap = objects.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata.name === 'switchyard',
+    ) as Manifest & {
+      data: Record<string, string>;
+    };
+    expect(configMap.data).toMatchObject({ REDIS_CLUSTER: 'true', SWITCHYARD_QUEUE_PREFIX: '{switchyard}' });
+    const billing = objects.find(
+      (o) => o.kind === 'ScaledObject' && o.metadata.name === 'switchyard-worker-billing',
+    )!;
+    const [trigger] = (billing.spec as { triggers: { type: string }[] }).triggers;
+    trigger!.type = 'redis';
+    configMap.data.SWITCHYARD_QUEUE_PREFIX = 'switchyard';
+    expect(checkPolicy(objects, { externalSecrets: ['switchyard'] })).toEqual([
+      'Deployment/switchyard-worker-billing: REDIS_CLUSTER with prefix switchyard, which has no hash tag',
+      'ScaledObject/switchyard-worker-billing: a redis trigger for a worker on a Redis Cluster',
+      'ScaledObject/switchyard-worker-billing: no trigger on switchyard:step.setup_billing_profile:wait',
+      'Deployment/switchyard-worker-default: REDIS_CLUSTER with prefix switchyard, which has no hash tag',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:wait',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.initialize_preferences:wait',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.send_welcome_sequence:wait',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.update_user_status:wait',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.create_user_account:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.initialize_preferences:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.send_welcome_sequence:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.update_user_status:wait is no queue of this worker',
     ]);
   });
 });

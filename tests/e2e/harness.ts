@@ -138,7 +138,12 @@ export async function startFleet(options: { schedulerIntervalMs?: number } = {})
 
 /** Spawns a real worker process (apps/worker) with `env` on top of this process's environment. */
 export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+  return spawnAppProcess('apps/worker/src/main.ts', env);
+}
+
+/** Spawns an app's main (a path from the repository root) as its own process, output captured. */
+export function spawnAppProcess(main: string, env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -57,7 +57,10 @@ describe('a worker that dies or is stopped mid-step', () => {
       'the first attempt to start',
       async () => (await fleet.sideEffects('started')).length === 1,
     );
-    fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'taker' });
+    const taker = fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'taker', LOG_LEVEL: 'info' });
+    // Started before the signal, so the bound below measures the hand-back, not a process start
+    // on a busy machine.
+    await waitFor('the taker to start', async () => taker.output().includes('worker started'), 30_000);
 
     const signalledAt = Date.now();
     stopping.child.kill('SIGTERM');

@@ -1,12 +1,12 @@
 import type { Pool } from '@switchyard/db';
-import type { StepDispatcher } from '@switchyard/queue';
-import type { Redis } from 'ioredis';
+import type { RedisConnection, StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 
 /** What the API's routes use; built once by the main (or a test) and closed by it. */
 export type ApiDeps = {
   pool: Pool;
-  redis: Redis;
+  /** One Redis server or a Redis Cluster. */
+  redis: RedisConnection;
   dispatcher: StepDispatcher;
   /** BullMQ key prefix of the deployment (cancellation announcements, queue depths). */
   queuePrefix: string;
@@ -21,4 +21,6 @@ export type ApiOptions = {
   bodyLimit: number;
   /** /metrics needs a key with the `operate` scope. */
   metricsRequireKey: boolean;
+  /** The dashboard's static build served at /ui; default apps/dashboard/dist of this repository. */
+  dashboardDir?: string;
 };

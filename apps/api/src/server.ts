@@ -18,8 +18,10 @@ import { findUnstorableInput } from './input-guard.ts';
 import { createFleetMetrics } from './metrics.ts';
 import { frameworkErrorHandler, installProblemHandlers } from './problem.ts';
 import { breakerRoutes } from './routes/breakers.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
+import { queueRoutes } from './routes/queues.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { templateRoutes } from './routes/templates.ts';
 
@@ -67,8 +69,10 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(taskRoutes(deps));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
+  await app.register(queueRoutes(deps));
   await app.register(healthRoutes(deps, options, metrics));
   await app.register(docsRoutes);
+  await app.register(dashboardRoutes(options.dashboardDir));
   return app;
 }
 

@@ -6,6 +6,8 @@ import {
   AttemptListSchema,
   type Breaker,
   type BreakerAction,
+  type BreakerDetail,
+  BreakerDetailSchema,
   BreakerListSchema,
   BreakerSchema,
   type CreateTaskBody,
@@ -13,8 +15,15 @@ import {
   CreateTaskResponseSchema,
   type ListTasksQuery,
   ProblemSchema,
+  type Queue,
+  QueueListSchema,
   type ResolveBody,
   type Task,
+  type TaskAttempt,
+  TaskAttemptListSchema,
+  type TaskCounts,
+  type TaskCountsQuery,
+  TaskCountsSchema,
   type TaskPage,
   TaskPageSchema,
   TaskSchema,
@@ -96,6 +105,9 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
     /** One page of tasks, newest first; pass `nextCursor` back as `cursor` for the next page. */
     listTasks: (query: ListTasksQuery = {}): Promise<TaskPage> =>
       send({ method: 'GET', path: '/v1/tasks', query }, TaskPageSchema, true),
+    /** How many tasks match the filters, per status. */
+    countTasks: (query: TaskCountsQuery = {}): Promise<TaskCounts> =>
+      send({ method: 'GET', path: '/v1/tasks/counts', query }, TaskCountsSchema, true),
     /** The task's audit trail. */
     getTransitions: async (id: string): Promise<Transition[]> =>
       (await send({ method: 'GET', path: `/v1/tasks/${enc(id)}/transitions` }, TransitionListSchema, true))
@@ -109,6 +121,10 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
           true,
         )
       ).attempts,
+    /** Every attempt of every step of the task, in the order they started. */
+    getTaskAttempts: async (id: string): Promise<TaskAttempt[]> =>
+      (await send({ method: 'GET', path: `/v1/tasks/${enc(id)}/attempts` }, TaskAttemptListSchema, true))
+        .attempts,
     /** Cancels a task; returns it cancelled. */
     cancelTask: (id: string, reason?: string): Promise<Task> =>
       send({ method: 'POST', path: `/v1/tasks/${enc(id)}/cancel`, body: { reason } }, TaskSchema, false),
@@ -146,6 +162,12 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
     /** Every circuit breaker. */
     listBreakers: async (): Promise<Breaker[]> =>
       (await send({ method: 'GET', path: '/v1/breakers' }, BreakerListSchema, true)).breakers,
+    /** One breaker with its transition log (and the evidence of each) and its held steps. */
+    getBreaker: (system: string): Promise<BreakerDetail> =>
+      send({ method: 'GET', path: `/v1/breakers/${enc(system)}` }, BreakerDetailSchema, true),
+    /** Every step type's queue: depth, open steps and the live workers consuming it. */
+    listQueues: async (): Promise<Queue[]> =>
+      (await send({ method: 'GET', path: '/v1/queues' }, QueueListSchema, true)).queues,
     /** Forces a breaker open or closed, or hands it back to the history (`reset`). */
     forceBreaker: (system: string, action: BreakerAction, reason: string): Promise<Breaker> =>
       send(

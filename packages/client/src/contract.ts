@@ -118,6 +118,26 @@ export const TaskPageSchema = z
   .meta({ id: 'TaskPage' });
 export type TaskPage = z.output<typeof TaskPageSchema>;
 
+/** Query of `GET /v1/tasks/counts`: the list's filters that narrow which tasks are counted. */
+export const TaskCountsQuerySchema = ListTasksQuerySchema.pick({
+  namespace: true,
+  name: true,
+  version: true,
+  correlationId: true,
+  createdAfter: true,
+  createdBefore: true,
+});
+export type TaskCountsQuery = z.input<typeof TaskCountsQuerySchema>;
+
+/** Response of `GET /v1/tasks/counts`: every task status with how many tasks match. */
+export const TaskCountsSchema = z
+  .object({
+    counts: z.record(TaskStatusSchema, z.number().int()),
+    total: z.number().int(),
+  })
+  .meta({ id: 'TaskCounts' });
+export type TaskCounts = z.output<typeof TaskCountsSchema>;
+
 export const TransitionSchema = z
   .object({
     kind: z.enum(['task', 'step']),
@@ -154,6 +174,10 @@ export const AttemptSchema = z
   .meta({ id: 'Attempt' });
 export type Attempt = z.output<typeof AttemptSchema>;
 export const AttemptListSchema = z.object({ attempts: z.array(AttemptSchema) });
+/** An attempt of any step of a task, named by its step. */
+export const TaskAttemptSchema = AttemptSchema.extend({ step: z.string() }).meta({ id: 'TaskAttempt' });
+export type TaskAttempt = z.output<typeof TaskAttemptSchema>;
+export const TaskAttemptListSchema = z.object({ attempts: z.array(TaskAttemptSchema) });
 
 /** Body of the operator operations (cancel, retry a step). */
 export const OperatorBodySchema = z.strictObject({ reason: z.string().min(1).max(1000).optional() });
@@ -216,6 +240,74 @@ export const BreakerSchema = z
   .meta({ id: 'Breaker' });
 export type Breaker = z.output<typeof BreakerSchema>;
 export const BreakerListSchema = z.object({ breakers: z.array(BreakerSchema) });
+export const BreakerTransitionSchema = z
+  .object({
+    id: z.string(),
+    from: z.string().nullable(),
+    to: z.string(),
+    reason: z.string(),
+    actor: z.string(),
+    evidence: z.unknown().describe("window counts and the tripping attempts, or the operator's reason"),
+    at: timestamp,
+  })
+  .meta({ id: 'BreakerTransition' });
+export type BreakerTransition = z.output<typeof BreakerTransitionSchema>;
+
+export const HeldStepSchema = z
+  .object({
+    taskId: z.uuid(),
+    namespace: z.string(),
+    step: z.string(),
+    attempts: z.number().int(),
+    holdReason: z.string().nullable(),
+    holdUntil: nullableTimestamp,
+    heldSince: timestamp,
+  })
+  .meta({ id: 'HeldStep' });
+export type HeldStep = z.output<typeof HeldStepSchema>;
+
+/** Response of `GET /v1/breakers/{system}`: the breaker, its newest transitions and held steps. */
+export const BreakerDetailSchema = z
+  .object({
+    breaker: BreakerSchema,
+    transitions: z.array(BreakerTransitionSchema).describe('newest first, at most 50'),
+    heldSteps: z.array(HeldStepSchema).describe('longest held first, at most 50'),
+  })
+  .meta({ id: 'BreakerDetail' });
+export type BreakerDetail = z.output<typeof BreakerDetailSchema>;
+
+export const QueueWorkerSchema = z
+  .object({
+    id: z.string(),
+    hostname: z.string(),
+    pid: z.number().int(),
+    concurrency: z.number().int(),
+    lastSeenAt: timestamp,
+  })
+  .meta({ id: 'QueueWorker' });
+
+/** One step type's queue: jobs in Redis by state, open steps in Postgres, live consumers. */
+export const QueueSchema = z
+  .object({
+    stepType: z.string(),
+    jobs: z
+      .object({
+        wait: z.number().int(),
+        prioritized: z.number().int(),
+        delayed: z.number().int(),
+        active: z.number().int(),
+      })
+      .describe('BullMQ jobs by state'),
+    depth: z.number().int().describe('jobs waiting to be taken (wait + prioritized)'),
+    steps: z
+      .record(z.string(), z.number().int())
+      .describe('steps of this type by open status (enqueued, held, in_progress, waiting_retry)'),
+    workers: z.array(QueueWorkerSchema).describe('live workers consuming this queue'),
+  })
+  .meta({ id: 'Queue' });
+export type Queue = z.output<typeof QueueSchema>;
+export const QueueListSchema = z.object({ queues: z.array(QueueSchema) }).meta({ id: 'QueueList' });
+
 /** Body of `POST /v1/breakers/{system}/open|close|reset`: the reason is required (it is audited). */
 export const BreakerActionBodySchema = z.strictObject({ reason: z.string().min(1).max(1000) });
 export const BreakerActionSchema = z.enum(['open', 'close', 'reset']);

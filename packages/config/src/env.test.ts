@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EnvConfigError, envBoolean, envInt, envList, envUrl, parseEnv } from './env.ts';
+import { prefixHasHashTag } from './rules.ts';
 import { commonEnvShape } from './shapes.ts';
 
 /** Parses one variable `V` with `schema`. */
@@ -149,5 +150,37 @@ describe('parseEnv', () => {
         if (env.B < env.A) ctx.addIssue({ code: 'custom', path: ['B'], message: 'must be at least A' });
       });
     expect(problemsOf(() => parseEnv(refined, { A: '5', B: '2' }))).toEqual(['B: must be at least A']);
+  });
+
+  it('refuses a queue prefix without a hash tag on Redis Cluster, and takes one with it', () => {
+    expect(parseEnv(schema, { NAME: 'w' })).toMatchObject({
+      REDIS_CLUSTER: false,
+      SWITCHYARD_QUEUE_PREFIX: 'switchyard',
+    });
+    expect(problemsOf(() => parseEnv(schema, { NAME: 'w', REDIS_CLUSTER: 'true' }))).toEqual([
+      'SWITCHYARD_QUEUE_PREFIX: must hold a hash tag such as {switchyard} when REDIS_CLUSTER is true (every key of a queue in one slot)',
+    ]);
+    const cluster = parseEnv(schema, {
+      NAME: 'w',
+      REDIS_CLUSTER: 'true',
+      REDIS_URL: 'rediss://switchyard:s3cret@clustercfg.example.internal:6379',
+      SWITCHYARD_QUEUE_PREFIX: '{switchyard}',
+    });
+    expect(cluster).toMatchObject({ REDIS_CLUSTER: true, SWITCHYARD_QUEUE_PREFIX: '{switchyard}' });
+  });
+});
+
+describe('prefixHasHashTag', () => {
+  it.each([
+    ['{switchyard}', true],
+    ['{switchyard}:eu', true],
+    ['eu:{switchyard}', true],
+    ['switchyard', false],
+    ['{}switchyard', false],
+    ['{switchyard', false],
+    ['switchyard}', false],
+    ['}{x}', true],
+  ])('%s → %s', (prefix, expected) => {
+    expect(prefixHasHashTag(prefix)).toBe(expected);
   });
 });

@@ -4,6 +4,7 @@
  * is accepted, so a bad deployment fails at start with every mistake listed at once.
  */
 import { z } from 'zod';
+import { commonEnvProblems } from './rules.ts';
 
 const TRUE_WORDS = ['true', '1', 'yes'];
 const FALSE_WORDS = ['false', '0', 'no'];
@@ -144,14 +145,17 @@ function toProblem(issue: z.core.$ZodIssue, env: Env): EnvProblem {
 }
 
 /**
- * Parses `env` (default `process.env`) with an app's env schema.
+ * Parses `env` (default `process.env`) with an app's env schema, then applies the rules across
+ * the common variables (see rules.ts).
  *
  * @throws EnvConfigError listing every invalid variable, not just the first.
  */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Env = process.env): z.output<S> {
   const result = schema.safeParse(env);
-  if (result.success) return result.data;
-  throw new EnvConfigError(result.error.issues.map((issue) => toProblem(issue, env)));
+  if (!result.success) throw new EnvConfigError(result.error.issues.map((issue) => toProblem(issue, env)));
+  const problems = commonEnvProblems(result.data as Record<string, unknown>);
+  if (problems.length > 0) throw new EnvConfigError(problems);
+  return result.data;
 }
 
 /**

@@ -10,6 +10,7 @@ export {
   parseEnv,
   parseEnvOrExit,
 } from './env.ts';
+export { commonEnvProblems, prefixHasHashTag } from './rules.ts';
 export {
   type ApiEnvSettings,
   apiEnvShape,

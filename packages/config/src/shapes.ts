@@ -6,13 +6,27 @@ import { envBoolean, envInt, envList, envOptionalUrl, envUrl } from './env.ts';
  * its own variables, so a variable means the same thing in every process.
  */
 export const commonEnvShape = {
-  /** Postgres connection string (add `?sslmode=require` for TLS). */
+  /**
+   * Postgres connection string, passed to node-postgres as it is: credentials in it, and
+   * `?sslmode=require` / `verify-full` (with `sslrootcert=<file>` for a private CA) for TLS.
+   */
   DATABASE_URL: envUrl('postgresql://postgres@127.0.0.1:5432/switchyard'),
   /** Connections in this process's Postgres pool. */
   DATABASE_POOL_SIZE: envInt({ min: 1, max: 200, default: 10 }),
-  /** Redis connection string (`rediss://` for TLS; credentials in the URL). */
+  /**
+   * Redis connection string, `redis://[user:password@]host:port[/db]`, `rediss://` for TLS.
+   * With REDIS_CLUSTER, one node of the cluster (or a managed cluster's configuration endpoint).
+   */
   REDIS_URL: envUrl('redis://127.0.0.1:6379'),
-  /** BullMQ key prefix shared by every process of one deployment. */
+  /**
+   * `true` when REDIS_URL is a Redis Cluster: the client discovers the other nodes from it.
+   * SWITCHYARD_QUEUE_PREFIX must then hold a hash tag, e.g. `{switchyard}`.
+   */
+  REDIS_CLUSTER: envBoolean(false),
+  /**
+   * BullMQ key prefix shared by every process of one deployment. On Redis Cluster it must hold
+   * a hash tag (`{switchyard}`) so that every key of a queue is in one hash slot.
+   */
   SWITCHYARD_QUEUE_PREFIX: z.string().min(1).default('switchyard'),
   /** OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); tracing is off without it. */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: envOptionalUrl(),

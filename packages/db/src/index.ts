@@ -37,6 +37,16 @@ export {
   pendingMigrations,
 } from './migrator.ts';
 export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
+export {
+  type BreakerTransitionView,
+  countOpenStepsByType,
+  type HeldStepView,
+  type LiveWorkerView,
+  listBreakerTransitions,
+  listHeldSteps,
+  listLiveWorkers,
+  listStepTypes,
+} from './operator-views.ts';
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
 export {
   countDispatchCandidates,
@@ -65,16 +75,20 @@ export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.t
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
 export {
   type AttemptView,
+  countTasksByStatus,
   getTaskDetail,
   listStepAttempts,
+  listTaskAttempts,
   listTasks,
   listTaskTransitions,
   listTemplateVersions,
   type StepDetail,
+  type TaskAttemptView,
   type TaskCursor,
   type TaskDetail,
   type TaskFilter,
   type TaskPage,
+  type TaskStatusCounts,
   type TaskSummary,
   type TemplateVersionView,
   type TransitionView,

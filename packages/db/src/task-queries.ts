@@ -135,6 +135,58 @@ export async function listTasks(db: Queryable, filter: TaskFilter): Promise<Task
   return { tasks, nextCursor };
 }
 
+/** Task count per status; a status with no task is absent. */
+export type TaskStatusCounts = Record<string, number>;
+
+/**
+ * How many tasks match the filters, per status (the list's filters without status, cursor and
+ * limit). The statement holds only the filters given, and a template filter is a set of
+ * named_task_ids rather than a join, so each filter is served by its own index and an
+ * unfiltered count reads the tasks table alone. Measured at 100 000 tasks (this 2-core
+ * machine): unfiltered 17 ms (one sequential pass; the join with named_tasks it replaced took
+ * 55 ms), last 24 h 0.7 ms, one template 8 ms, a correlation id 0.07 ms. The figures and plans
+ * are printed by apps/api/test/task-list-scale.int.test.ts.
+ */
+export async function countTasksByStatus(
+  db: Queryable,
+  filter: Omit<TaskFilter, 'status' | 'cursor' | 'limit'>,
+): Promise<TaskStatusCounts> {
+  const values: unknown[] = [];
+  const where = taskCountConditions(filter, (value) => {
+    values.push(value);
+    return `$${values.length}`;
+  });
+  const { rows } = await db.query(
+    `SELECT t.status, count(*)::int AS n FROM tasks t
+      ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
+      GROUP BY t.status`,
+    values,
+  );
+  return Object.fromEntries(rows.map((row) => [row.status as string, row.n as number]));
+}
+
+/** SQL conditions on tasks `t` for the filters given; `param` binds a value and names it. */
+function taskCountConditions(
+  filter: Omit<TaskFilter, 'status' | 'cursor' | 'limit'>,
+  param: (value: unknown) => string,
+): string[] {
+  const template = [
+    filter.namespace === undefined ? null : `ns.name = ${param(filter.namespace)}`,
+    filter.name === undefined ? null : `nt.name = ${param(filter.name)}`,
+    filter.version === undefined ? null : `nt.version = ${param(filter.version)}`,
+    filter.namespaces === undefined ? null : `ns.name = ANY(${param(filter.namespaces)}::text[])`,
+  ].filter((condition) => condition !== null);
+  return [
+    template.length === 0
+      ? null
+      : `t.named_task_id IN (SELECT nt.id FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+                              WHERE ${template.join(' AND ')})`,
+    filter.correlationId === undefined ? null : `t.correlation_id = ${param(filter.correlationId)}`,
+    filter.createdAfter === undefined ? null : `t.created_at > ${param(filter.createdAfter)}`,
+    filter.createdBefore === undefined ? null : `t.created_at < ${param(filter.createdBefore)}`,
+  ].filter((condition) => condition !== null);
+}
+
 /** One audit row: a task's or a step's status change. */
 export type TransitionView = {
   kind: 'task' | 'step';
@@ -209,6 +261,23 @@ export async function listStepAttempts(
     [step.rows[0].id],
   );
   return rows as AttemptView[];
+}
+
+/** An attempt with the name of its step, for a task's whole history at once. */
+export type TaskAttemptView = AttemptView & { step: string };
+
+/** Every recorded attempt of a task's steps, in the order they started. */
+export async function listTaskAttempts(db: Queryable, taskId: string): Promise<TaskAttemptView[]> {
+  const { rows } = await db.query(
+    `SELECT s.name AS step, a.attempt, a.worker_id AS "workerId", a.outcome, a.error_class AS "errorClass",
+            a.error_code AS "errorCode", a.error_message AS "errorMessage", a.http_status AS "httpStatus",
+            a.retry_after_ms AS "retryAfterMs", a.stale, a.fallback, a.dependent_system AS "dependentSystem",
+            a.started_at AS "startedAt", a.finished_at AS "finishedAt", a.duration_ms AS "durationMs"
+       FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
+      WHERE a.task_id = $1 ORDER BY a.started_at, a.id`,
+    [taskId],
+  );
+  return rows as TaskAttemptView[];
 }
 
 /** A registered template version, as listed. */

@@ -1,7 +1,6 @@
 import { toError } from '@switchyard/core';
 import { type CancelledTask, cancelTask as cancelTaskRows, type Pool, withTransaction } from '@switchyard/db';
-import { cancellationChannel } from '@switchyard/queue';
-import type { Redis } from 'ioredis';
+import { cancellationChannel, type RedisConnection } from '@switchyard/queue';
 import type { Logger } from 'pino';
 
 /**
@@ -10,7 +9,7 @@ import type { Logger } from 'pino';
  * @throws NotFoundError, ConflictError (the task is complete or already cancelled)
  */
 export async function cancelTask(
-  deps: { pool: Pool; redis: Redis; queuePrefix?: string; logger?: Logger },
+  deps: { pool: Pool; redis: RedisConnection; queuePrefix?: string; logger?: Logger },
   taskId: string,
   options: { actor: string; reason?: string },
 ): Promise<CancelledTask> {

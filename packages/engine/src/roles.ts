@@ -5,24 +5,26 @@
  */
 import type { CommonEnv, SchedulerEnvSettings, WorkerEnvSettings } from '@switchyard/config';
 import { createPool, type Pool } from '@switchyard/db';
-import { createRedisConnection } from '@switchyard/queue';
+import { connectRedis, type RedisConnection } from '@switchyard/queue';
 import { startTracing } from '@switchyard/tracing';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
 import { type RunningScheduler, startScheduler } from './scheduler.ts';
 import { type RunningWorker, startWorker } from './worker.ts';
 
-export type Infrastructure = { pool: Pool; redis: Redis; close(): Promise<void> };
+export type Infrastructure = { pool: Pool; redis: RedisConnection; close(): Promise<void> };
 
-/** The process's Postgres pool, Redis connection and tracing (on when an OTLP endpoint is set). */
+/**
+ * The process's Postgres pool, Redis connection (one server, or a cluster with REDIS_CLUSTER)
+ * and tracing (on when an OTLP endpoint is set).
+ */
 export function connect(env: CommonEnv, application: string): Infrastructure {
   const tracing = startTracing({
     serviceName: application,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
   });
   const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application });
-  const redis = createRedisConnection(env.REDIS_URL);
+  const redis = connectRedis({ url: env.REDIS_URL, cluster: env.REDIS_CLUSTER });
   return {
     pool,
     redis,

@@ -12,8 +12,7 @@ import {
   type RetentionOptions,
   withTransaction,
 } from '@switchyard/db';
-import { StepDispatcher } from '@switchyard/queue';
-import type { Redis } from 'ioredis';
+import { type RedisConnection, StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
@@ -22,7 +21,7 @@ export type SchedulerOptions = {
   pool: Pool;
   /** Connection string for the leader's own session (the advisory lock lives on it). */
   databaseUrl: string;
-  redis: Redis;
+  redis: RedisConnection;
   queuePrefix?: string;
   logger: Logger;
   /** Time between sweeps. Default 1000 ms. */

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { ConfigError, type TaskTemplate } from '@switchyard/core';
 import type { Pool } from '@switchyard/db';
 import type { StepHandler } from '@switchyard/handler-kit';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@switchyard/queue';
 import type { Logger } from 'pino';
 
 /** What user code passes to {@link startWorker}. */
@@ -12,9 +12,9 @@ export type WorkerOptions = {
   /** Templates to register at start (same version with other content is refused). */
   templates?: readonly TaskTemplate[];
   pool: Pool;
-  /** Redis connection used for the queues (BullMQ duplicates it for blocking reads). */
-  redis: Redis;
-  /** BullMQ key prefix. Default 'switchyard'. */
+  /** Redis or Redis Cluster connection for the queues (BullMQ duplicates it for blocking reads). */
+  redis: RedisConnection;
+  /** BullMQ key prefix. Default 'switchyard'; on Redis Cluster it needs a hash tag (`{switchyard}`). */
   queuePrefix?: string;
   /** Step types (handler names) to consume. Default: every handler given. */
   stepTypes?: readonly string[];

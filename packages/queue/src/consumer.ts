@@ -1,5 +1,5 @@
 import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { assertQueuePrefixFits, type RedisConnection } from './connection.ts';
 import { DEFAULT_QUEUE_PREFIX, queueNameForHandler } from './names.ts';
 import type { StepJobPayload } from './payload.ts';
 
@@ -8,7 +8,8 @@ export { DelayedError } from 'bullmq';
 
 export type StepConsumerOptions = {
   /** Used to build one blocking connection per queue (BullMQ duplicates it). */
-  connection: Redis;
+  connection: RedisConnection;
+  /** BullMQ key prefix; on Redis Cluster it needs a hash tag. */
   prefix?: string;
   /** Step types (handler names) to consume; one BullMQ worker per type. */
   handlers: readonly string[];
@@ -23,6 +24,7 @@ export class StepConsumer {
   readonly #workers: Worker<StepJobPayload>[];
 
   constructor(options: StepConsumerOptions) {
+    assertQueuePrefixFits(options.connection, options.prefix ?? DEFAULT_QUEUE_PREFIX);
     this.#workers = options.handlers.map((handler) => {
       const worker = new Worker<StepJobPayload>(queueNameForHandler(handler), options.process, {
         connection: options.connection,

@@ -1,11 +1,11 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { assertQueuePrefixFits, type RedisConnection } from './connection.ts';
 import { DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
 import type { StepDispatch, StepJobPayload } from './payload.ts';
 
 export type StepDispatcherOptions = {
-  connection: Redis;
-  /** BullMQ key prefix. Default {@link DEFAULT_QUEUE_PREFIX}. */
+  connection: RedisConnection;
+  /** BullMQ key prefix. Default {@link DEFAULT_QUEUE_PREFIX}; on Redis Cluster it needs a hash tag. */
   prefix?: string;
 };
 
@@ -26,13 +26,14 @@ const JOB_OPTIONS: JobsOptions = {
  * the steps ready has committed (write state first, dispatch second).
  */
 export class StepDispatcher {
-  readonly #connection: Redis;
+  readonly #connection: RedisConnection;
   readonly #prefix: string;
   readonly #queues = new Map<string, Queue<StepJobPayload, void, string>>();
 
   constructor(options: StepDispatcherOptions) {
     this.#connection = options.connection;
     this.#prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
+    assertQueuePrefixFits(this.#connection, this.#prefix);
   }
 
   /** Enqueues each attempt once; an attempt already queued under its job id is left alone. */
@@ -49,7 +50,8 @@ export class StepDispatcher {
   /**
    * Of these attempts, the ones with no job in Redis (never added, flushed, evicted, or failed
    * and removed). One pipelined EXISTS per batch; a job waiting, delayed or active counts as
-   * present.
+   * present. On Redis Cluster the pipeline stays on one node because the prefix's hash tag puts
+   * every queue's keys in one slot.
    */
   async findMissing(items: readonly StepDispatch[]): Promise<StepDispatch[]> {
     if (items.length === 0) return [];

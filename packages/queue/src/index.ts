@@ -1,4 +1,13 @@
-export { createRedisConnection } from './connection.ts';
+export {
+  assertQueuePrefixFits,
+  clusterSeed,
+  connectRedis,
+  createRedisClusterConnection,
+  createRedisConnection,
+  hasHashTag,
+  isCluster,
+  type RedisConnection,
+} from './connection.ts';
 export { DelayedError, type Job, StepConsumer, type StepConsumerOptions } from './consumer.ts';
 export { StepDispatcher, type StepDispatcherOptions } from './dispatcher.ts';
 export { cancellationChannel, DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';

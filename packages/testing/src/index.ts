@@ -1,7 +1,10 @@
 /**
  * Test isolation on real Postgres and Redis: a database cloned from a migrated template and a
- * BullMQ prefix per test file, and a private redis-server for tests that crash Redis.
+ * BullMQ prefix per test file, and a private redis-server (or Redis Cluster) for tests that
+ * crash Redis or need a cluster.
  */
 export { createTestDatabase, type TestDatabase } from './database.ts';
-export { createTestRedis, deleteKeys, type TestRedis } from './redis.ts';
-export { startRedisServer, type TestRedisServer } from './redis-server.ts';
+export { createTestRedis, createTestRedisOnCluster, deleteKeys, type TestRedis } from './redis.ts';
+export { startRedisCluster, type TestRedisCluster, type TestRedisClusterOptions } from './redis-cluster.ts';
+export { freePort, startRedisServer, type TestRedisServer } from './redis-server.ts';
+export { startTlsRedisServer, type TestTlsRedisServer } from './redis-tls.ts';

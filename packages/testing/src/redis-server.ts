@@ -13,7 +13,8 @@ export type TestRedisServer = {
   stop(): Promise<void>;
 };
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -24,7 +25,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
+/** Waits until a PING on `url` succeeds. */
+export async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

@@ -54,7 +54,7 @@ describe('createTestRedis', () => {
     const redis = mine.connection();
     const otherRedis = other.connection();
     try {
-      expect(mine.prefix).toMatch(/^syt-[0-9a-f]+$/);
+      expect(mine.prefix).toMatch(/^\{syt-[0-9a-f]+\}$/);
       expect(mine.prefix).not.toBe(other.prefix);
       for (let i = 0; i < 1200; i++) await redis.set(`${mine.prefix}:q:${i}`, 'x');
       await otherRedis.set(`${other.prefix}:q:1`, 'kept');

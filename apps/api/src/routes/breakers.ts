@@ -1,10 +1,18 @@
 import {
   BreakerActionBodySchema,
   BreakerActionSchema,
+  BreakerDetailSchema,
   BreakerListSchema,
   BreakerSchema,
 } from '@switchyard/client';
-import { forceBreaker, listBreakers, withTransaction } from '@switchyard/db';
+import { NotFoundError } from '@switchyard/core';
+import {
+  forceBreaker,
+  listBreakers,
+  listBreakerTransitions,
+  listHeldSteps,
+  withTransaction,
+} from '@switchyard/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -13,7 +21,8 @@ import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
 import { wire } from '../wire.ts';
 
-const BreakerParams = z.strictObject({ system: z.string().min(1).max(200), action: BreakerActionSchema });
+const SystemParams = z.strictObject({ system: z.string().min(1).max(200) });
+const BreakerParams = SystemParams.extend({ action: BreakerActionSchema });
 
 /** Breaker routes: every breaker's state and evidence, and the operators' overrides. */
 export function breakerRoutes(deps: ApiDeps) {
@@ -30,6 +39,30 @@ export function breakerRoutes(deps: ApiDeps) {
         },
       },
       async () => wire(BreakerListSchema, { breakers: await listBreakers(deps.pool) }),
+    );
+    app.get(
+      '/v1/breakers/:system',
+      {
+        config: { scope: 'tasks:read' },
+        schema: {
+          tags: ['breakers'],
+          summary: 'One breaker with its transition log (the evidence of each change) and its held steps',
+          description: 'Held steps are limited to the namespaces of a restricted key.',
+          params: SystemParams,
+          response: { 200: BreakerDetailSchema, ...problems(400, 401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const { system } = request.params;
+        const [breaker] = await listBreakers(deps.pool, { dependentSystem: system });
+        if (!breaker) throw new NotFoundError(`dependent system ${system} has no breaker`);
+        const namespaces = request.principal.namespaces ?? undefined;
+        const [transitions, heldSteps] = await Promise.all([
+          listBreakerTransitions(deps.pool, system),
+          listHeldSteps(deps.pool, { dependentSystem: system, ...(namespaces ? { namespaces } : {}) }),
+        ]);
+        return wire(BreakerDetailSchema, { breaker, transitions, heldSteps });
+      },
     );
     app.post(
       '/v1/breakers/:system/:action',

@@ -5,14 +5,20 @@ import {
   ListTasksQuerySchema,
   OperatorBodySchema,
   ResolveBodySchema,
+  TaskAttemptListSchema,
+  TaskCountsQuerySchema,
+  TaskCountsSchema,
   TaskPageSchema,
   TaskSchema,
+  TaskStatusSchema,
   TransitionListSchema,
 } from '@switchyard/client';
 import { NotFoundError, ValidationError } from '@switchyard/core';
 import {
+  countTasksByStatus,
   getTaskDetail,
   listStepAttempts,
+  listTaskAttempts,
   listTasks,
   listTaskTransitions,
   type TaskDetail,
@@ -26,6 +32,7 @@ import { z } from 'zod';
 import { assertNamespace, type Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
+import { redactSecrets, redactTask } from '../redact.ts';
 import { decodeCursor, encodeCursor, wire } from '../wire.ts';
 
 const TaskParams = z.strictObject({ id: z.uuid() });
@@ -41,6 +48,12 @@ async function visibleTask(deps: ApiDeps, principal: Principal, id: string): Pro
   if (!task) throw new NotFoundError(`task ${id} does not exist`);
   assertNamespace(principal, task.namespace);
   return task;
+}
+
+/** A task as every response shows it: secrets in its context, results and errors redacted. */
+async function shownTask(deps: ApiDeps, id: string): Promise<TaskDetail | null> {
+  const task = await getTaskDetail(deps.pool, id);
+  return task && redactTask(task);
 }
 
 /**
@@ -113,7 +126,7 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
           ),
         )
         .catch(rebaseContextIssues);
-      const task = await getTaskDetail(deps.pool, created.task.id);
+      const task = await shownTask(deps, created.task.id);
       reply.code(created.duplicate ? 200 : 201).header('location', `/v1/tasks/${created.task.id}`);
       return wire(CreateTaskResponseSchema, { duplicate: created.duplicate, task });
     },
@@ -123,8 +136,10 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
 function registerReads(app: FastifyInstance, deps: ApiDeps) {
   registerGetTask(app, deps);
   registerListTasks(app, deps);
+  registerCountTasks(app, deps);
   registerTransitions(app, deps);
   registerAttempts(app, deps);
+  registerTaskAttempts(app, deps);
 }
 
 /** GET /v1/tasks/{id} */
@@ -140,7 +155,8 @@ function registerGetTask(r: FastifyInstance, deps: ApiDeps) {
         response: { 200: TaskSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (request) => wire(TaskSchema, await visibleTask(deps, request.principal, request.params.id)),
+    async (request) =>
+      wire(TaskSchema, redactTask(await visibleTask(deps, request.principal, request.params.id))),
   );
 }
 
@@ -179,6 +195,38 @@ function registerListTasks(r: FastifyInstance, deps: ApiDeps) {
   );
 }
 
+/** GET /v1/tasks/counts */
+function registerCountTasks(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks/counts',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'How many tasks match the filters, per status',
+        description: 'The filters of GET /v1/tasks except status; every status is present (0 when none).',
+        querystring: TaskCountsQuerySchema,
+        response: { 200: TaskCountsSchema, ...problems(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { createdAfter, createdBefore, ...filter } = request.query;
+      if (filter.namespace) assertNamespace(request.principal, filter.namespace);
+      const found = await countTasksByStatus(deps.pool, {
+        ...filter,
+        ...(createdAfter ? { createdAfter: new Date(createdAfter) } : {}),
+        ...(createdBefore ? { createdBefore: new Date(createdBefore) } : {}),
+        ...(request.principal.namespaces ? { namespaces: request.principal.namespaces } : {}),
+      });
+      const counts = Object.fromEntries(
+        TaskStatusSchema.options.map((status) => [status, found[status] ?? 0]),
+      );
+      const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+      return wire(TaskCountsSchema, { counts, total });
+    },
+  );
+}
+
 /** GET /v1/tasks/{id}/transitions */
 function registerTransitions(r: FastifyInstance, deps: ApiDeps) {
   r.withTypeProvider<ZodTypeProvider>().get(
@@ -195,7 +243,10 @@ function registerTransitions(r: FastifyInstance, deps: ApiDeps) {
     async (request) => {
       await assertTaskAccess(deps, request.principal, request.params.id);
       return wire(TransitionListSchema, {
-        transitions: await listTaskTransitions(deps.pool, request.params.id),
+        transitions: (await listTaskTransitions(deps.pool, request.params.id)).map((transition) => ({
+          ...transition,
+          metadata: redactSecrets(transition.metadata),
+        })),
       });
     },
   );
@@ -220,6 +271,27 @@ function registerAttempts(r: FastifyInstance, deps: ApiDeps) {
       const attempts = await listStepAttempts(deps.pool, id, step);
       if (!attempts) throw new NotFoundError(`task ${id} has no step named ${step}`);
       return wire(AttemptListSchema, { attempts });
+    },
+  );
+}
+
+/** GET /v1/tasks/{id}/attempts */
+function registerTaskAttempts(r: FastifyInstance, deps: ApiDeps) {
+  r.withTypeProvider<ZodTypeProvider>().get(
+    '/v1/tasks/:id/attempts',
+    {
+      config: { scope: 'tasks:read' },
+      schema: {
+        tags: ['tasks'],
+        summary: 'Every attempt of every step of the task, in the order they started',
+        description: "One request for the whole task's timeline instead of one per step.",
+        params: TaskParams,
+        response: { 200: TaskAttemptListSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      await assertTaskAccess(deps, request.principal, request.params.id);
+      return wire(TaskAttemptListSchema, { attempts: await listTaskAttempts(deps.pool, request.params.id) });
     },
   );
 }
@@ -252,7 +324,7 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
         actor: request.principal.actor,
         ...(body.reason ? { reason: body.reason } : {}),
       });
-      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+      return wire(TaskSchema, await shownTask(deps, id));
     },
   );
   app.post(
@@ -270,7 +342,7 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
         actor: request.principal.actor,
         ...(body.reason ? { reason: body.reason } : {}),
       });
-      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+      return wire(TaskSchema, await shownTask(deps, id));
     },
   );
   app.post(
@@ -289,7 +361,7 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
         ...(body.reason ? { reason: body.reason } : {}),
         ...(body.results === undefined ? {} : { results: body.results }),
       });
-      return wire(TaskSchema, await getTaskDetail(deps.pool, id));
+      return wire(TaskSchema, await shownTask(deps, id));
     },
   );
 }

@@ -140,7 +140,16 @@ async function startFleet(
   say(
     `fleet up: api on :${port}, scheduler, 2 worker processes (billing steps / the other four), 4 services`,
   );
+  say(await dashboardLine(`http://127.0.0.1:${port}`, key));
   return client;
+}
+
+/** Where to watch the run in the dashboard, or how to build it when the API has no build to serve. */
+async function dashboardLine(apiUrl: string, key: string): Promise<string> {
+  const page = await fetch(`${apiUrl}/ui/`).catch(() => null);
+  return page?.ok
+    ? `dashboard: ${apiUrl}/ui/ (API key for this run: ${key})`
+    : 'dashboard: not built (pnpm dashboard:build), the API serves it at /ui/';
 }
 
 /** The workers register the template at start; wait for it before enqueueing. */

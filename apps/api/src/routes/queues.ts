@@ -1,0 +1,64 @@
+import { QueueListSchema } from '@switchyard/client';
+import { countOpenStepsByType, type LiveWorkerView, listLiveWorkers, listStepTypes } from '@switchyard/db';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ApiDeps } from '../deps.ts';
+import { problems } from '../problem.ts';
+import { wire } from '../wire.ts';
+
+// Workers beat every 10 s by default; three missed beats mean the worker is gone (as the
+// scheduler judges unserved steps).
+const WORKER_LIVENESS_MS = 30_000;
+
+/** Queue routes: each step type's queue depth and the workers consuming it. */
+export function queueRoutes(deps: ApiDeps) {
+  return async (root: FastifyInstance) => {
+    root.withTypeProvider<ZodTypeProvider>().get(
+      '/v1/queues',
+      {
+        config: { scope: 'tasks:read' },
+        schema: {
+          tags: ['queues'],
+          summary: "Every step type's queue: jobs by state, open steps, and the live workers consuming it",
+          description:
+            'One queue per step type of the registered templates. Jobs are read from Redis, steps from Postgres.',
+          response: { 200: QueueListSchema, ...problems(401, 403) },
+        },
+      },
+      async () => {
+        const [stepTypes, steps, workers] = await Promise.all([
+          listStepTypes(deps.pool),
+          countOpenStepsByType(deps.pool),
+          listLiveWorkers(deps.pool, WORKER_LIVENESS_MS),
+        ]);
+        const queues = await Promise.all(
+          stepTypes.map(async (stepType) => {
+            const jobs = await deps.dispatcher
+              .queue(stepType)
+              .getJobCounts('wait', 'prioritized', 'delayed', 'active');
+            return {
+              stepType,
+              jobs,
+              depth: (jobs.wait ?? 0) + (jobs.prioritized ?? 0),
+              steps: steps[stepType] ?? {},
+              workers: consumersOf(workers, stepType),
+            };
+          }),
+        );
+        return wire(QueueListSchema, { queues });
+      },
+    );
+  };
+}
+
+function consumersOf(workers: LiveWorkerView[], stepType: string) {
+  return workers
+    .filter((worker) => worker.handlers.includes(stepType))
+    .map(({ id, hostname, pid, concurrency, lastSeenAt }) => ({
+      id,
+      hostname,
+      pid,
+      concurrency,
+      lastSeenAt,
+    }));
+}

@@ -1,0 +1,49 @@
+import { useEffect, useState } from 'react';
+
+/** Where the dashboard is: the part of the URL after `#`, so the API serves one static page. */
+export type Route =
+  | { page: 'tasks' }
+  | { page: 'task'; id: string }
+  | { page: 'breakers'; system?: string }
+  | { page: 'templates'; namespace?: string; name?: string }
+  | { page: 'queues' };
+
+/** The route a hash names; anything unknown is the task list. */
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const [page, a, b] = parts;
+  if (page === 'tasks' && a) return { page: 'task', id: a };
+  if (page === 'breakers') return a ? { page: 'breakers', system: a } : { page: 'breakers' };
+  if (page === 'templates')
+    return a && b ? { page: 'templates', namespace: a, name: b } : { page: 'templates' };
+  if (page === 'queues') return { page: 'queues' };
+  return { page: 'tasks' };
+}
+
+/** The hash of a route, for links. */
+export function href(route: Route): string {
+  const enc = encodeURIComponent;
+  switch (route.page) {
+    case 'task':
+      return `#/tasks/${enc(route.id)}`;
+    case 'breakers':
+      return route.system ? `#/breakers/${enc(route.system)}` : '#/breakers';
+    case 'templates':
+      return route.namespace && route.name
+        ? `#/templates/${enc(route.namespace)}/${enc(route.name)}`
+        : '#/templates';
+    default:
+      return `#/${route.page}`;
+  }
+}
+
+/** The current route, updated on navigation. */
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.hash));
+  useEffect(() => {
+    const update = () => setRoute(parseRoute(window.location.hash));
+    window.addEventListener('hashchange', update);
+    return () => window.removeEventListener('hashchange', update);
+  }, []);
+  return route;
+}
