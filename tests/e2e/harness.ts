@@ -141,10 +141,17 @@ export function spawnWorkerProcess(env: Record<string, string>): WorkerProcess {
   return spawnAppProcess('apps/worker/src/main.ts', env);
 }
 
-/** Spawns an app's main (a path from the repository root) as its own process, output captured. */
-export function spawnAppProcess(main: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', main], {
-    cwd: repoRoot,
+/**
+ * Spawns an app's main (a path from `cwd`, the repository root by default) as its own process,
+ * output captured. `nodeArgs` go to node before the main (loader flags, for example).
+ */
+export function spawnAppProcess(
+  main: string,
+  env: Record<string, string>,
+  { cwd = repoRoot, nodeArgs = [] }: { cwd?: string; nodeArgs?: string[] } = {},
+): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, main], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,7 +12,7 @@
  * release's createTask, which its api calls, not an HTTP request), and releases further apart
  * than one.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -33,7 +33,7 @@ import { createTask } from '@switchyard/engine';
 import { StepDispatcher } from '@switchyard/queue';
 import { createTestRedis, type TestRedis } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type WorkerProcess, waitFor } from './harness.ts';
+import { spawnAppProcess, type WorkerProcess, waitFor } from './harness.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const sideEffectsSql = readFileSync(new URL('./fixtures/side-effects.sql', import.meta.url), 'utf8');
@@ -91,23 +91,11 @@ function start(
   cwd: string,
   main: string,
   env: Record<string, string>,
-  extraArgs: string[] = [],
+  nodeArgs: string[] = [],
 ): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...extraArgs, main], {
-    cwd,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  running.push(child);
-  return { child, exited, output: () => output };
+  const started = spawnAppProcess(main, { LOG_LEVEL: 'warn', ...env }, { cwd, nodeArgs });
+  running.push(started.child);
+  return started;
 }
 
 async function stop(process: WorkerProcess): Promise<number | null> {

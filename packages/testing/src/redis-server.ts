@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** A private redis-server for tests that flush, stop or restart Redis without touching others. */
 export type TestRedisServer = {
@@ -25,11 +25,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Waits until a PING on `url` succeeds. */
-export async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
+/** Waits until a PING on `url` succeeds; `options` add to the client's (TLS, for example). */
+export async function waitForPing(
+  url: string,
+  timeoutMs = 10_000,
+  options: RedisOptions = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis(url, {
+      ...options,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on('error', () => {});
     try {
       await client.connect();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from './redis-server.ts';
+import { freePort, waitForPing } from './redis-server.ts';
 
 const run = promisify(execFile);
 
@@ -136,33 +136,10 @@ export async function startTlsRedisServer(): Promise<TestTlsRedisServer> {
       connections.push(redis);
       return redis;
     };
-    await waitForTlsPing(url, ca);
+    await waitForPing(url, 10_000, { tls: { ca } });
     return { port, url, caFile: file('ca.pem'), user, password, connection, stop };
   } catch (err) {
     await stop();
     throw err;
-  }
-}
-
-async function waitForTlsPing(url: string, ca: Buffer, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      tls: { ca },
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    } finally {
-      client.disconnect();
-    }
   }
 }
