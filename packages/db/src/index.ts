@@ -59,7 +59,9 @@ export { pruneFinishedTasks, type RetentionOptions, type RetentionResult } from 
 export {
   type ClaimedStep,
   type ClaimMiss,
+  type ClaimRequest,
   claimStepAttempt,
+  claimStepAttempts,
   explainClaimMiss,
   type ReadyStep,
   renewStepLease,

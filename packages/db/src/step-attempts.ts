@@ -58,38 +58,40 @@ export type ClaimedStep = {
 const CLAIM_SQL = `
 WITH async_commit AS (
   SELECT set_config('synchronous_commit', 'off', true)
+), request AS (
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(step_id, attempt, lease_ms)
 ), previous AS (
-  SELECT s.status, s.on_breaker_open,
+  SELECT s.id, s.status, s.on_breaker_open,
          EXISTS (SELECT 1 FROM circuit_breakers b
                   WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER}) AS blocked
-    FROM workflow_steps s WHERE s.id = $1
+    FROM workflow_steps s JOIN request r ON r.step_id = s.id
 ), claimed AS (
   UPDATE workflow_steps s
-     SET status = 'in_progress', attempts = s.attempts + 1, claimed_by = $3,
-         lease_expires_at = clock_timestamp() + GREATEST($4, s.timeout_ms) * interval '1 millisecond',
+     SET status = 'in_progress', attempts = s.attempts + 1, claimed_by = $4,
+         lease_expires_at = clock_timestamp() + GREATEST(r.lease_ms, s.timeout_ms) * interval '1 millisecond',
          started_at = clock_timestamp(), updated_at = clock_timestamp()
-    FROM tasks t
-   WHERE s.id = $1 AND s.attempts = $2 - 1
+    FROM request r, previous p, tasks t
+   WHERE s.id = r.step_id AND s.attempts = r.attempt - 1 AND p.id = s.id
      AND s.status IN ('enqueued', 'waiting_retry')
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND t.id = s.task_id AND t.status IN ('pending', 'in_progress')
-     AND (NOT (SELECT blocked FROM previous) OR (SELECT on_breaker_open FROM previous) = 'fallback')
-  RETURNING s.*
+     AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
+  RETURNING s.*, p.status AS previous_status, p.blocked AS fallback
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
-  SELECT c.id, c.task_id, c.attempts, (SELECT status FROM previous), 'in_progress', $3 FROM claimed c
+  SELECT c.id, c.task_id, c.attempts, c.previous_status, 'in_progress', $4 FROM claimed c
 ), task_started AS (
   UPDATE tasks SET status = 'in_progress', updated_at = clock_timestamp()
-   WHERE id = (SELECT task_id FROM claimed) AND status = 'pending'
+   WHERE id IN (SELECT task_id FROM claimed) AND status = 'pending'
   RETURNING id
 ), task_transition AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
-  SELECT id, 'pending', 'in_progress', 'first step claimed', $3 FROM task_started
+  SELECT id, 'pending', 'in_progress', 'first step claimed', $4 FROM task_started
 )
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
-       (SELECT blocked FROM previous) AS fallback,
-       t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version, ns.name AS namespace,
+       c.fallback, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
+       ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
                   WHERE e.to_step_id = c.id), '{}'::jsonb) AS parent_results
@@ -98,6 +100,9 @@ SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.unc
   JOIN tasks t ON t.id = c.task_id
   JOIN named_tasks nt ON nt.id = t.named_task_id
   JOIN namespaces ns ON ns.id = nt.namespace_id`;
+
+/** One delivery to claim: attempt `attempt` of a step, with a lease of `leaseMs` (or the step's timeout if longer). */
+export type ClaimRequest = { stepId: string; attempt: number; leaseMs: number };
 
 /**
  * Claims attempt `attempt` of a step for `workerId` with a lease of `leaseMs`, or of the step's
@@ -111,13 +116,40 @@ export async function claimStepAttempt(
   db: Queryable,
   input: { stepId: string; attempt: number; workerId: string; leaseMs: number },
 ): Promise<ClaimedStep | null> {
+  const [claimed] = await claimStepAttempts(db, input.workerId, [input]);
+  return claimed ?? null;
+}
+
+/**
+ * Claims several deliveries in one statement (one round trip, one commit): what a busy worker
+ * does with the deliveries that arrived while its previous claim was running. Each request is
+ * judged by the fence on its own, exactly as by claimStepAttempt. Returns one entry per request,
+ * in order: the claimed step, or null. Two requests for the same attempt claim it once; the
+ * first of them gets it.
+ */
+export async function claimStepAttempts(
+  db: Queryable,
+  workerId: string,
+  requests: ClaimRequest[],
+): Promise<(ClaimedStep | null)[]> {
+  if (requests.length === 0) return [];
   const { rows } = await db.query({
-    name: 'switchyard_claim_step',
+    name: 'switchyard_claim_steps',
     text: CLAIM_SQL,
-    values: [input.stepId, input.attempt, input.workerId, input.leaseMs],
+    values: [
+      requests.map((r) => r.stepId),
+      requests.map((r) => r.attempt),
+      requests.map((r) => r.leaseMs),
+      workerId,
+    ],
   });
-  const row = rows[0];
-  return row ? toClaimedStep(row) : null;
+  const claimed = new Map(rows.map((row) => [`${row.id}.${row.attempts}`, toClaimedStep(row)]));
+  return requests.map((r) => {
+    const key = `${r.stepId}.${r.attempt}`;
+    const step = claimed.get(key) ?? null;
+    claimed.delete(key);
+    return step;
+  });
 }
 
 function toClaimedStep(row: Record<string, unknown>): ClaimedStep {

@@ -3,7 +3,6 @@ import {
   type AttemptFailure,
   type AttemptRecord,
   type ClaimedStep,
-  claimStepAttempt,
   explainClaimMiss,
   holdBlockedStep,
   type OutcomeResult,
@@ -18,6 +17,7 @@ import { withLogContext } from '@switchyard/logger';
 import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
+import { ClaimBatcher } from './claim-batcher.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
 
@@ -32,19 +32,20 @@ export class StepRunner {
   readonly #options: CompiledWorkerOptions;
   readonly #dispatcher: StepDispatcher;
   readonly #log: Logger;
+  readonly #claims: ClaimBatcher;
   readonly inFlight: InFlight = new Map();
 
   constructor(options: CompiledWorkerOptions, dispatcher: StepDispatcher) {
     this.#options = options;
     this.#dispatcher = dispatcher;
+    this.#claims = new ClaimBatcher(options.pool, options.workerId);
     this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt } = job.data;
-    const { pool, workerId } = this.#options;
     const leaseMs = this.#options.leaseFor(job.name);
-    const claimed = await claimStepAttempt(pool, { stepId, attempt, workerId, leaseMs });
+    const claimed = await this.#claims.claim({ stepId, attempt, leaseMs });
     if (!claimed) return this.#onClaimMiss(job, token);
     const bindings = {
       task_id: claimed.taskId,
