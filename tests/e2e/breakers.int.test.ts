@@ -57,8 +57,11 @@ describe('circuit breakers over a real HTTP service', () => {
 
     expect(callsWhileDown).toBeLessThanOrEqual(TEST_POLICY.consecutive_failures! + halfOpens);
     expect(duringOutage.error ?? 0).toBe(0);
-    // Bounded: at most one open period (4 s cap) plus two probes and the release ramp.
-    expect(recoveryMs).toBeLessThan(8_000);
+    // Recovery is bounded by the breaker's own cycle, not by luck: once the service is back, at
+    // most one probe that was already failing reopens it, and it ends closed.
+    const afterRecovery = (await transitions(fleet, 'billing')).filter((t) => t.created_at.getTime() >= upAt);
+    expect(afterRecovery.filter((t) => t.to_state === 'open').length).toBeLessThanOrEqual(1);
+    expect(afterRecovery.at(-1)?.to_state).toBe('closed');
     const trip = (await transitions(fleet, 'billing'))[0]!;
     expect(trip).toMatchObject({
       from_state: 'closed',
