@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { type BreakerTransition, evaluateBreaker, holdBlockedStep, holdServiceUntil } from './breakers.ts';
 import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
 import type { ReadyStep } from './step-attempts.ts';
-import { finalizeTaskIfDone, mayBeDone, type TaskFinalization } from './task-finalization.ts';
+import { finalizeAfterCommit, finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withRetries, withTransaction } from './transaction.ts';
 
 /** An attempt's identity and timing, common to every outcome. */
@@ -70,9 +70,9 @@ SELECT EXISTS (SELECT 1 FROM done) AS applied,
 /**
  * Records a successful attempt and makes the children whose parents are now all satisfied
  * ready (`enqueued`), in one statement (atomic on its own, so no explicit transaction: one
- * round trip). Then, in a transaction of its own, finalizes the task when nothing of it is
- * left in flight, and re-decides the breaker after a probe. If the process dies in between,
- * the scheduler finalizes the settled task.
+ * round trip). Then finalizes the task when nothing of it is left in flight (see
+ * finalizeAfterCommit), and re-decides the breaker after a probe. If the process dies in
+ * between, the scheduler finalizes the settled task.
  * Locks: the step row and its children's rows; then the task row (finalizing) or the breaker row.
  */
 export async function recordStepSuccess(
@@ -107,9 +107,7 @@ export async function recordStepSuccess(
     : null;
   // When a child became ready the task still has work in flight: no need to look at it.
   const task =
-    applied && ready.length === 0 && (await mayBeDone(pool, record.taskId))
-      ? await withTransaction(pool, (client) => finalizeTaskIfDone(client, record.taskId, record.workerId))
-      : null;
+    applied && ready.length === 0 ? await finalizeAfterCommit(pool, record.taskId, record.workerId) : null;
   return { ...nothing(), applied, ready, task, breaker };
 }
 

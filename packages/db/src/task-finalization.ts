@@ -1,5 +1,6 @@
 import { decideTaskStatus } from '@switchyard/core';
-import type { Queryable } from './pool.ts';
+import type { Pool, Queryable } from './pool.ts';
+import { withRetries, withTransaction } from './transaction.ts';
 
 /** A task status change made by finalizeTaskIfDone. */
 export type TaskFinalization = { taskId: string; from: string; to: 'complete' | 'error' };
@@ -54,14 +55,44 @@ async function countSteps(db: Queryable, taskId: string) {
   };
 }
 
+const COMPLETE_SQL = `
+WITH locked AS MATERIALIZED (
+  SELECT id, status FROM tasks WHERE id = $1 AND status IN ('pending', 'in_progress') FOR UPDATE
+), updated AS (
+  UPDATE tasks t SET status = 'complete', completed_at = clock_timestamp(), updated_at = clock_timestamp()
+    FROM locked l WHERE t.id = l.id
+  RETURNING t.id, l.status AS from_status
+), transition AS (
+  INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
+  SELECT id, from_status, 'complete', 'all steps complete', $2 FROM updated
+)
+SELECT from_status FROM updated`;
+
 /**
- * Whether finalizeTaskIfDone could change the task, judged without any lock. Call it after
- * the change to a step has committed: a fresh snapshot that still shows another step of the
- * task in flight proves this caller is not the last to settle, and whoever settles last will
- * see this commit and finalize. Only the last (or, in a race, the last few) pay for the task
- * row lock, a transaction and its WAL flush; in a diamond the first branch to finish pays one
- * read instead.
+ * Finalizes a task after the change to one of its steps has committed (outside any
+ * transaction), paying for the task row lock only when an unlocked count says it is done.
+ *
+ * The count runs after the caller's commit: a fresh snapshot that still shows another step of
+ * the task in flight proves this caller is not the last to settle, and whoever settles last
+ * will see this commit and finalize. In a diamond the first branch to finish pays one read.
+ *
+ * When every step is satisfied the task completes in one statement: satisfied steps never go
+ * back (a retry takes a failed step, a resolution an unsatisfied one), so the count cannot go
+ * stale, and the status guard, re-checked under the row lock, lets exactly one of two racing
+ * last steps complete it. An error decision can be undone by an operator acting at the same
+ * moment, so it goes through the locked recount of finalizeTaskIfDone.
  */
-export async function mayBeDone(db: Queryable, taskId: string): Promise<boolean> {
-  return decideTaskStatus(await countSteps(db, taskId)) !== null;
+export async function finalizeAfterCommit(
+  pool: Pool,
+  taskId: string,
+  actor: string,
+): Promise<TaskFinalization | null> {
+  const decision = decideTaskStatus(await countSteps(pool, taskId));
+  if (decision === null) return null;
+  if (decision === 'error') return withTransaction(pool, (client) => finalizeTaskIfDone(client, taskId, actor));
+  const { rows } = await withRetries(() =>
+    pool.query({ name: 'switchyard_complete_task', text: COMPLETE_SQL, values: [taskId, actor] }),
+  );
+  const from = rows[0]?.from_status as string | undefined;
+  return from ? { taskId, from, to: 'complete' } : null;
 }
