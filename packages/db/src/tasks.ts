@@ -43,53 +43,66 @@ const TASK_COLUMNS = `id, named_task_id AS "namedTaskId", status, identity_strat
   source_system AS "sourceSystem", reason, tags, priority, created_at AS "createdAt",
   updated_at AS "updatedAt", completed_at AS "completedAt"`;
 
-const STEPS_SQL = `
-WITH spec AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb) AS s(
+/**
+ * The task, its steps, edges and initial transitions in one statement (atomic on its own: no
+ * transaction, one round trip, one commit). A duplicate identity inserts nothing and returns
+ * no row. The steps refer to the task inserted by the same statement; foreign keys are checked
+ * at the end of the statement, when the task row is there.
+ */
+const INSERT_TASK_SQL = `
+WITH task AS (
+  INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
+                     initiator, source_system, reason, tags, priority, trace_context)
+  VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)
+  ON CONFLICT (identity_hash) DO NOTHING
+  RETURNING ${TASK_COLUMNS}
+), spec AS (
+  SELECT * FROM jsonb_to_recordset($12::jsonb) AS s(
     name text, handler text, dependent_system text, max_attempts int, backoff_base_ms int,
     backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[], on_breaker_open text)
 ), inserted AS (
   INSERT INTO workflow_steps (task_id, name, handler, dependent_system, status, max_attempts, backoff_base_ms,
                               backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at,
                               on_breaker_open)
-  SELECT $1, name, handler, dependent_system,
-         CASE WHEN cardinality(depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
-         max_attempts, backoff_base_ms, backoff_cap_ms, jitter, timeout_ms, handler_config, cardinality(depends_on),
-         CASE WHEN cardinality(depends_on) = 0 THEN clock_timestamp() END, on_breaker_open
-    FROM spec
-  RETURNING id, name, status, handler
+  SELECT t.id, s.name, s.handler, s.dependent_system,
+         CASE WHEN cardinality(s.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
+         s.max_attempts, s.backoff_base_ms, s.backoff_cap_ms, s.jitter, s.timeout_ms, s.handler_config,
+         cardinality(s.depends_on), CASE WHEN cardinality(s.depends_on) = 0 THEN clock_timestamp() END,
+         s.on_breaker_open
+    FROM spec s CROSS JOIN task t
+  RETURNING id, task_id, name, status, handler
 ), edges AS (
   INSERT INTO workflow_step_edges (task_id, from_step_id, to_step_id)
-  SELECT $1, p.id, c.id
+  SELECT c.task_id, p.id, c.id
     FROM spec s CROSS JOIN LATERAL unnest(s.depends_on) AS d(parent)
     JOIN inserted c ON c.name = s.name
     JOIN inserted p ON p.name = d.parent
 ), step_transitions AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT id, $1, NULL, status, CASE WHEN status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, $3
+  SELECT id, task_id, NULL, status, CASE WHEN status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, $13
     FROM inserted
 ), task_transition AS (
-  INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor) VALUES ($1, NULL, 'pending', $4, $3)
+  INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
+  SELECT id, NULL, 'pending', $14, $13 FROM task
 )
-SELECT id, name, status, handler FROM inserted`;
+SELECT t.*,
+       COALESCE((SELECT json_agg(json_build_object('stepId', i.id, 'taskId', i.task_id, 'handler', i.handler, 'attempt', 1))
+                   FROM inserted i WHERE i.status = 'enqueued'), '[]'::json) AS ready
+  FROM task t`;
 
 /**
  * Creates a task with its steps, edges and initial transitions, or returns the existing task
- * with the same identity hash. Run inside a transaction: the task insert and the step insert
- * are two statements.
+ * with the same identity hash. One statement; needs no transaction.
  * Returns the root steps to dispatch after commit (none for a duplicate).
  */
 export async function insertTask(
   db: Queryable,
   input: NewTask,
 ): Promise<{ task: TaskRow; duplicate: boolean; ready: ReadyStep[] }> {
-  const inserted = await db.query(
-    `INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
-                        initiator, source_system, reason, tags, priority, trace_context)
-     VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (identity_hash) DO NOTHING
-     RETURNING ${TASK_COLUMNS}`,
-    [
+  const inserted = await db.query({
+    name: 'switchyard_insert_task',
+    text: INSERT_TASK_SQL,
+    values: [
       input.namedTaskId,
       input.identityStrategy,
       input.identityHash,
@@ -101,24 +114,19 @@ export async function insertTask(
       input.tags,
       input.priority,
       input.traceContext,
+      JSON.stringify(stepSpecs(input.template)),
+      input.actor,
+      input.reason ?? 'created',
     ],
-  );
-  const task = inserted.rows[0] as TaskRow | undefined;
-  if (!task) {
+  });
+  const row = inserted.rows[0] as (TaskRow & { ready: ReadyStep[] }) | undefined;
+  if (!row) {
     const existing = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE identity_hash = $1`, [
       input.identityHash,
     ]);
     return { task: existing.rows[0] as TaskRow, duplicate: true, ready: [] };
   }
-  const steps = await db.query(STEPS_SQL, [
-    task.id,
-    JSON.stringify(stepSpecs(input.template)),
-    input.actor,
-    input.reason ?? 'created',
-  ]);
-  const ready = steps.rows
-    .filter((row) => row.status === 'enqueued')
-    .map((row) => ({ stepId: row.id, taskId: task.id, handler: row.handler, attempt: 1 }));
+  const { ready, ...task } = row;
   return { task, duplicate: false, ready };
 }
 

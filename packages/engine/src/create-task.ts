@@ -12,7 +12,7 @@ import {
   listTemplateRefs,
   type Pool,
   type TaskRow,
-  withTransaction,
+  withRetries,
 } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { inSpan, trace, context as traceContextApi, traceparentOf, tracer } from '@switchyard/tracing';
@@ -40,7 +40,7 @@ export type CreateTaskRequest = z.input<typeof CreateTaskRequestSchema>;
 export type CreatedTask = { task: TaskRow; duplicate: boolean; template: TaskTemplate };
 
 /**
- * Creates a task from a registered template in one transaction (task, steps, edges, initial
+ * Creates a task from a registered template in one statement (task, steps, edges, initial
  * transitions) and dispatches its root steps right after commit.
  * @throws ValidationError naming each bad field (request or context); NotFoundError for an unknown template.
  */
@@ -80,8 +80,8 @@ export async function createTask(
   });
   const traceContext = traceparentOf(trace.setSpan(traceContextApi.active(), span));
   const created = await inSpan(span, () =>
-    withTransaction(deps.pool, (client) =>
-      insertTask(client, {
+    withRetries(() =>
+      insertTask(deps.pool, {
         namedTaskId: stored.id,
         template,
         context,
