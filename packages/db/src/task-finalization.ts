@@ -89,7 +89,8 @@ export async function finalizeAfterCommit(
 ): Promise<TaskFinalization | null> {
   const decision = decideTaskStatus(await countSteps(pool, taskId));
   if (decision === null) return null;
-  if (decision === 'error') return withTransaction(pool, (client) => finalizeTaskIfDone(client, taskId, actor));
+  if (decision === 'error')
+    return withTransaction(pool, (client) => finalizeTaskIfDone(client, taskId, actor));
   const { rows } = await withRetries(() =>
     pool.query({ name: 'switchyard_complete_task', text: COMPLETE_SQL, values: [taskId, actor] }),
   );
