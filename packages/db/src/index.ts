@@ -72,6 +72,8 @@ export {
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccess,
+  recordStepSuccesses,
+  type StepSuccess,
 } from './step-outcomes.ts';
 export { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';

@@ -6,20 +6,31 @@
  */
 
 /**
- * CTEs `children`, `ready` and `child_transitions` for the step returned by the CTE named
- * `parent` (one row with `id`, or none). `actor` is the SQL expression of the actor (a
+ * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
+ * `parent` (rows with `id`; none, one or many). `actor` is the SQL expression of the actor (a
  * parameter). Append after the parent's CTEs; select {@link READY_STEPS_JSON} at the end.
+ *
+ * A child with several parents in `parent` (two branches of a diamond finishing in one batch)
+ * is decremented by their number at once: an UPDATE changes a row once however many joined
+ * rows match it. The children are locked in id order first, so two statements satisfying
+ * parents of the same children cannot deadlock.
  * Locks: the children's rows.
  */
 export function readyChildrenCtes(parent: string, actor: string): string {
-  return `children AS (
+  return `satisfied_edges AS MATERIALIZED (
+  SELECT e.to_step_id AS id, count(*)::int AS satisfied
+    FROM workflow_step_edges e WHERE e.from_step_id IN (SELECT id FROM ${parent})
+   GROUP BY e.to_step_id
+), locked_children AS MATERIALIZED (
+  SELECT c.id FROM workflow_steps c WHERE c.id IN (SELECT id FROM satisfied_edges) ORDER BY c.id FOR UPDATE
+), children AS (
   UPDATE workflow_steps c
-     SET pending_parents = c.pending_parents - 1,
-         status = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN 'enqueued' ELSE c.status END,
-         enqueued_at = CASE WHEN c.pending_parents = 1 AND c.status = 'pending' THEN clock_timestamp() ELSE c.enqueued_at END,
+     SET pending_parents = c.pending_parents - e.satisfied,
+         status = CASE WHEN c.pending_parents = e.satisfied AND c.status = 'pending' THEN 'enqueued' ELSE c.status END,
+         enqueued_at = CASE WHEN c.pending_parents = e.satisfied AND c.status = 'pending' THEN clock_timestamp() ELSE c.enqueued_at END,
          updated_at = clock_timestamp()
-    FROM workflow_step_edges e
-   WHERE e.from_step_id = (SELECT id FROM ${parent}) AND c.id = e.to_step_id
+    FROM satisfied_edges e
+   WHERE c.id = e.id AND c.id IN (SELECT id FROM locked_children)
   RETURNING c.id, c.task_id, c.handler, c.attempts, c.status, c.pending_parents
 ), ready AS (
   SELECT * FROM children WHERE status = 'enqueued' AND pending_parents = 0

@@ -49,66 +49,115 @@ function nothing(): Omit<OutcomeResult, 'applied'> {
 }
 
 const SUCCESS_SQL = `
-WITH done AS (
-  UPDATE workflow_steps
-     SET status = 'complete', results = $5::jsonb, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
+WITH request AS (
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::jsonb[], $5::text[], $6::timestamptz[],
+                       $7::timestamptz[], $8::int[], $9::boolean[])
+    AS r(step_id, attempt, task_id, results, dependent_system, started_at, finished_at, duration_ms, fallback)
+), done AS (
+  UPDATE workflow_steps s
+     SET status = 'complete', results = r.results, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
          claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, last_error = NULL
-   WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3
-  RETURNING id, task_id
+    FROM request r
+   WHERE s.id = r.step_id AND s.attempts = r.attempt AND s.status = 'in_progress' AND s.claimed_by = $10
+  RETURNING s.id, s.task_id, s.attempts
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome,
                              started_at, finished_at, duration_ms, fallback, stale)
-  VALUES ($1, $4, $2, $6, $3, 'success', $7, $8, $9, $10, NOT EXISTS (SELECT 1 FROM done))
+  SELECT r.step_id, r.task_id, r.attempt, r.dependent_system, $10, 'success', r.started_at, r.finished_at,
+         r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM done d WHERE d.id = r.step_id)
+    FROM request r
   ON CONFLICT (step_id, attempt) DO NOTHING
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
-  SELECT id, task_id, $2, 'in_progress', 'complete', $3 FROM done
-), ${readyChildrenCtes('done', '$3')}
-SELECT EXISTS (SELECT 1 FROM done) AS applied,
+  SELECT id, task_id, attempts, 'in_progress', 'complete', $10 FROM done
+), ${readyChildrenCtes('done', '$10')}
+SELECT COALESCE((SELECT array_agg(id || '.' || attempts) FROM done), '{}') AS applied,
        ${READY_STEPS_JSON} AS ready`;
 
+/** A successful attempt to record, with the handler's results. */
+export type StepSuccess = { record: AttemptRecord; results: unknown };
+
 /**
- * Records a successful attempt and makes the children whose parents are now all satisfied
- * ready (`enqueued`), in one statement (atomic on its own, so no explicit transaction: one
- * round trip). Then finalizes the task when nothing of it is left in flight (see
- * finalizeAfterCommit), and re-decides the breaker after a probe. If the process dies in
- * between, the scheduler finalizes the settled task.
- * Locks: the step row and its children's rows; then the task row (finalizing) or the breaker row.
+ * Records a successful attempt; see recordStepSuccesses.
  */
 export async function recordStepSuccess(
   pool: pg.Pool,
   record: AttemptRecord,
   results: unknown,
 ): Promise<OutcomeResult> {
+  const [outcome] = await recordStepSuccesses(pool, record.workerId, [{ record, results }]);
+  return outcome!;
+}
+
+/**
+ * Records successful attempts of one worker and makes the children whose parents are now all
+ * satisfied ready (`enqueued`), in one statement (atomic on its own, so no explicit
+ * transaction: one round trip and one commit for the whole batch). Each attempt is judged by
+ * the fence on its own. Then finalizes the tasks of which nothing is left in flight (see
+ * finalizeAfterCommit), and re-decides the breaker after a probe. If the process dies in
+ * between, the scheduler finalizes the settled task.
+ *
+ * Returns one result per success, in order. The children a batch made ready are reported with
+ * the first applied success of their task, and so is the task's finalization.
+ * Locks: the steps' rows and their children's rows; then the tasks' rows (finalizing) or the
+ * breaker row.
+ */
+export async function recordStepSuccesses(
+  pool: pg.Pool,
+  workerId: string,
+  successes: StepSuccess[],
+): Promise<OutcomeResult[]> {
+  if (successes.length === 0) return [];
+  const records = successes.map((s) => s.record);
   const values = [
-    record.stepId,
-    record.attempt,
-    record.workerId,
-    record.taskId,
-    JSON.stringify(results ?? null),
-    record.dependentSystem,
-    record.startedAt,
-    record.finishedAt,
-    durationMs(record),
-    record.fallback,
+    records.map((r) => r.stepId),
+    records.map((r) => r.attempt),
+    records.map((r) => r.taskId),
+    successes.map((s) => JSON.stringify(s.results ?? null)),
+    records.map((r) => r.dependentSystem),
+    records.map((r) => r.startedAt),
+    records.map((r) => r.finishedAt),
+    records.map(durationMs),
+    records.map((r) => r.fallback),
+    workerId,
   ];
   const { rows } = await withRetries(() =>
-    pool.query(prepared('switchyard_step_success', SUCCESS_SQL, values)),
+    pool.query(prepared('switchyard_step_successes', SUCCESS_SQL, values)),
   );
-  const applied = rows[0].applied as boolean;
-  const ready = rows[0].ready as ReadyStep[];
-  // A probe's success may close its breaker; deciding now releases the held steps sooner.
-  const breaker = record.probe
-    ? (
-        await withTransaction(pool, (client) =>
-          evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: record.workerId }),
-        )
-      ).transition
-    : null;
-  // When a child became ready the task still has work in flight: no need to look at it.
-  const task =
-    applied && ready.length === 0 ? await finalizeAfterCommit(pool, record.taskId, record.workerId) : null;
-  return { ...nothing(), applied, ready, task, breaker };
+  const applied = new Set(rows[0].applied as string[]);
+  const isApplied = (r: AttemptRecord) => applied.has(`${r.stepId}.${r.attempt}`);
+  const readyByTask = new Map<string, ReadyStep[]>();
+  for (const step of rows[0].ready as ReadyStep[]) {
+    readyByTask.set(step.taskId, [...(readyByTask.get(step.taskId) ?? []), step]);
+  }
+  // A task with a child made ready still has work in flight: no need to look at it.
+  const settledTasks = new Set(
+    records.filter((r) => isApplied(r) && !readyByTask.has(r.taskId)).map((r) => r.taskId),
+  );
+  const finalized = await finalizeAfterCommit(pool, [...settledTasks], workerId);
+  const reported = new Set<string>();
+  const outcomes: OutcomeResult[] = [];
+  for (const record of records) {
+    // The first applied success of a task carries what the batch did to the task.
+    const first = isApplied(record) && !reported.has(record.taskId);
+    if (first) reported.add(record.taskId);
+    // A probe's success may close its breaker; deciding now releases the held steps sooner.
+    const breaker = record.probe
+      ? (
+          await withTransaction(pool, (client) =>
+            evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: workerId }),
+          )
+        ).transition
+      : null;
+    outcomes.push({
+      ...nothing(),
+      applied: isApplied(record),
+      ready: first ? (readyByTask.get(record.taskId) ?? []) : [],
+      task: first ? (finalized.get(record.taskId) ?? null) : null,
+      breaker,
+    });
+  }
+  return outcomes;
 }
 
 /** How a failed attempt was classified, and what the retry policy decided. */

@@ -57,7 +57,8 @@ async function countSteps(db: Queryable, taskId: string) {
 
 const COMPLETE_SQL = `
 WITH locked AS MATERIALIZED (
-  SELECT id, status FROM tasks WHERE id = $1 AND status IN ('pending', 'in_progress') FOR UPDATE
+  SELECT id, status FROM tasks WHERE id = ANY($1::uuid[]) AND status IN ('pending', 'in_progress')
+   ORDER BY id FOR UPDATE
 ), updated AS (
   UPDATE tasks t SET status = 'complete', completed_at = clock_timestamp(), updated_at = clock_timestamp()
     FROM locked l WHERE t.id = l.id
@@ -66,34 +67,61 @@ WITH locked AS MATERIALIZED (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
   SELECT id, from_status, 'complete', 'all steps complete', $2 FROM updated
 )
-SELECT from_status FROM updated`;
+SELECT id, from_status FROM updated`;
+
+const COUNT_TASKS_STEPS_SQL = `
+SELECT task_id,
+       count(*)::int AS total,
+       count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
+       count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
+  FROM workflow_steps WHERE task_id = ANY($1::uuid[]) GROUP BY task_id`;
 
 /**
- * Finalizes a task after the change to one of its steps has committed (outside any
- * transaction), paying for the task row lock only when an unlocked count says it is done.
+ * Finalizes tasks after changes to their steps have committed (outside any transaction),
+ * paying for a task row lock only when an unlocked count says the task is done. Returns the
+ * finalizations made, by task id.
  *
  * The count runs after the caller's commit: a fresh snapshot that still shows another step of
- * the task in flight proves this caller is not the last to settle, and whoever settles last
- * will see this commit and finalize. In a diamond the first branch to finish pays one read.
+ * a task in flight proves this caller is not the last to settle, and whoever settles last will
+ * see this commit and finalize. In a diamond the first branch to finish pays one read (one for
+ * all the tasks of a batch).
  *
- * When every step is satisfied the task completes in one statement: satisfied steps never go
- * back (a retry takes a failed step, a resolution an unsatisfied one), so the count cannot go
- * stale, and the status guard, re-checked under the row lock, lets exactly one of two racing
- * last steps complete it. An error decision can be undone by an operator acting at the same
+ * Tasks whose steps are all satisfied complete in one statement: satisfied steps never go back
+ * (a retry takes a failed step, a resolution an unsatisfied one), so the count cannot go stale,
+ * and the status guard, re-checked under the row lock, lets exactly one of two racing last
+ * steps complete a task. An error decision can be undone by an operator acting at the same
  * moment, so it goes through the locked recount of finalizeTaskIfDone.
  */
 export async function finalizeAfterCommit(
   pool: Pool,
-  taskId: string,
+  taskIds: string[],
   actor: string,
-): Promise<TaskFinalization | null> {
-  const decision = decideTaskStatus(await countSteps(pool, taskId));
-  if (decision === null) return null;
-  if (decision === 'error')
-    return withTransaction(pool, (client) => finalizeTaskIfDone(client, taskId, actor));
-  const { rows } = await withRetries(() =>
-    pool.query({ name: 'switchyard_complete_task', text: COMPLETE_SQL, values: [taskId, actor] }),
-  );
-  const from = rows[0]?.from_status as string | undefined;
-  return from ? { taskId, from, to: 'complete' } : null;
+): Promise<Map<string, TaskFinalization>> {
+  const finalized = new Map<string, TaskFinalization>();
+  if (taskIds.length === 0) return finalized;
+  const { rows: counts } = await pool.query({
+    name: 'switchyard_count_tasks_steps',
+    text: COUNT_TASKS_STEPS_SQL,
+    values: [taskIds],
+  });
+  const complete: string[] = [];
+  for (const row of counts) {
+    const decision = decideTaskStatus({
+      total: row.total,
+      satisfied: row.satisfied,
+      inFlight: row.in_flight,
+    });
+    if (decision === 'complete') complete.push(row.task_id);
+    if (decision === 'error') {
+      const done = await withTransaction(pool, (client) => finalizeTaskIfDone(client, row.task_id, actor));
+      if (done) finalized.set(done.taskId, done);
+    }
+  }
+  if (complete.length > 0) {
+    const { rows } = await withRetries(() =>
+      pool.query({ name: 'switchyard_complete_tasks', text: COMPLETE_SQL, values: [complete, actor] }),
+    );
+    for (const row of rows) finalized.set(row.id, { taskId: row.id, from: row.from_status, to: 'complete' });
+  }
+  return finalized;
 }

@@ -3,13 +3,17 @@ import {
   type AttemptFailure,
   type AttemptRecord,
   type ClaimedStep,
+  type ClaimRequest,
+  claimStepAttempts,
   explainClaimMiss,
   holdBlockedStep,
   type OutcomeResult,
   recordStepFailure,
-  recordStepSuccess,
+  recordStepSuccesses,
   releaseStepClaim,
   renewStepLease,
+  type StepSuccess,
+  withRetries,
   withTransaction,
 } from '@switchyard/db';
 import type { StepHandler } from '@switchyard/handler-kit';
@@ -17,8 +21,8 @@ import { withLogContext } from '@switchyard/logger';
 import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
-import { ClaimBatcher } from './claim-batcher.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
+import { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
 
 /** Running attempts of this worker by `<stepId>.<attempt>`, so shutdown and cancellation can abort them. */
@@ -32,20 +36,27 @@ export class StepRunner {
   readonly #options: CompiledWorkerOptions;
   readonly #dispatcher: StepDispatcher;
   readonly #log: Logger;
-  readonly #claims: ClaimBatcher;
+  readonly #claims: StatementBatcher<ClaimRequest, ClaimedStep | null>;
+  readonly #successes: StatementBatcher<StepSuccess, OutcomeResult>;
   readonly inFlight: InFlight = new Map();
 
   constructor(options: CompiledWorkerOptions, dispatcher: StepDispatcher) {
     this.#options = options;
     this.#dispatcher = dispatcher;
-    this.#claims = new ClaimBatcher(options.pool, options.workerId);
+    const { pool, workerId } = options;
+    // A deadlock or a dropped connection rolls a batch statement back, so running it again is
+    // safe: the fence judges every request anew.
+    this.#claims = new StatementBatcher((batch) =>
+      withRetries(() => claimStepAttempts(pool, workerId, batch)),
+    );
+    this.#successes = new StatementBatcher((batch) => recordStepSuccesses(pool, workerId, batch));
     this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt } = job.data;
     const leaseMs = this.#options.leaseFor(job.name);
-    const claimed = await this.#claims.claim({ stepId, attempt, leaseMs });
+    const claimed = await this.#claims.submit({ stepId, attempt, leaseMs });
     if (!claimed) return this.#onClaimMiss(job, token);
     const bindings = {
       task_id: claimed.taskId,
@@ -120,7 +131,7 @@ export class StepRunner {
     const { pool } = this.#options;
     const result = failure
       ? await withTransaction(pool, (client) => recordStepFailure(client, record, failure))
-      : await recordStepSuccess(pool, record, outcome.ok ? outcome.results : null);
+      : await this.#successes.submit({ record, results: outcome.ok ? outcome.results : null });
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
   }

@@ -1,0 +1,58 @@
+type Waiting<Request, Result> = {
+  request: Request;
+  resolve: (result: Result) => void;
+  reject: (err: unknown) => void;
+};
+
+/**
+ * Sends a worker's requests of one kind (claims, recorded successes) to Postgres together. The
+ * first request goes at once; requests that arrive while a statement runs wait for it and then
+ * go in the next statement, all together. An idle worker pays no delay; a busy one pays one
+ * round trip and one commit for many requests (measured with bench/: per-statement overhead is
+ * most of what Postgres spends per step).
+ */
+export class StatementBatcher<Request, Result> {
+  readonly #run: (batch: Request[]) => Promise<Result[]>;
+  readonly #maxBatch: number;
+  readonly #maxStatements: number;
+  #waiting: Waiting<Request, Result>[] = [];
+  #running = 0;
+
+  /**
+   * @param run runs one batch and returns one result per request, in order. It retries what
+   *   is safe to retry itself; an error it throws is every request's error.
+   * @param maxStatements statements in flight at once: more than one, so a statement waiting
+   *   on a row lock or a slow round trip does not hold up every request behind it.
+   */
+  constructor(
+    run: (batch: Request[]) => Promise<Result[]>,
+    { maxBatch = 100, maxStatements = 2 }: { maxBatch?: number; maxStatements?: number } = {},
+  ) {
+    this.#run = run;
+    this.#maxBatch = maxBatch;
+    this.#maxStatements = maxStatements;
+  }
+
+  submit(request: Request): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ request, resolve, reject });
+      if (this.#running < this.#maxStatements) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running += 1;
+    while (this.#waiting.length > 0) {
+      const batch = this.#waiting.splice(0, this.#maxBatch);
+      try {
+        const results = await this.#run(batch.map((w) => w.request));
+        batch.forEach((w, i) => {
+          w.resolve(results[i] as Result);
+        });
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.#running -= 1;
+  }
+}

@@ -1,0 +1,215 @@
+import {
+  type AttemptRecord,
+  type ClaimedStep,
+  type ClaimRequest,
+  claimStepAttempts,
+  type Pool,
+  recordStepSuccesses,
+  registerTemplate,
+} from '@switchyard/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StatementBatcher } from '../src/statement-batcher.ts';
+import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await createEngineHarness();
+});
+afterAll(() => h.close());
+
+// Roots only, so every step is enqueued at creation; no worker runs in these tests.
+const template = testTemplate({
+  identity_strategy: 'unique',
+  steps: ['a', 'b', 'c'].map((name) => ({ name, handler: 'claims_noop' })),
+});
+
+async function enqueuedTask(): Promise<{ taskId: string; stepIds: Record<string, string> }> {
+  const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+  const { rows } = await h.pool.query('SELECT id, name FROM workflow_steps WHERE task_id = $1', [task.id]);
+  return { taskId: task.id, stepIds: Object.fromEntries(rows.map((r) => [r.name, r.id])) };
+}
+
+describe('claiming several deliveries in one statement', () => {
+  beforeAll(async () => {
+    await registerTemplate(h.pool, template);
+  });
+
+  it('judges each delivery by the fence on its own and claims a duplicated one once', async () => {
+    const { taskId, stepIds } = await enqueuedTask();
+    const lease = { leaseMs: 30_000 };
+    const claimed = await claimStepAttempts(h.pool, 'worker-1', [
+      { stepId: stepIds.a!, attempt: 1, ...lease },
+      { stepId: stepIds.b!, attempt: 1, ...lease },
+      { stepId: stepIds.a!, attempt: 1, ...lease }, // a duplicate delivery in the same batch
+      { stepId: stepIds.c!, attempt: 2, ...lease }, // an attempt the step has not reached
+    ]);
+
+    expect(claimed.map((step) => step?.name ?? null)).toEqual(['a', 'b', null, null]);
+    expect(claimed[0]).toMatchObject({ taskId, attempt: 1, fallback: false, parentResults: {} });
+    const steps = await h.steps(taskId);
+    expect(steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['a', 'in_progress', 1],
+      ['b', 'in_progress', 1],
+      ['c', 'enqueued', 0],
+    ]);
+    const transitions = await h.pool.query(
+      `SELECT s.name, t.from_status, t.to_status, t.actor FROM step_transitions t
+         JOIN workflow_steps s ON s.id = t.step_id
+        WHERE t.task_id = $1 AND t.to_status = 'in_progress' ORDER BY s.name`,
+      [taskId],
+    );
+    expect(transitions.rows).toEqual([
+      { name: 'a', from_status: 'enqueued', to_status: 'in_progress', actor: 'worker-1' },
+      { name: 'b', from_status: 'enqueued', to_status: 'in_progress', actor: 'worker-1' },
+    ]);
+    const started = await h.pool.query(
+      `SELECT count(*)::int AS n FROM task_transitions WHERE task_id = $1 AND to_status = 'in_progress'`,
+      [taskId],
+    );
+    expect(started.rows[0].n).toBe(1);
+  });
+
+  it('sends the deliveries that arrive while a claim runs together, each getting its own step', async () => {
+    const tasks = await Promise.all(Array.from({ length: 10 }, () => enqueuedTask()));
+    let statements = 0;
+    const counting = new Proxy(h.pool, {
+      get(target, property, receiver) {
+        if (property !== 'query') return Reflect.get(target, property, receiver);
+        return (...args: Parameters<Pool['query']>) => {
+          statements += 1;
+          return (target.query as (...a: unknown[]) => unknown)(...args);
+        };
+      },
+    });
+    const batcher = new StatementBatcher((batch: ClaimRequest[]) =>
+      claimStepAttempts(counting, 'worker-2', batch),
+    );
+    const requests = tasks.flatMap((t) =>
+      Object.values(t.stepIds).map((stepId) => ({ stepId, attempt: 1, leaseMs: 30_000 })),
+    );
+
+    const claimed = await Promise.all(requests.map((request) => batcher.submit(request)));
+
+    expect(claimed.map((step) => step?.id)).toEqual(requests.map((r) => r.stepId));
+    // The first claim goes alone and at once; the 29 behind it share a statement or two.
+    expect(statements).toBeLessThanOrEqual(3);
+    expect(await batcher.submit(requests[0]!)).toBeNull(); // already claimed: the fence refuses
+  });
+});
+
+describe('recording several successes in one statement', () => {
+  // A diamond: both branches of a task can finish in the same batch.
+  const diamond = testTemplate({
+    identity_strategy: 'unique',
+    steps: [
+      { name: 'a', handler: 'batch_noop' },
+      { name: 'b', handler: 'batch_noop', depends_on: ['a'] },
+      { name: 'c', handler: 'batch_noop', depends_on: ['a'] },
+      { name: 'd', handler: 'batch_noop', depends_on: ['b', 'c'] },
+    ],
+  });
+  const worker = 'worker-3';
+
+  beforeAll(async () => {
+    await registerTemplate(h.pool, diamond);
+  });
+
+  async function claimAll(taskIds: string[], names: string[]): Promise<ClaimedStep[]> {
+    const { rows } = await h.pool.query(
+      'SELECT id FROM workflow_steps WHERE task_id = ANY($1) AND name = ANY($2) ORDER BY task_id, name',
+      [taskIds, names],
+    );
+    const claimed = await claimStepAttempts(
+      h.pool,
+      worker,
+      rows.map((r) => ({ stepId: r.id, attempt: 1, leaseMs: 30_000 })),
+    );
+    return claimed.map((step) => step!);
+  }
+
+  function success(step: ClaimedStep) {
+    const record: AttemptRecord = {
+      stepId: step.id,
+      taskId: step.taskId,
+      attempt: step.attempt,
+      workerId: worker,
+      dependentSystem: step.dependentSystem,
+      startedAt: step.startedAt,
+      finishedAt: new Date(),
+      probe: false,
+      fallback: false,
+    };
+    return { record, results: { step: step.name } };
+  }
+
+  it('makes a join ready once when both its parents finish in the batch, and completes each task once', async () => {
+    const taskIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { task } = await h.create({ namespace: 'test', name: diamond.name, context: {} });
+      taskIds.push(task.id);
+    }
+    // The third task's branch b is claimed by another worker: this worker's success for it is late.
+    const lost = taskIds.pop()!;
+    await recordStepSuccesses(
+      h.pool,
+      worker,
+      (await claimAll([lost], ['a'])).map((s) => success(s)),
+    );
+    const lostBranch = (await claimAll([lost], ['b']))[0]!;
+    await h.pool.query(`UPDATE workflow_steps SET claimed_by = 'another-worker' WHERE id = $1`, [
+      lostBranch.id,
+    ]);
+
+    const roots = await recordStepSuccesses(
+      h.pool,
+      worker,
+      (await claimAll(taskIds, ['a'])).map((s) => success(s)),
+    );
+    expect(roots.map((r) => r.applied)).toEqual([true, true]);
+    // Each task's newly ready branches are reported with that task's own success.
+    expect(roots.map((r) => r.ready.map((s) => s.taskId).sort())).toEqual(
+      [...taskIds].sort().map((id) => [id, id]),
+    );
+
+    const branches = await claimAll(taskIds, ['b', 'c']);
+    const joins = await recordStepSuccesses(h.pool, worker, [
+      ...branches.map((s) => success(s)),
+      success(lostBranch),
+    ]);
+    expect(joins.map((r) => r.applied)).toEqual([true, true, true, true, false]);
+    expect(joins.flatMap((r) => r.ready)).toHaveLength(2); // one join per task, once
+    const { rows: dSteps } = await h.pool.query(
+      `SELECT s.status, s.pending_parents,
+              (SELECT count(*)::int FROM step_transitions t WHERE t.step_id = s.id AND t.to_status = 'enqueued') AS enqueued
+         FROM workflow_steps s WHERE s.task_id = ANY($1) AND s.name = 'd'`,
+      [taskIds],
+    );
+    expect(dSteps).toEqual([
+      { status: 'enqueued', pending_parents: 0, enqueued: 1 },
+      { status: 'enqueued', pending_parents: 0, enqueued: 1 },
+    ]);
+    // The late success is kept as a stale attempt and changes nothing.
+    const { rows: late } = await h.pool.query(
+      `SELECT a.stale, s.status, s.claimed_by FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
+        WHERE a.step_id = $1`,
+      [lostBranch.id],
+    );
+    expect(late).toEqual([{ stale: true, status: 'in_progress', claimed_by: 'another-worker' }]);
+
+    const ends = await recordStepSuccesses(
+      h.pool,
+      worker,
+      (await claimAll(taskIds, ['d'])).map((s) => success(s)),
+    );
+    expect(ends.map((r) => r.task?.to)).toEqual(['complete', 'complete']);
+    const { rows: tasks } = await h.pool.query(
+      `SELECT t.status, (SELECT count(*)::int FROM task_transitions tt WHERE tt.task_id = t.id AND tt.to_status = 'complete') AS completions
+         FROM tasks t WHERE t.id = ANY($1)`,
+      [taskIds],
+    );
+    expect(tasks).toEqual([
+      { status: 'complete', completions: 1 },
+      { status: 'complete', completions: 1 },
+    ]);
+  });
+});
