@@ -3,7 +3,7 @@
  * scheduler, no-op handlers, everything on this machine), side by side with raw BullMQ in the
  * same run. Prints a Markdown table and writes bench/results/latest.json.
  *
- *   pnpm bench [--repeat 3] [--quick]
+ *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
  */
 
 import { randomUUID } from 'node:crypto';
@@ -27,7 +27,8 @@ const quick = args.includes('--quick');
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]?.split(',')) : null;
 const runs = (scenario: string) => only === null || only.has(scenario);
 const scale = quick ? 0.1 : 1;
-const CONCURRENCY = 10;
+/** `--concurrency 30`: the worker's (and raw BullMQ's) concurrency; 10 by default. */
+const CONCURRENCY = args.includes('--concurrency') ? Number(args[args.indexOf('--concurrency') + 1]) : 10;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, '/switchyard_bench$1');
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -161,8 +162,16 @@ async function burst(
   stepsPer: number,
 ) {
   const start = performance.now();
+  // How busy the one process running the creators, the worker and the scheduler was.
+  const eventLoop = performance.eventLoopUtilization();
   const ids = await createMany(deps, template, count, 20);
   await waitForAll(deps.pool, ids);
+  sample(
+    scenario,
+    'event_loop_utilization',
+    'ratio',
+    performance.eventLoopUtilization(eventLoop).utilization,
+  );
   const seconds = (performance.now() - start) / 1000;
   sample(scenario, 'steps_per_s', 'steps/s', (count * stepsPer) / seconds);
   sample(scenario, 'workflows_per_s', 'workflows/s', count / seconds);
@@ -296,6 +305,7 @@ function report(versions: Record<string, string>): void {
     date: new Date().toISOString(),
     repeat,
     quick,
+    concurrency: CONCURRENCY,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,
