@@ -4,22 +4,31 @@ export type DagStep = { name: string; dependsOn: readonly string[]; status?: str
 
 /**
  * A workflow's DAG as SVG, laid out by depth (dag-layout.ts). Each box names the step and,
- * when drawn for a task, its state in words as well as colour. The whole drawing is one image
- * with a text alternative listing every step and state; the steps table beside it is the
- * keyboard-reachable version.
+ * when drawn for a task, its state in words as well as colour. Every box is a button of its
+ * own: Tab reaches the steps in the order the flow reads (column by column, top to bottom),
+ * each named "step: state", and Enter, Space or a click calls `onSelect` with the step, which
+ * the pages use to show that step's row in their steps table.
  */
-export function DagView({ steps, label }: { steps: readonly DagStep[]; label: string }) {
+export function DagView({
+  steps,
+  label,
+  onSelect,
+}: {
+  steps: readonly DagStep[];
+  label: string;
+  onSelect(name: string): void;
+}) {
   const layout = layoutDag(steps);
   const byName = new Map(layout.nodes.map((node) => [node.name, node]));
   const statusOf = new Map(steps.map((step) => [step.name, step]));
-  const description = steps
-    .map((step) => `${step.name}${step.status ? `: ${step.status.replace(/_/g, ' ')}` : ''}`)
-    .join('; ');
+  // Document order is the tab order: follow the columns rather than the template's step order.
+  const readingOrder = [...layout.nodes].sort((a, b) => a.depth - b.depth || a.row - b.row);
   return (
     <div className="dag-scroll">
+      {/* biome-ignore lint/a11y/useSemanticElements: a group, not an image (whose children assistive technology skips), so the step buttons inside are reachable; SVG has no <fieldset>. */}
       <svg
-        role="img"
-        aria-label={`${label}. ${description}`}
+        role="group"
+        aria-label={label}
         width={layout.width}
         height={layout.height}
         viewBox={`0 0 ${layout.width} ${layout.height}`}
@@ -56,16 +65,40 @@ export function DagView({ steps, label }: { steps: readonly DagStep[]; label: st
             />
           );
         })}
-        {layout.nodes.map((node) => {
+        {readingOrder.map((node) => {
           const step = statusOf.get(node.name);
           const status = step?.status ?? 'template';
+          const name = step?.status ? `${node.name}: ${step.status.replace(/_/g, ' ')}` : node.name;
           return (
+            // biome-ignore lint/a11y/useSemanticElements: SVG has no <button>; a <g> with the button role is the focusable shape.
             <g
               key={node.name}
               transform={`translate(${node.x},${node.y})`}
               data-step={node.name}
               data-status={status}
+              className="dag-step"
+              role="button"
+              tabIndex={0}
+              aria-label={name}
+              onClick={() => onSelect(node.name)}
+              onKeyDown={(event) => {
+                if (event.key !== 'Enter' && event.key !== ' ') return;
+                // Space would otherwise scroll the page as well.
+                event.preventDefault();
+                onSelect(node.name);
+              }}
             >
+              {/* The full name on hover too: the box truncates long names. */}
+              <title>{name}</title>
+              {/* Drawn by CSS only while focused: an outline on an SVG <g> is not drawn everywhere. */}
+              <rect
+                x={-FOCUS_GAP}
+                y={-FOCUS_GAP}
+                width={NODE.width + 2 * FOCUS_GAP}
+                height={NODE.height + 2 * FOCUS_GAP}
+                rx="9"
+                className="dag-focus-ring"
+              />
               <rect width={NODE.width} height={NODE.height} rx="6" className={`dag-node status-${status}`} />
               <text x="10" y="21" className="dag-name">
                 {truncate(node.name, 22)}
@@ -81,6 +114,18 @@ export function DagView({ steps, label }: { steps: readonly DagStep[]; label: st
     </div>
   );
 }
+
+/**
+ * Moves focus to the header cell of `name`'s row in the page's steps table (a `tr[data-step]`
+ * whose `th` has tabIndex -1), which scrolls it into view: keyboard and screen reader users
+ * land on the step they picked in the DAG, and Tab continues into that row's controls.
+ */
+export function focusStepRow(name: string): void {
+  document.querySelector<HTMLElement>(`tr[data-step="${CSS.escape(name)}"] > th`)?.focus();
+}
+
+/** Space between a box and its focus ring; less than the layout's margin and gaps, so rings never overlap. */
+const FOCUS_GAP = 5;
 
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;

@@ -2,7 +2,7 @@ import type { Step, Task, TaskAttempt } from '@switchyard/client';
 import { useEffect, useState } from 'react';
 import { callApi, segment } from '../api.ts';
 import { ConfirmDialog, type ConfirmRequest } from '../components/confirm-dialog.tsx';
-import { DagView } from '../components/dag-view.tsx';
+import { DagView, focusStepRow } from '../components/dag-view.tsx';
 import { ErrorNote } from '../components/error-note.tsx';
 import { JsonBlock } from '../components/json-block.tsx';
 import { StatusBadge } from '../components/status-badge.tsx';
@@ -31,6 +31,8 @@ export function TaskPage({ id }: { id: string }) {
   const [finished, setFinished] = useState(false);
   const view = useApi(`task:${id}`, () => loadTask(id), finished ? undefined : POLL_MS);
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
+  // The step picked in the DAG: its row in the steps table is highlighted.
+  const [selectedStep, setSelectedStep] = useState<string>();
   const task = view.data?.task;
   // A finished task stops polling; a retried one (running again) starts again.
   useEffect(() => {
@@ -95,8 +97,12 @@ export function TaskPage({ id }: { id: string }) {
               status: step.status,
               detail: `${step.attempts}/${step.maxAttempts}`,
             }))}
+            onSelect={(name) => {
+              setSelectedStep(name);
+              focusStepRow(name);
+            }}
           />
-          <StepTable steps={task.steps} onRetry={askRetry} onResolve={askResolve} />
+          <StepTable steps={task.steps} selected={selectedStep} onRetry={askRetry} onResolve={askResolve} />
           <h2>Attempt timeline</h2>
           <AttemptTimeline attempts={view.data?.attempts ?? []} />
           <h2>Attempt history</h2>
@@ -140,7 +146,12 @@ function TaskHeader({ task, onCancel }: { task: Task; onCancel(): void }) {
   );
 }
 
-function StepTable(props: { steps: Step[]; onRetry(step: Step): void; onResolve(step: Step): void }) {
+function StepTable(props: {
+  steps: Step[];
+  selected: string | undefined;
+  onRetry(step: Step): void;
+  onResolve(step: Step): void;
+}) {
   return (
     <table className="data">
       <caption>Steps</caption>
@@ -157,8 +168,15 @@ function StepTable(props: { steps: Step[]; onRetry(step: Step): void; onResolve(
       </thead>
       <tbody>
         {props.steps.map((step) => (
-          <tr key={step.id} data-step={step.name}>
-            <th scope="row">{step.name}</th>
+          <tr
+            key={step.id}
+            data-step={step.name}
+            aria-current={step.name === props.selected ? 'true' : undefined}
+          >
+            {/* Focusable from script only: where a step picked in the DAG takes the focus. */}
+            <th scope="row" tabIndex={-1}>
+              {step.name}
+            </th>
             <td>
               <StatusBadge status={step.status} />
             </td>

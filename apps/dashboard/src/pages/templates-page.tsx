@@ -1,7 +1,7 @@
 import type { TemplateDetail, TemplateSummary } from '@switchyard/client';
 import { useId, useState } from 'react';
 import { callApi, segment } from '../api.ts';
-import { DagView } from '../components/dag-view.tsx';
+import { DagView, focusStepRow } from '../components/dag-view.tsx';
 import { ErrorNote } from '../components/error-note.tsx';
 import { JsonBlock } from '../components/json-block.tsx';
 import { formatDuration, formatTime } from '../format.ts';
@@ -61,6 +61,8 @@ function TemplateView({ namespace, name }: { namespace: string; name: string }) 
   const path = `/v1/templates/${segment(namespace)}/${segment(name)}`;
   const detail = useApi(path, () => callApi<TemplateDetail>('GET', path));
   const [chosen, setChosen] = useState<string>();
+  // The step picked in the DAG: its row in the steps table is highlighted.
+  const [selectedStep, setSelectedStep] = useState<string>();
   const selectId = useId();
   const versions = detail.data?.versions ?? [];
   const version = versions.find((v) => v.version === chosen) ?? versions.at(-1);
@@ -90,6 +92,10 @@ function TemplateView({ namespace, name }: { namespace: string; name: string }) 
           <DagView
             label={`Steps of ${namespace}/${name}@${version.version}`}
             steps={version.steps.map((step) => ({ ...step, detail: step.dependentSystem }))}
+            onSelect={(name) => {
+              setSelectedStep(name);
+              focusStepRow(name);
+            }}
           />
           <table className="data">
             <caption>Steps</caption>
@@ -105,8 +111,15 @@ function TemplateView({ namespace, name }: { namespace: string; name: string }) 
             </thead>
             <tbody>
               {version.steps.map((step) => (
-                <tr key={step.name}>
-                  <th scope="row">{step.name}</th>
+                <tr
+                  key={step.name}
+                  data-step={step.name}
+                  aria-current={step.name === selectedStep ? 'true' : undefined}
+                >
+                  {/* Focusable from script only: where a step picked in the DAG takes the focus. */}
+                  <th scope="row" tabIndex={-1}>
+                    {step.name}
+                  </th>
                   <td>{step.handler}</td>
                   <td>{step.dependsOn.join(', ') || '—'}</td>
                   <td>{step.dependentSystem}</td>
