@@ -1,4 +1,6 @@
+import { registerTemplate } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
+import { DELIVERY_LOCK_MS, STALLED_CHECK_MS, StepConsumer } from '@switchyard/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
 
@@ -49,6 +51,39 @@ describe('fenced delivery', () => {
       { name: 'orphan', handler: 'nobody_serves_this' },
     ]);
   });
+
+  it('gives a delivery taken by a worker that died before claiming it to another worker', async () => {
+    const template = testTemplate({ steps: [{ name: 'only', handler: 'orphaned_delivery' }] });
+    let taken!: () => void;
+    const deliveryTaken = new Promise<void>((resolve) => {
+      taken = resolve;
+    });
+    // A consumer that takes the delivery and never claims it, then stops without a word: a
+    // worker killed while its claim waited for its batch. The job stays active in BullMQ, and
+    // the scheduler counts an active job as present, so only the stalled check brings it back.
+    const dying = new StepConsumer({
+      connection: h.redis,
+      prefix: h.prefix,
+      handlers: ['orphaned_delivery'],
+      concurrency: 1,
+      process: () => {
+        taken();
+        return new Promise(() => {});
+      },
+    });
+    await registerTemplate(h.pool, template);
+    const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+    await deliveryTaken;
+    await dying.close(true);
+    const diedAt = Date.now();
+
+    await h.start([defineStepHandler('orphaned_delivery', () => ({ ok: true }))], [template]);
+    // BullMQ's defaults (30 s lock, 30 s check) would leave it stuck past this wait.
+    expect(await h.waitForTask(task.id, ['complete'], DELIVERY_LOCK_MS + STALLED_CHECK_MS + 5_000)).toBe(
+      'complete',
+    );
+    console.info(`[measure] orphaned delivery ran ${Date.now() - diedAt} ms after its worker died`);
+  }, 40_000);
 });
 
 async function waitForDrain(h: EngineHarness, handler: string): Promise<void> {

@@ -19,6 +19,11 @@ export type StepConsumerOptions = {
   onError?: (err: Error, handler: string) => void;
 };
 
+/** How long a taken delivery stays locked to its worker without a renewal (renewed at half). */
+export const DELIVERY_LOCK_MS = 10_000;
+/** How often each worker looks for deliveries whose worker's lock has lapsed. */
+export const STALLED_CHECK_MS = 5_000;
+
 /** Consumers of the step queues; close() stops taking jobs and waits for running ones. */
 export class StepConsumer {
   readonly #workers: Worker<StepJobPayload>[];
@@ -31,7 +36,13 @@ export class StepConsumer {
         prefix: options.prefix ?? DEFAULT_QUEUE_PREFIX,
         concurrency: options.concurrency,
         // The lease in Postgres is the authority on who runs a step; BullMQ's stalled-job check
-        // is only the fast path for a worker that died before it claimed.
+        // covers a worker that died after taking a delivery and before claiming it (a claim
+        // waiting for its batch). The scheduler counts an active job as present, so this check
+        // alone brings such a step back: within DELIVERY_LOCK_MS + STALLED_CHECK_MS, not
+        // BullMQ's default 30 s + 30 s. A live worker whose event loop stalls longer than the
+        // lock gets its delivery again, which the claim fence turns into a no-op.
+        lockDuration: DELIVERY_LOCK_MS,
+        stalledInterval: STALLED_CHECK_MS,
         maxStalledCount: 5,
       });
       worker.on('error', (err) => options.onError?.(err, handler));

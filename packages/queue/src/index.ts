@@ -8,7 +8,14 @@ export {
   isCluster,
   type RedisConnection,
 } from './connection.ts';
-export { DelayedError, type Job, StepConsumer, type StepConsumerOptions } from './consumer.ts';
+export {
+  DELIVERY_LOCK_MS,
+  DelayedError,
+  type Job,
+  STALLED_CHECK_MS,
+  StepConsumer,
+  type StepConsumerOptions,
+} from './consumer.ts';
 export { StepDispatcher, type StepDispatcherOptions } from './dispatcher.ts';
 export { cancellationChannel, DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
 export { isStepJobPayload, type StepDispatch, type StepJobPayload } from './payload.ts';
