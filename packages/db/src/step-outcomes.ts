@@ -58,7 +58,8 @@ WITH request AS (
      SET status = 'complete', results = r.results, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
          claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, last_error = NULL
     FROM request r
-   WHERE s.id = r.step_id AND s.attempts = r.attempt AND s.status = 'in_progress' AND s.claimed_by = $10
+   -- By primary key from the request, never by a status index (see the claim in step-attempts.ts).
+   WHERE s.id = r.step_id AND s.attempts = r.attempt AND (s.status = 'in_progress') IS TRUE AND s.claimed_by = $10
   RETURNING s.id, s.task_id, s.attempts
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome,

@@ -213,3 +213,99 @@ describe('recording several successes in one statement', () => {
     ]);
   });
 });
+
+describe('finding the rows of a batch however many steps wait', () => {
+  /** Index names of a plan, from EXPLAIN (FORMAT JSON). */
+  function indexesOf(plan: unknown): string[] {
+    const found: string[] = [];
+    const walk = (node: unknown) => {
+      if (Array.isArray(node)) for (const child of node) walk(child);
+      else if (node && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === 'Index Name') found.push(value as string);
+          else walk(value);
+        }
+      }
+    };
+    walk(plan);
+    return found;
+  }
+
+  it('claims and records by primary key, with statistics taken before 400 steps waited and then ran', async () => {
+    const template = testTemplate({
+      identity_strategy: 'unique',
+      steps: [
+        { name: 'first', handler: 'backlog_noop' },
+        { name: 'second', handler: 'backlog_noop', depends_on: ['first'] },
+      ],
+    });
+    await registerTemplate(h.pool, template);
+    const create = async () =>
+      (await h.create({ namespace: 'test', name: template.name, context: {} })).task.id;
+    const taskId = await create();
+    await h.pool.query('ANALYZE'); // almost nothing waits yet
+    for (let i = 0; i < 400; i++) await create();
+
+    const client = await h.pool.connect();
+    try {
+      // The plan a busy worker runs: a prepared statement switches to its generic plan after five
+      // executions, and that plan does not know how many steps a batch holds.
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      const { rows } = await client.query(
+        `SELECT id FROM workflow_steps WHERE task_id = $1 AND name = 'first'`,
+        [taskId],
+      );
+      const stepId = rows[0].id as string;
+      const [claimed] = await claimStepAttempts(client, 'worker-4', [
+        { stepId, attempt: 1, leaseMs: 30_000 },
+      ]);
+      const claimPlan = await client.query(
+        `EXPLAIN (FORMAT JSON) EXECUTE switchyard_claim_steps('{${stepId}}', '{1}', '{30000}', 'worker-4')`,
+      );
+      // Now 400 steps run elsewhere, as on a large fleet.
+      const { rows: backlog } = await client.query(
+        `SELECT id FROM workflow_steps WHERE status = 'enqueued' AND name = 'first' AND id <> $1`,
+        [stepId],
+      );
+      await claimStepAttempts(
+        client,
+        'worker-5',
+        backlog.map((r) => ({ stepId: r.id as string, attempt: 1, leaseMs: 30_000 })),
+      );
+      const [recorded] = await recordStepSuccesses(client as unknown as Pool, 'worker-4', [
+        {
+          record: {
+            stepId,
+            taskId,
+            attempt: 1,
+            workerId: 'worker-4',
+            dependentSystem: claimed!.dependentSystem,
+            startedAt: claimed!.startedAt,
+            finishedAt: new Date(),
+            probe: false,
+            fallback: false,
+          },
+          results: null,
+        },
+      ]);
+      // The plan for a batch of 20 of the running steps (EXPLAIN runs nothing).
+      const batch = backlog.slice(0, 20).map((r) => r.id as string);
+      const array = (value: string) => `ARRAY[${batch.map(() => value).join(', ')}]`;
+      const successPlan = await client.query(
+        `EXPLAIN (FORMAT JSON) EXECUTE switchyard_step_successes('{${batch.join(',')}}', ${array('1')},
+           ${array(`'${taskId}'::uuid`)}, ${array(`'null'::jsonb`)}, ${array(`'svc'`)}, ${array('now()')},
+           ${array('now()')}, ${array('1')}, ${array('false')}, 'worker-5')`,
+      );
+
+      expect(recorded!.ready).toHaveLength(1);
+      // A status index looks cheap to the planner when statistics say nothing waits, and then
+      // every claim and record scans the whole backlog.
+      for (const plan of [claimPlan, successPlan]) {
+        expect(indexesOf(plan.rows[0]['QUERY PLAN']).filter((name) => name.includes('status'))).toEqual([]);
+      }
+    } finally {
+      await client.query('RESET plan_cache_mode');
+      client.release();
+    }
+  }, 60_000);
+});
