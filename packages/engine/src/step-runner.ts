@@ -18,7 +18,13 @@ import {
 } from '@switchyard/db';
 import type { StepHandler } from '@switchyard/handler-kit';
 import { withLogContext } from '@switchyard/logger';
-import { DelayedError, type Job, type StepDispatcher, type StepJobPayload } from '@switchyard/queue';
+import {
+  DelayedError,
+  isStepJobPayload,
+  type Job,
+  type StepDispatcher,
+  type StepJobPayload,
+} from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
@@ -54,6 +60,15 @@ export class StepRunner {
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
+    if (!isStepJobPayload(job.data)) {
+      // Claims go to Postgres in batches: a message that is not a step pointer would fail the
+      // whole statement, and with it every delivery claimed beside it. Nothing can run it.
+      this.#log.error(
+        { job_id: job.id, queue: job.queueName, data: job.data },
+        'dropped a message that is not a step',
+      );
+      return;
+    }
     const { stepId, attempt } = job.data;
     const leaseMs = this.#options.leaseFor(job.name);
     const claimed = await this.#claims.submit({ stepId, attempt, leaseMs });

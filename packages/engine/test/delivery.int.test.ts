@@ -1,6 +1,6 @@
 import { registerTemplate } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
-import { DELIVERY_LOCK_MS, STALLED_CHECK_MS, StepConsumer } from '@switchyard/queue';
+import { DELIVERY_LOCK_MS, QueueEvents, STALLED_CHECK_MS, StepConsumer } from '@switchyard/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
 
@@ -84,6 +84,32 @@ describe('fenced delivery', () => {
     );
     console.info(`[measure] orphaned delivery ran ${Date.now() - diedAt} ms after its worker died`);
   }, 40_000);
+
+  it('drops a malformed message without failing the deliveries claimed with it', async () => {
+    const template = testTemplate({
+      identity_strategy: 'unique',
+      steps: [{ name: 'only', handler: 'beside_malformed' }],
+    });
+    await registerTemplate(h.pool, template);
+    const queue = h.dispatcher.queue('beside_malformed');
+    const failed: string[] = [];
+    const events = new QueueEvents(queue.name, { connection: h.redis.duplicate(), prefix: h.prefix });
+    events.on('failed', ({ jobId }) => failed.push(jobId));
+    await events.waitUntilReady();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      ids.push((await h.create({ namespace: 'test', name: template.name, context: {} })).task.id);
+      // Not a step pointer: a message from another producer, or hand-made.
+      if (i % 7 === 3)
+        await queue.add('beside_malformed', { stepId: `not-a-step-${i}`, taskId: 'x', attempt: 1 });
+    }
+    await h.start([defineStepHandler('beside_malformed', () => ({ ok: true }))], [], { concurrency: 10 });
+
+    for (const id of ids) expect(await h.waitForTask(id)).toBe('complete');
+    await waitForDrain(h, 'beside_malformed');
+    await events.close();
+    expect(failed).toEqual([]);
+  });
 });
 
 async function waitForDrain(h: EngineHarness, handler: string): Promise<void> {

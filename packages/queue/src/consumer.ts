@@ -4,7 +4,7 @@ import { DEFAULT_QUEUE_PREFIX, queueNameForHandler } from './names.ts';
 import type { StepJobPayload } from './payload.ts';
 
 export type { Job } from 'bullmq';
-export { DelayedError } from 'bullmq';
+export { DelayedError, QueueEvents } from 'bullmq';
 
 export type StepConsumerOptions = {
   /** Used to build one blocking connection per queue (BullMQ duplicates it). */

@@ -12,6 +12,7 @@ export {
   DELIVERY_LOCK_MS,
   DelayedError,
   type Job,
+  QueueEvents,
   STALLED_CHECK_MS,
   StepConsumer,
   type StepConsumerOptions,

@@ -17,8 +17,18 @@ export type StepDispatch = StepJobPayload & {
   delayMs?: number;
 };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a message is a step pointer this worker can claim: ids are UUIDs, attempt ≥ 1. */
 export function isStepJobPayload(value: unknown): value is StepJobPayload {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.stepId === 'string' && typeof v.taskId === 'string' && Number.isInteger(v.attempt);
+  return (
+    typeof v.stepId === 'string' &&
+    UUID.test(v.stepId) &&
+    typeof v.taskId === 'string' &&
+    UUID.test(v.taskId) &&
+    Number.isInteger(v.attempt) &&
+    (v.attempt as number) >= 1
+  );
 }
