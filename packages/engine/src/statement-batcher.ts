@@ -1,3 +1,6 @@
+import { TransientInfrastructureError } from '@switchyard/core';
+import { isRetriableDbError } from '@switchyard/db';
+
 type Waiting<Request, Result> = {
   request: Request;
   resolve: (result: Result) => void;
@@ -19,8 +22,8 @@ export class StatementBatcher<Request, Result> {
   #running = 0;
 
   /**
-   * @param run runs one batch and returns one result per request, in order. It retries what
-   *   is safe to retry itself; an error it throws is every request's error.
+   * @param run runs one batch and returns one result per request, in order, all or nothing. It
+   *   retries what is safe to retry itself; when it throws, each request is run again alone.
    * @param maxStatements statements in flight at once: more than one, so a statement waiting
    *   on a row lock or a slow round trip does not hold up every request behind it.
    */
@@ -50,9 +53,29 @@ export class StatementBatcher<Request, Result> {
           w.resolve(results[i] as Result);
         });
       } catch (err) {
-        for (const w of batch) w.reject(err);
+        // Postgres unreachable fails every request alike: running them one by one would only
+        // multiply the retries.
+        if (batch.length === 1 || err instanceof TransientInfrastructureError || isRetriableDbError(err)) {
+          for (const w of batch) w.reject(err);
+        } else await this.#oneByOne(batch);
       }
     }
     this.#running -= 1;
+  }
+
+  /**
+   * After a batch failed (the statement rolled back as a whole): runs each request on its own,
+   * so one request Postgres refuses (a result it cannot store, say) fails alone instead of
+   * taking every request batched with it.
+   */
+  async #oneByOne(batch: Waiting<Request, Result>[]): Promise<void> {
+    for (const w of batch) {
+      try {
+        const [result] = await this.#run([w.request]);
+        w.resolve(result as Result);
+      } catch (err) {
+        w.reject(err);
+      }
+    }
   }
 }

@@ -6,6 +6,7 @@ import {
   type Pool,
   recordStepSuccesses,
   registerTemplate,
+  type StepSuccess,
 } from '@switchyard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatementBatcher } from '../src/statement-batcher.ts';
@@ -210,6 +211,37 @@ describe('recording several successes in one statement', () => {
     expect(tasks).toEqual([
       { status: 'complete', completions: 1 },
       { status: 'complete', completions: 1 },
+    ]);
+  });
+
+  it('records the others of a batch when Postgres refuses one result', async () => {
+    const taskIds: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { task } = await h.create({ namespace: 'test', name: diamond.name, context: {} });
+      taskIds.push(task.id);
+    }
+    const roots = await claimAll(taskIds, ['a']);
+    const batcher = new StatementBatcher((batch: StepSuccess[]) =>
+      recordStepSuccesses(h.pool, worker, batch),
+    );
+    // The first goes alone; the three behind it share a statement, which the bad result fails.
+    const outcomes = await Promise.allSettled(
+      roots.map((step, i) =>
+        batcher.submit(i === 2 ? { ...success(step), results: { text: 'nul \u0000 byte' } } : success(step)),
+      ),
+    );
+
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const { rows } = await h.pool.query(
+      `SELECT task_id, status FROM workflow_steps WHERE task_id = ANY($1) AND name = 'a'`,
+      [taskIds],
+    );
+    const status = Object.fromEntries(rows.map((r) => [r.task_id, r.status]));
+    expect(roots.map((step) => status[step.taskId])).toEqual([
+      'complete',
+      'complete',
+      'in_progress',
+      'complete',
     ]);
   });
 });
