@@ -1,4 +1,10 @@
-import { classifyStepError, decideAfterFailure, PermanentError } from '@switchyard/core';
+import {
+  classifyStepError,
+  decideAfterFailure,
+  PermanentError,
+  TransientInfrastructureError,
+  toError,
+} from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
@@ -7,6 +13,7 @@ import {
   claimStepAttempts,
   explainClaimMiss,
   holdBlockedStep,
+  isRetriableDbError,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,
@@ -33,6 +40,8 @@ import type { CompiledWorkerOptions } from './worker-options.ts';
 
 /** Running attempts of this worker by `<stepId>.<attempt>`, so shutdown and cancellation can abort them. */
 export type InFlight = Map<string, { taskId: string; controller: AbortController }>;
+
+type RecordedOutcome = { failure: AttemptFailure | null; result: OutcomeResult };
 
 /**
  * Processes one dispatch message: claim behind the fence, run the handler, record the outcome
@@ -142,13 +151,34 @@ export class StepRunner {
       probe: step.probe,
       fallback: step.fallback,
     };
-    const failure = outcome.ok ? null : describeFailure(step, outcome.error);
-    const { pool } = this.#options;
-    const result = failure
-      ? await withTransaction(pool, (client) => recordStepFailure(client, record, failure))
-      : await this.#successes.submit({ record, results: outcome.ok ? outcome.results : null });
+    const { failure, result } = outcome.ok
+      ? await this.#recordSuccess(step, record, outcome.results)
+      : await this.#recordFailure(record, describeFailure(step, outcome.error));
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
+  }
+
+  async #recordFailure(record: AttemptRecord, failure: AttemptFailure): Promise<RecordedOutcome> {
+    const result = await withTransaction(this.#options.pool, (client) =>
+      recordStepFailure(client, record, failure),
+    );
+    return { failure, result };
+  }
+
+  async #recordSuccess(step: ClaimedStep, record: AttemptRecord, results: unknown): Promise<RecordedOutcome> {
+    try {
+      return { failure: null, result: await this.#successes.submit({ record, results }) };
+    } catch (err) {
+      if (err instanceof TransientInfrastructureError || isRetriableDbError(err)) throw err;
+      // Postgres refused the results (a NUL byte in a string) or they do not serialize (a
+      // BigInt). Running the handler again would return them again: the attempt fails for
+      // good, saying why, and an operator can resolve the step with results that fit.
+      const refused = new PermanentError(`results could not be stored: ${toError(err).message}`, {
+        errorCode: 'results_not_storable',
+        cause: err,
+      });
+      return this.#recordFailure(record, describeFailure(step, refused));
+    }
   }
 
   /** Hands the step back so another worker takes it at once rather than after the lease. */

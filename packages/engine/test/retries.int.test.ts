@@ -101,6 +101,29 @@ describe('errors and retries', () => {
     expect((await h.steps(task.id))[0]).toMatchObject({ status: 'error', attempts: 1 });
   });
 
+  it('fails a step for good when Postgres cannot store its results, and says why', async () => {
+    let calls = 0;
+    const template = testTemplate({
+      steps: [{ name: 'lookup', handler: 'rt_unstorable', retry: { max_attempts: 5, backoff_base_ms: 10 } }],
+    });
+    await h.start(
+      [
+        defineStepHandler('rt_unstorable', () => {
+          calls += 1;
+          return { name: 'nul \u0000 byte' }; // jsonb has no NUL character
+        }),
+      ],
+      [template],
+    );
+    const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+
+    expect(await h.waitForTask(task.id)).toBe('error');
+    expect(calls).toBe(1);
+    const attempts = await h.attempts(task.id);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ outcome: 'permanent_error', error_code: 'results_not_storable' });
+  });
+
   it('fails the step and the task when attempts are exhausted; anything thrown counts as retryable', async () => {
     let calls = 0;
     const template = testTemplate({ steps: [{ name: 'always', handler: 'rt_always', retry: fast }] });
