@@ -101,16 +101,19 @@ describe('errors and retries', () => {
     expect((await h.steps(task.id))[0]).toMatchObject({ status: 'error', attempts: 1 });
   });
 
-  it('fails a step for good when Postgres cannot store its results, and says why', async () => {
+  it.each([
+    ['a NUL character, which jsonb has not', { name: 'nul \u0000 byte' }],
+    ['a BigInt, which JSON has not', { amount: 10n }],
+  ])('fails a step for good when its results cannot be stored (%s), and says why', async (_, results) => {
     let calls = 0;
     const template = testTemplate({
       steps: [{ name: 'lookup', handler: 'rt_unstorable', retry: { max_attempts: 5, backoff_base_ms: 10 } }],
     });
-    await h.start(
+    const worker = await h.start(
       [
         defineStepHandler('rt_unstorable', () => {
           calls += 1;
-          return { name: 'nul \u0000 byte' }; // jsonb has no NUL character
+          return results;
         }),
       ],
       [template],
@@ -118,6 +121,7 @@ describe('errors and retries', () => {
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
 
     expect(await h.waitForTask(task.id)).toBe('error');
+    await worker.stop();
     expect(calls).toBe(1);
     const attempts = await h.attempts(task.id);
     expect(attempts).toHaveLength(1);
