@@ -100,7 +100,13 @@ export {
 } from './task-queries.ts';
 export { findTask, insertTask, type NewTask, type TaskRow } from './tasks.ts';
 export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate } from './templates.ts';
-export { isRetriableDbError, type TransactionOptions, withRetries, withTransaction } from './transaction.ts';
+export {
+  isDatabaseUnavailable,
+  isRetriableDbError,
+  type TransactionOptions,
+  withRetries,
+  withTransaction,
+} from './transaction.ts';
 export {
   findUnservedSteps,
   recordWorkerHeartbeat,

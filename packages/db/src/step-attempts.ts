@@ -56,7 +56,7 @@ export type ClaimedStep = {
 //   durable while its claim is not (and the fence refuses an outcome whose claim was lost).
 // It halves the WAL flushes a step costs; flushes were the main wait of the hot path (bench/).
 //
-// The status conditions are written \`(...) IS TRUE\` so that no status index can serve them: the
+// The status conditions are written `(...) IS TRUE` so that no status index can serve them: the
 // rows are found by primary key from the request. Statistics taken while few steps or tasks were
 // waiting make a status index look cheaper to the planner, and the plan then scanned the whole
 // backlog for every claim (measured with auto_explain during a burst of 2000 workflows: 2.7 ms

@@ -129,7 +129,9 @@ export async function recordStepSuccesses(
   const isApplied = (r: AttemptRecord) => applied.has(`${r.stepId}.${r.attempt}`);
   const readyByTask = new Map<string, ReadyStep[]>();
   for (const step of rows[0].ready as ReadyStep[]) {
-    readyByTask.set(step.taskId, [...(readyByTask.get(step.taskId) ?? []), step]);
+    const ofTask = readyByTask.get(step.taskId);
+    if (ofTask) ofTask.push(step);
+    else readyByTask.set(step.taskId, [step]);
   }
   // A task with a child made ready still has work in flight: no need to look at it.
   const settledTasks = new Set(

@@ -22,7 +22,8 @@ export async function finalizeTaskIfDone(
   const locked = await db.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
   const from = locked.rows[0]?.status as string | undefined;
   if (from !== 'pending' && from !== 'in_progress') return null;
-  const to = decideTaskStatus(await countSteps(db, taskId));
+  const counts = (await countSteps(db, [taskId])).get(taskId) ?? { total: 0, satisfied: 0, inFlight: 0 };
+  const to = decideTaskStatus(counts);
   if (!to) return null;
   const reason = to === 'complete' ? 'all steps complete' : 'blocked by failures';
   await db.query(
@@ -37,22 +38,27 @@ export async function finalizeTaskIfDone(
 }
 
 const COUNT_STEPS_SQL = `
-SELECT count(*)::int AS total,
+SELECT task_id,
+       count(*)::int AS total,
        count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
        count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
-  FROM workflow_steps WHERE task_id = $1`;
+  FROM workflow_steps WHERE task_id = ANY($1::uuid[]) GROUP BY task_id`;
 
-async function countSteps(db: Queryable, taskId: string) {
+type StepCounts = { total: number; satisfied: number; inFlight: number };
+
+/** Step counts by task, for the tasks given (a task without steps has no entry). */
+async function countSteps(db: Queryable, taskIds: string[]): Promise<Map<string, StepCounts>> {
   const { rows } = await db.query({
     name: 'switchyard_count_task_steps',
     text: COUNT_STEPS_SQL,
-    values: [taskId],
+    values: [taskIds],
   });
-  return {
-    total: rows[0].total as number,
-    satisfied: rows[0].satisfied as number,
-    inFlight: rows[0].in_flight as number,
-  };
+  return new Map(
+    rows.map((row) => [
+      row.task_id as string,
+      { total: row.total as number, satisfied: row.satisfied as number, inFlight: row.in_flight as number },
+    ]),
+  );
 }
 
 const COMPLETE_SQL = `
@@ -68,13 +74,6 @@ WITH locked AS MATERIALIZED (
   SELECT id, from_status, 'complete', 'all steps complete', $2 FROM updated
 )
 SELECT id, from_status FROM updated`;
-
-const COUNT_TASKS_STEPS_SQL = `
-SELECT task_id,
-       count(*)::int AS total,
-       count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
-       count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
-  FROM workflow_steps WHERE task_id = ANY($1::uuid[]) GROUP BY task_id`;
 
 /**
  * Finalizes tasks after changes to their steps have committed (outside any transaction),
@@ -99,21 +98,12 @@ export async function finalizeAfterCommit(
 ): Promise<Map<string, TaskFinalization>> {
   const finalized = new Map<string, TaskFinalization>();
   if (taskIds.length === 0) return finalized;
-  const { rows: counts } = await pool.query({
-    name: 'switchyard_count_tasks_steps',
-    text: COUNT_TASKS_STEPS_SQL,
-    values: [taskIds],
-  });
   const complete: string[] = [];
-  for (const row of counts) {
-    const decision = decideTaskStatus({
-      total: row.total,
-      satisfied: row.satisfied,
-      inFlight: row.in_flight,
-    });
-    if (decision === 'complete') complete.push(row.task_id);
+  for (const [taskId, counts] of await countSteps(pool, taskIds)) {
+    const decision = decideTaskStatus(counts);
+    if (decision === 'complete') complete.push(taskId);
     if (decision === 'error') {
-      const done = await withTransaction(pool, (client) => finalizeTaskIfDone(client, row.task_id, actor));
+      const done = await withTransaction(pool, (client) => finalizeTaskIfDone(client, taskId, actor));
       if (done) finalized.set(done.taskId, done);
     }
   }

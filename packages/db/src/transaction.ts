@@ -29,6 +29,14 @@ export function isRetriableDbError(err: unknown): boolean {
   );
 }
 
+/**
+ * Whether an error says Postgres could not be reached or served (a retriable failure, or one
+ * whose retries withRetries used up), as opposed to Postgres refusing this request.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return err instanceof TransientInfrastructureError || isRetriableDbError(err);
+}
+
 export type TransactionOptions = {
   /** Extra attempts after a retriable failure. Default 3. */
   retries?: number;

@@ -1,11 +1,18 @@
-import { TransientInfrastructureError } from '@switchyard/core';
-import { isRetriableDbError } from '@switchyard/db';
+import { isDatabaseUnavailable } from '@switchyard/db';
 
 type Waiting<Request, Result> = {
   request: Request;
   resolve: (result: Result) => void;
   reject: (err: unknown) => void;
 };
+
+/** Requests in one statement at most. */
+const MAX_BATCH = 100;
+/**
+ * Statements of one kind in flight at once: more than one, so a statement waiting on a row lock
+ * or a slow round trip does not hold up every request behind it.
+ */
+const MAX_STATEMENTS = 2;
 
 /**
  * Sends a worker's requests of one kind (claims, recorded successes) to Postgres together. The
@@ -16,37 +23,28 @@ type Waiting<Request, Result> = {
  */
 export class StatementBatcher<Request, Result> {
   readonly #run: (batch: Request[]) => Promise<Result[]>;
-  readonly #maxBatch: number;
-  readonly #maxStatements: number;
   #waiting: Waiting<Request, Result>[] = [];
   #running = 0;
 
   /**
    * @param run runs one batch and returns one result per request, in order, all or nothing. It
    *   retries what is safe to retry itself; when it throws, each request is run again alone.
-   * @param maxStatements statements in flight at once: more than one, so a statement waiting
-   *   on a row lock or a slow round trip does not hold up every request behind it.
    */
-  constructor(
-    run: (batch: Request[]) => Promise<Result[]>,
-    { maxBatch = 100, maxStatements = 2 }: { maxBatch?: number; maxStatements?: number } = {},
-  ) {
+  constructor(run: (batch: Request[]) => Promise<Result[]>) {
     this.#run = run;
-    this.#maxBatch = maxBatch;
-    this.#maxStatements = maxStatements;
   }
 
   submit(request: Request): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ request, resolve, reject });
-      if (this.#running < this.#maxStatements) void this.#drain();
+      if (this.#running < MAX_STATEMENTS) void this.#drain();
     });
   }
 
   async #drain(): Promise<void> {
     this.#running += 1;
     while (this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, this.#maxBatch);
+      const batch = this.#waiting.splice(0, MAX_BATCH);
       try {
         const results = await this.#run(batch.map((w) => w.request));
         batch.forEach((w, i) => {
@@ -55,7 +53,7 @@ export class StatementBatcher<Request, Result> {
       } catch (err) {
         // Postgres unreachable fails every request alike: running them one by one would only
         // multiply the retries.
-        if (batch.length === 1 || err instanceof TransientInfrastructureError || isRetriableDbError(err)) {
+        if (batch.length === 1 || isDatabaseUnavailable(err)) {
           for (const w of batch) w.reject(err);
         } else await this.#oneByOne(batch);
       }

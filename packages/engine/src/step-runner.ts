@@ -1,10 +1,4 @@
-import {
-  classifyStepError,
-  decideAfterFailure,
-  PermanentError,
-  TransientInfrastructureError,
-  toError,
-} from '@switchyard/core';
+import { classifyStepError, decideAfterFailure, PermanentError, toError } from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
@@ -13,7 +7,7 @@ import {
   claimStepAttempts,
   explainClaimMiss,
   holdBlockedStep,
-  isRetriableDbError,
+  isDatabaseUnavailable,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,
@@ -169,7 +163,7 @@ export class StepRunner {
     try {
       return { failure: null, result: await this.#successes.submit({ record, results }) };
     } catch (err) {
-      if (err instanceof TransientInfrastructureError || isRetriableDbError(err)) throw err;
+      if (isDatabaseUnavailable(err)) throw err;
       // Postgres refused the results (a NUL byte in a string) or they do not serialize (a
       // BigInt). Running the handler again would return them again: the attempt fails for
       // good, saying why, and an operator can resolve the step with results that fit.
