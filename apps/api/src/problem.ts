@@ -37,12 +37,38 @@ const PROBLEMS: Record<string, { status: number; title: string }> = {
   uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   transient_infrastructure: { status: 503, title: 'Service unavailable' },
+  not_ready: { status: 503, title: 'Service unavailable' },
   internal: { status: 500, title: 'Internal error' },
+};
+
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+/** The challenge every 401 carries (RFC 6750 §3), so a client knows which scheme to answer with. */
+export const WWW_AUTHENTICATE = 'Bearer realm="switchyard"';
+
+/** What each problem status means to a caller, as the OpenAPI document describes it. */
+const STATUS_MEANINGS: Record<number, string> = {
+  400: 'Invalid request; `errors` lists each failing field as a JSON pointer, rule and message',
+  401: 'No API key, or an unknown or revoked one; send `Authorization: Bearer <key>`',
+  403: 'The API key lacks the scope, or may not touch this namespace',
+  404: 'No such resource',
+  409: 'The resource is not in a state that allows this operation; `detail` says why',
+  413: 'The request body is over the size limit',
+  415: 'The request body is not `application/json`',
+  503: 'Postgres is unavailable; retry later',
 };
 
 /** Problem responses a route may give, for the OpenAPI document and the serializer. */
 export function problems(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((status) => [status, ProblemSchema]));
+  return Object.fromEntries(statuses.map((status) => [status, problemResponse(status, ProblemSchema)]));
+}
+
+/** One problem response: `schema` (the problem document, or one with extension members) as problem+json. */
+export function problemResponse<S>(status: number, schema: S, description?: string) {
+  return {
+    description: description ?? STATUS_MEANINGS[status] ?? 'Error',
+    content: { [PROBLEM_MEDIA_TYPE]: { schema } },
+  };
 }
 
 /** A problem document for `code`. */
@@ -131,5 +157,6 @@ export function frameworkErrorHandler(err: Error, request: FastifyRequest, reply
 
 /** Sends a problem document with its status and media type. */
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
-  return reply.code(body.status).type('application/problem+json').send(body);
+  if (body.status === 401) reply.header('www-authenticate', WWW_AUTHENTICATE);
+  return reply.code(body.status).type(PROBLEM_MEDIA_TYPE).send(body);
 }

@@ -6,16 +6,12 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import { ValidationError } from '@switchyard/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installAuth } from './auth.ts';
 import type { ApiDeps, ApiOptions } from './deps.ts';
 import { findUnstorableInput } from './input-guard.ts';
 import { createFleetMetrics } from './metrics.ts';
+import { openapiOptions } from './openapi.ts';
 import { frameworkErrorHandler, installProblemHandlers } from './problem.ts';
 import { breakerRoutes } from './routes/breakers.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
@@ -51,20 +47,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   });
   app.addHook('preValidation', async (request) => rejectUnstorable(request));
   installAuth(app, { pool: deps.pool, disabled: options.authDisabled });
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Switchyard',
-        version: '1.0.0',
-        description:
-          'Start workflows and operate them. Errors are application/problem+json (RFC 9457); validation problems list each failing field.',
-      },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-    },
-    transform: (input) => withSecurity(jsonSchemaTransform(input), input.route.config?.scope),
-    transformObject: jsonSchemaTransformObject,
-  });
+  await app.register(swagger, openapiOptions());
   const metrics = createFleetMetrics(deps);
   await app.register(taskRoutes(deps));
   await app.register(templateRoutes(deps));
@@ -74,11 +57,6 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(docsRoutes);
   await app.register(dashboardRoutes(options.dashboardDir));
   return app;
-}
-
-function withSecurity<T extends { schema: object }>(result: T, scope: string | undefined): T {
-  if (!scope) return result;
-  return { ...result, schema: { ...result.schema, security: [{ apiKey: [] }], 'x-scope': scope } };
 }
 
 function rejectUnstorable(request: { body?: unknown; query?: unknown; params?: unknown }): void {

@@ -68,7 +68,11 @@ describe('the scope matrix', () => {
 describe('authentication', () => {
   it('answers a missing, malformed, unknown or revoked key with 401', async () => {
     const key = await h.key(['admin']);
-    expect((await h.call('GET', '/v1/tasks', { key: '' })).status).toBe(401);
+    const missing = await h.call('GET', '/v1/tasks', { key: '' });
+    expect(missing.status).toBe(401);
+    // RFC 9110 §15.5.2: a 401 carries the challenge saying which scheme to answer with.
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="switchyard"');
+    expect(missing.headers.get('content-type')).toContain('application/problem+json');
     expect(
       (await h.call('GET', '/v1/tasks', { key: '', headers: { authorization: 'Basic abc' } })).status,
     ).toBe(401);

@@ -55,7 +55,7 @@ describe('the OpenAPI document', () => {
       expect({ route, missing }).toEqual({ route, missing: false });
     }
     expect(body.paths['/v1/tasks'].post.security).toEqual([{ apiKey: [] }]);
-    expect(body.paths['/health/live'].get.security).toBeUndefined();
+    expect(body.paths['/health/live'].get.security).toEqual([]);
     expect(body.components.schemas).toHaveProperty('Task');
     expect(body.components.schemas).toHaveProperty('Problem');
   });
@@ -87,6 +87,8 @@ describe('health', () => {
     try {
       const ready = await h.call('GET', '/health/ready', { key: '' });
       expect(ready.status).toBe(503);
+      expect(ready.headers.get('content-type')).toContain('application/problem+json');
+      expect(ready.body).toMatchObject({ code: 'not_ready', detail: expect.stringContaining('migrations') });
       expect(ready.body.checks.migrations).toMatchObject({
         ok: false,
         detail: expect.stringContaining(last.rows[0].migration_name),

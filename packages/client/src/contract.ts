@@ -129,10 +129,16 @@ export const TaskCountsQuerySchema = ListTasksQuerySchema.pick({
 });
 export type TaskCountsQuery = z.input<typeof TaskCountsQuerySchema>;
 
+// One named property per status (not a record keyed by the enum), so the document lists them
+// as properties that generated clients turn into fields.
+const countPerStatus = Object.fromEntries(
+  TaskStatusSchema.options.map((status) => [status, z.number().int()]),
+);
+
 /** Response of `GET /v1/tasks/counts`: every task status with how many tasks match. */
 export const TaskCountsSchema = z
   .object({
-    counts: z.record(TaskStatusSchema, z.number().int()),
+    counts: z.object(countPerStatus as Record<z.output<typeof TaskStatusSchema>, z.ZodNumber>),
     total: z.number().int(),
   })
   .meta({ id: 'TaskCounts' });

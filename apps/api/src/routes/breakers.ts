@@ -33,9 +33,10 @@ export function breakerRoutes(deps: ApiDeps) {
       {
         config: { scope: 'tasks:read' },
         schema: {
+          operationId: 'listBreakers',
           tags: ['breakers'],
           summary: 'Every circuit breaker: state, recent calls and failures, held steps, probes in flight',
-          response: { 200: BreakerListSchema, ...problems(401, 403) },
+          response: { 200: BreakerListSchema, ...problems(400, 401, 403, 503) },
         },
       },
       async () => wire(BreakerListSchema, { breakers: await listBreakers(deps.pool) }),
@@ -45,11 +46,12 @@ export function breakerRoutes(deps: ApiDeps) {
       {
         config: { scope: 'tasks:read' },
         schema: {
+          operationId: 'getBreaker',
           tags: ['breakers'],
           summary: 'One breaker with its transition log (the evidence of each change) and its held steps',
           description: 'Held steps are limited to the namespaces of a restricted key.',
           params: SystemParams,
-          response: { 200: BreakerDetailSchema, ...problems(400, 401, 403, 404) },
+          response: { 200: BreakerDetailSchema, ...problems(400, 401, 403, 404, 503) },
         },
       },
       async (request) => {
@@ -69,12 +71,13 @@ export function breakerRoutes(deps: ApiDeps) {
       {
         config: { scope: 'operate' },
         schema: {
+          operationId: 'forceBreaker',
           tags: ['breakers'],
           summary: 'Force a breaker open or closed, or reset it to be decided by the history again',
           description: 'Audited with the key and the reason. Needs a key not restricted to namespaces.',
           params: BreakerParams,
           body: BreakerActionBodySchema,
-          response: { 200: BreakerSchema, ...problems(400, 401, 403) },
+          response: { 200: BreakerSchema, ...problems(400, 401, 403, 413, 415, 503) },
         },
       },
       async (request) => {

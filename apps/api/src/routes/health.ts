@@ -1,12 +1,22 @@
-import { HealthSchema } from '@switchyard/client';
+import { HealthSchema, ProblemSchema } from '@switchyard/client';
 import { toError } from '@switchyard/core';
 import { pendingMigrations } from '@switchyard/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { ApiDeps, ApiOptions } from '../deps.ts';
 import type { FleetMetrics } from '../metrics.ts';
+import { PROBLEM_MEDIA_TYPE, problem, problemResponse, problems } from '../problem.ts';
 
 type Check = { ok: boolean; detail?: string };
+
+/** A failed readiness check: a problem document that also carries every check (an RFC 9457 extension member). */
+const NotReadySchema = ProblemSchema.extend({ checks: HealthSchema.shape.checks }).meta({ id: 'NotReady' });
+
+const MetricsText = {
+  description: 'Prometheus text exposition format',
+  content: { 'text/plain': { schema: z.string() } },
+};
 
 async function check(fn: () => Promise<string | undefined>): Promise<Check> {
   try {
@@ -23,19 +33,35 @@ export function healthRoutes(deps: ApiDeps, options: ApiOptions, metrics: FleetM
     const app = root.withTypeProvider<ZodTypeProvider>();
     app.get(
       '/health/live',
-      { schema: { tags: ['health'], summary: 'The process is up', response: { 200: HealthSchema } } },
+      {
+        schema: {
+          operationId: 'getLiveness',
+          tags: ['health'],
+          summary: 'The process is up',
+          response: { 200: HealthSchema, ...problems(400) },
+        },
+      },
       async () => ({ status: 'ok' as const, checks: {} }),
     );
     app.get(
       '/health/ready',
       {
         schema: {
+          operationId: 'getReadiness',
           tags: ['health'],
           summary: 'Postgres and Redis reachable, migrations current (503 otherwise)',
-          response: { 200: HealthSchema, 503: HealthSchema },
+          response: {
+            200: HealthSchema,
+            ...problems(400),
+            503: problemResponse(
+              503,
+              NotReadySchema,
+              'Not ready: `detail` names the failed checks, `checks` holds all of them',
+            ),
+          },
         },
       },
-      async (_request, reply) => {
+      async (request, reply) => {
         const checks = {
           postgres: await check(async () => void (await deps.pool.query('SELECT 1'))),
           redis: await check(async () => void (await deps.redis.ping())),
@@ -45,16 +71,28 @@ export function healthRoutes(deps: ApiDeps, options: ApiOptions, metrics: FleetM
             return undefined;
           }),
         };
-        const ok = Object.values(checks).every((c) => c.ok);
-        reply.code(ok ? 200 : 503);
-        return { status: ok ? ('ok' as const) : ('fail' as const), checks };
+        const failed = Object.entries(checks).filter(([, c]) => !c.ok);
+        if (failed.length === 0) return reply.code(200).send({ status: 'ok' as const, checks });
+        const detail = `not ready: ${failed.map(([name, c]) => `${name} (${c.detail ?? 'failed'})`).join('; ')}`;
+        return reply
+          .code(503)
+          .type(PROBLEM_MEDIA_TYPE)
+          .send({ ...problem('not_ready', detail), instance: request.url, checks });
       },
     );
     app.get(
       '/metrics',
       {
         config: options.metricsRequireKey ? { scope: 'operate' } : {},
-        schema: { tags: ['health'], summary: 'Prometheus metrics of the fleet', produces: ['text/plain'] },
+        schema: {
+          operationId: 'getMetrics',
+          tags: ['health'],
+          summary: 'Prometheus metrics of the fleet',
+          response: {
+            200: MetricsText,
+            ...(options.metricsRequireKey ? problems(400, 401, 403, 503) : problems(400, 503)),
+          },
+        },
       },
       async (_request, reply) => {
         await metrics.refresh();

@@ -18,11 +18,12 @@ export function queueRoutes(deps: ApiDeps) {
       {
         config: { scope: 'tasks:read' },
         schema: {
+          operationId: 'listQueues',
           tags: ['queues'],
           summary: "Every step type's queue: jobs by state, open steps, and the live workers consuming it",
           description:
             'One queue per step type of the registered templates. Jobs are read from Redis, steps from Postgres.',
-          response: { 200: QueueListSchema, ...problems(401, 403) },
+          response: { 200: QueueListSchema, ...problems(400, 401, 403, 503) },
         },
       },
       async () => {

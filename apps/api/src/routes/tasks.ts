@@ -94,6 +94,7 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:write' },
       schema: {
+        operationId: 'createTask',
         tags: ['tasks'],
         summary: 'Start a task from a registered template',
         description:
@@ -103,7 +104,7 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
         response: {
           200: CreateTaskResponseSchema,
           201: CreateTaskResponseSchema,
-          ...problems(400, 401, 403, 404),
+          ...problems(400, 401, 403, 404, 413, 415, 503),
         },
       },
     },
@@ -149,10 +150,11 @@ function registerGetTask(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'getTask',
         tags: ['tasks'],
         summary: 'A task with its steps',
         params: TaskParams,
-        response: { 200: TaskSchema, ...problems(400, 401, 403, 404) },
+        response: { 200: TaskSchema, ...problems(400, 401, 403, 404, 503) },
       },
     },
     async (request) =>
@@ -167,10 +169,11 @@ function registerListTasks(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'listTasks',
         tags: ['tasks'],
         summary: 'Tasks matching the filters, newest first, one page at a time',
         querystring: ListTasksQuerySchema,
-        response: { 200: TaskPageSchema, ...problems(400, 401, 403) },
+        response: { 200: TaskPageSchema, ...problems(400, 401, 403, 503) },
       },
     },
     async (request) => {
@@ -202,11 +205,12 @@ function registerCountTasks(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'countTasks',
         tags: ['tasks'],
         summary: 'How many tasks match the filters, per status',
         description: 'The filters of GET /v1/tasks except status; every status is present (0 when none).',
         querystring: TaskCountsQuerySchema,
-        response: { 200: TaskCountsSchema, ...problems(400, 401, 403) },
+        response: { 200: TaskCountsSchema, ...problems(400, 401, 403, 503) },
       },
     },
     async (request) => {
@@ -234,10 +238,11 @@ function registerTransitions(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'getTransitions',
         tags: ['tasks'],
         summary: "The task's audit trail: every task and step status change, in order",
         params: TaskParams,
-        response: { 200: TransitionListSchema, ...problems(400, 401, 403, 404) },
+        response: { 200: TransitionListSchema, ...problems(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
@@ -259,10 +264,11 @@ function registerAttempts(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'getAttempts',
         tags: ['tasks'],
         summary: 'The attempt history of one step',
         params: StepParams,
-        response: { 200: AttemptListSchema, ...problems(400, 401, 403, 404) },
+        response: { 200: AttemptListSchema, ...problems(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
@@ -282,11 +288,12 @@ function registerTaskAttempts(r: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'tasks:read' },
       schema: {
+        operationId: 'getTaskAttempts',
         tags: ['tasks'],
         summary: 'Every attempt of every step of the task, in the order they started',
         description: "One request for the whole task's timeline instead of one per step.",
         params: TaskParams,
-        response: { 200: TaskAttemptListSchema, ...problems(400, 401, 403, 404) },
+        response: { 200: TaskAttemptListSchema, ...problems(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
@@ -298,20 +305,22 @@ function registerTaskAttempts(r: FastifyInstance, deps: ApiDeps) {
 
 function registerOperations(r: FastifyInstance, deps: ApiDeps) {
   const app = r.withTypeProvider<ZodTypeProvider>();
-  const operation = (summary: string, params: z.ZodType, body: z.ZodType) => ({
+  const operation = (operationId: string, summary: string, params: z.ZodType, body: z.ZodType) => ({
     config: { scope: 'operate' as const },
     schema: {
+      operationId,
       tags: ['operations'],
       summary,
       params,
       // No body at all arrives as null: the reason is optional.
       body: body.nullish(),
-      response: { 200: TaskSchema, ...problems(400, 401, 403, 404, 409) },
+      response: { 200: TaskSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 503) },
     },
   });
   app.post(
     '/v1/tasks/:id/cancel',
     operation(
+      'cancelTask',
       'Cancel a task: nothing more runs; running handlers are aborted',
       TaskParams,
       OperatorBodySchema,
@@ -330,6 +339,7 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
   app.post(
     '/v1/tasks/:id/steps/:step/retry',
     operation(
+      'retryStep',
       'Give a failed step fresh attempts; the task resumes from there',
       StepParams,
       OperatorBodySchema,
@@ -348,6 +358,7 @@ function registerOperations(r: FastifyInstance, deps: ApiDeps) {
   app.post(
     '/v1/tasks/:id/steps/:step/resolve',
     operation(
+      'resolveStep',
       'Resolve a step by hand, with optional results; its dependents proceed',
       StepParams,
       ResolveBodySchema,

@@ -24,9 +24,10 @@ export function templateRoutes(deps: ApiDeps) {
       {
         config: { scope: 'tasks:read' },
         schema: {
+          operationId: 'listTemplates',
           tags: ['templates'],
           summary: 'Registered templates and their versions',
-          response: { 200: TemplateListSchema, ...problems(401, 403) },
+          response: { 200: TemplateListSchema, ...problems(400, 401, 403, 503) },
         },
       },
       async (request) => {
@@ -40,10 +41,11 @@ export function templateRoutes(deps: ApiDeps) {
       {
         config: { scope: 'tasks:read' },
         schema: {
+          operationId: 'getTemplate',
           tags: ['templates'],
           summary: "One template's versions, with their steps and context schema",
           params: TemplateParams,
-          response: { 200: TemplateDetailSchema, ...problems(400, 401, 403, 404) },
+          response: { 200: TemplateDetailSchema, ...problems(400, 401, 403, 404, 503) },
         },
       },
       async (request) => {
