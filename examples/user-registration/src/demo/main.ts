@@ -4,7 +4,9 @@
  * Migrates, starts the four services, the API, the scheduler and two worker processes (one for
  * billing steps, one for the rest), enqueues registrations through the typed client, takes
  * billing down partway and brings it back, shows progress, and ends with a summary. Exit status
- * 0 only when every registration completed.
+ * 0 only when every registration completed. When DATABASE_URL / REDIS_URL point at this machine
+ * and nothing answers, it starts an embedded PostgreSQL (data in .switchyard/postgres) and a
+ * redis-server from PATH for the run, and stops them at the end.
  *
  *   pnpm demo [--count 50] [--json]
  */
@@ -14,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { createSwitchyardClient, type SwitchyardClient } from '@switchyard/client';
 import { commonEnvShape, parseEnvOrExit } from '@switchyard/config';
 import { applyMigrations, createApiKey, createPool, ensureDatabase, type Pool } from '@switchyard/db';
-import { createRedisConnection } from '@switchyard/queue';
+import { ensureLocalPostgres, ensureLocalRedis, LocalInfraError } from '@switchyard/local-infra';
 import { z } from 'zod';
 import { type AllServices, startAllServices } from '../services/index.ts';
 import { type FleetProcess, freePort, startApp, stopAll, waitUntilReady } from './processes.ts';
@@ -43,14 +45,26 @@ const BILLING_POLICY = {
 const OTHER_STEP_TYPES =
   'create_user_account,initialize_preferences,send_welcome_sequence,update_user_status';
 
+/** Where the fleet's Postgres and Redis are, after finding or starting them. */
+type Infrastructure = { databaseUrl: string; redisUrl: string };
+
 async function main(): Promise<number> {
-  await checkInfrastructure();
-  await applyMigrations(env.DATABASE_URL);
-  const pool = createPool(env.DATABASE_URL, { max: 4, application: 'switchyard-demo' });
+  const infra = await ensureInfrastructure();
+  try {
+    return await runDemo(infra);
+  } finally {
+    await infra.stop();
+  }
+}
+
+async function runDemo(infra: Infrastructure): Promise<number> {
+  await ensureDatabase(infra.databaseUrl);
+  await applyMigrations(infra.databaseUrl);
+  const pool = createPool(infra.databaseUrl, { max: 4, application: 'switchyard-demo' });
   const services = await startAllServices({ basePort: 0, rateLimitPerMinute: 100_000 });
   const fleet: FleetProcess[] = [];
   try {
-    const client = await startFleet(pool, services, fleet);
+    const client = await startFleet(infra, pool, services, fleet);
     const summary = await run(pool, client, services);
     if (args.json) console.log(JSON.stringify(summary));
     else printSummary(summary);
@@ -62,43 +76,39 @@ async function main(): Promise<number> {
   }
 }
 
-/** Postgres and Redis must answer; if not, say how to start them. */
-async function checkInfrastructure(): Promise<void> {
-  try {
-    await ensureDatabase(env.DATABASE_URL);
-  } catch (err) {
-    fail(
-      `Postgres is not reachable at DATABASE_URL (${(err as Error).message}).`,
-      'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
-    );
-  }
-  const redis = createRedisConnection(env.REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    fail(
-      `Redis is not reachable at REDIS_URL (${(err as Error).message}).`,
-      'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
-    );
-  } finally {
-    redis.disconnect();
-  }
+/**
+ * Postgres and Redis from DATABASE_URL / REDIS_URL, both settled before anything is created:
+ * what answers is used; on this machine a missing one is started for the run (Redis first,
+ * because it is quick and the embedded Postgres's first start takes seconds). When one can be
+ * neither found nor started, the message says what to install or set, and the demo exits 2.
+ */
+async function ensureInfrastructure(): Promise<Infrastructure & { stop(): Promise<void> }> {
+  const redis = await ensureLocalRedis({ redisUrl: env.REDIS_URL, log: say }).catch(exitWithAdvice);
+  const postgres = await ensureLocalPostgres({ databaseUrl: env.DATABASE_URL, log: say }).catch(
+    async (err: unknown) => {
+      await redis.stop();
+      return exitWithAdvice(err);
+    },
+  );
+  return {
+    databaseUrl: postgres.databaseUrl,
+    redisUrl: redis.redisUrl,
+    stop: async () => {
+      await postgres.stop();
+      await redis.stop();
+    },
+  };
 }
 
-function fail(problem: string, command: string): never {
-  console.error(
-    `${problem}\nStart it with:\n  ${command}\nor point DATABASE_URL / REDIS_URL at running servers.`,
-  );
+/** A LocalInfraError's message says what to install or set: print just that and exit 2. */
+function exitWithAdvice(err: unknown): never {
+  if (!(err instanceof LocalInfraError)) throw err;
+  console.error(err.message);
   process.exit(2);
 }
 
 async function startFleet(
+  infra: Infrastructure,
   pool: Pool,
   services: AllServices,
   fleet: FleetProcess[],
@@ -107,8 +117,8 @@ async function startFleet(
   const { key } = await createApiKey(pool, { name: `demo-${run}`, scopes: ['admin'], createdBy: 'demo' });
   const port = await freePort();
   const common = {
-    DATABASE_URL: env.DATABASE_URL,
-    REDIS_URL: env.REDIS_URL,
+    DATABASE_URL: infra.databaseUrl,
+    REDIS_URL: infra.redisUrl,
     SWITCHYARD_QUEUE_PREFIX: `${env.SWITCHYARD_QUEUE_PREFIX}-demo-${run}`,
     LOG_LEVEL: 'error',
     ...services.env,
