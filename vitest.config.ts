@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` needs nothing running; `integration` talks to the real Postgres and
-// Redis named by DATABASE_URL / REDIS_URL (each test file makes its own database and prefix).
+// Redis named by TEST_DATABASE_URL / TEST_REDIS_URL (each test file makes its own database and prefix).
 export default defineConfig({
   test: {
     projects: [
