@@ -11,6 +11,8 @@ export type CliContext = {
   exitCode: number;
   /** The API client (SWITCHYARD_API_URL, SWITCHYARD_API_KEY). */
   client(): SwitchyardClient;
+  /** DATABASE_URL, checked to name Postgres (only the database commands need it). */
+  databaseUrl(): string;
   /** A small pool on DATABASE_URL, ended by `close`. */
   pool(): Pool;
   close(): Promise<void>;
@@ -27,14 +29,27 @@ export function createCliContext(env: CliEnv, io: Io): CliContext {
         baseUrl: env.SWITCHYARD_API_URL,
         ...(env.SWITCHYARD_API_KEY ? { apiKey: env.SWITCHYARD_API_KEY } : {}),
       }),
+    databaseUrl: () => postgresUrl(env.DATABASE_URL),
     pool: () => {
-      pool ??= createPool(env.DATABASE_URL, { max: 2, application: 'switchyard-cli' });
+      pool ??= createPool(postgresUrl(env.DATABASE_URL), { max: 2, application: 'switchyard-cli' });
       return pool;
     },
     close: async () => {
       await pool?.end();
     },
   };
+}
+
+/**
+ * The env schema makes sure DATABASE_URL is a URL; a database command also needs it to name
+ * Postgres, or node-postgres would try to reach whatever host an `http://` URL names.
+ */
+function postgresUrl(url: string): string {
+  const { protocol } = new URL(url);
+  if (protocol === 'postgresql:' || protocol === 'postgres:') return url;
+  throw new UsageError(
+    `DATABASE_URL must be a postgresql:// URL (got a ${protocol} URL); set it to the Postgres to use`,
+  );
 }
 
 /** Prints `value` as JSON with `--json`, else its human rendering. */
@@ -51,7 +66,7 @@ export function parseJsonOption(name: string, text: string): unknown {
   }
 }
 
-/** Bad arguments: exit status 2. */
+/** Bad arguments or settings, found by the CLI itself: exit status 2. */
 export class UsageError extends Error {
-  override name = 'ConfigError';
+  override name = 'UsageError';
 }

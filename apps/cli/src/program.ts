@@ -1,5 +1,4 @@
-import { SwitchyardApiError } from '@switchyard/client';
-import { toError } from '@switchyard/core';
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBreakerCommands } from './commands/breakers.ts';
@@ -8,17 +7,38 @@ import { registerRoleCommands } from './commands/roles.ts';
 import { registerTaskCommands } from './commands/tasks.ts';
 import { type CliContext, createCliContext } from './context.ts';
 import { loadCliEnv } from './env.ts';
-import { ExitCode, exitCodeFor } from './exit-codes.ts';
+import { classifyError, type ErrorReport, ExitCode } from './exit-codes.ts';
 import type { Io } from './output.ts';
 
+/** The CLI package's version, read at run time (`src/` and a compiled `dist/` are both one level down). */
+export function cliVersion(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+}
+
+/**
+ * Whether the command line asks for JSON. Read before commander parses it, so that usage errors
+ * are JSON too: with it, commander's own error text and help are held back.
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 /** Builds the `switchyard` command tree around a context made on first use. */
-export function buildProgram(ctx: () => CliContext, io: Io, childEnv: NodeJS.ProcessEnv): Command {
+export function buildProgram(
+  ctx: () => CliContext,
+  io: Io,
+  childEnv: NodeJS.ProcessEnv,
+  json = false,
+): Command {
   const program = new Command('switchyard')
     .description('Switchyard: start, inspect and operate workflows; run its processes')
+    .version(cliVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.out(text.trimEnd()),
-      writeErr: (text) => io.err(text.trimEnd()),
+      writeErr: (text) => !json && io.err(text.trimEnd()),
+      outputError: (text, write) => !json && write(text),
     })
     .showHelpAfterError();
   registerAdminCommands(program, ctx);
@@ -31,35 +51,42 @@ export function buildProgram(ctx: () => CliContext, io: Io, childEnv: NodeJS.Pro
 
 /**
  * Runs one command line (without `node` and the script) and returns the exit status; errors
- * are printed, never thrown. See ExitCode for what each status means.
+ * are printed, never thrown: one line (`error: …`), or with `--json` one object on stderr,
+ * `{"error": ErrorReport}`. See ExitCode for what each status means.
  */
 export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+  const json = wantsJson(argv);
   let context: CliContext | undefined;
   const ctx = () => {
     context ??= createCliContext(loadCliEnv(env), io);
     return context;
   };
   try {
-    await buildProgram(ctx, io, env).parseAsync(argv, { from: 'user' });
+    await buildProgram(ctx, io, env, json).parseAsync(argv, { from: 'user' });
     return context?.exitCode ?? ExitCode.OK;
   } catch (err) {
-    return reportError(err, io);
+    const scene = {
+      databaseUrl: context?.env.DATABASE_URL,
+      databaseUrlSet: Boolean(env.DATABASE_URL?.trim()),
+    };
+    return reportError(classifyError(err, scene), io, json, err instanceof CommanderError);
   } finally {
     await context?.close();
   }
 }
 
-function reportError(err: unknown, io: Io): number {
-  if (err instanceof CommanderError) {
-    // Help and version exit 0; every other commander error is a usage error.
-    return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+/** Prints an error report; commander has already printed its own errors unless `json`. */
+function reportError(report: ErrorReport, io: Io, json: boolean, fromCommander: boolean): number {
+  if (report.exitCode === ExitCode.OK) return ExitCode.OK;
+  if (json) io.err(JSON.stringify({ error: report }));
+  else if (!fromCommander) {
+    if (report.status === undefined) io.err(`error: ${report.message}`);
+    else {
+      // The API's detail is a sentence; its field problems follow, one a line.
+      io.err(`error: ${report.message} (${report.status} ${report.code})`);
+      for (const detail of report.details ?? [])
+        io.err(`  ${detail.path || '(root)'}: ${detail.message}${detail.rule ? ` (${detail.rule})` : ''}`);
+    }
   }
-  if (err instanceof SwitchyardApiError) {
-    io.err(`error: ${err.problem.detail} (${err.status} ${err.code})`);
-    for (const issue of err.problem.errors ?? [])
-      io.err(`  ${issue.path || '(root)'}: ${issue.message} (${issue.rule})`);
-  } else {
-    io.err(`error: ${toError(err).message}`);
-  }
-  return exitCodeFor(err);
+  return report.exitCode;
 }

@@ -8,7 +8,7 @@ import { createPool, type Pool } from '@switchyard/db';
 import { connectRedis, type RedisConnection } from '@switchyard/queue';
 import { startTracing } from '@switchyard/tracing';
 import type { Logger } from 'pino';
-import { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
+import { loadHandlerModules, loadTemplateFiles, requireHandlersFor } from './load-modules.ts';
 import { type RunningScheduler, startScheduler } from './scheduler.ts';
 import { type RunningWorker, startWorker } from './worker.ts';
 
@@ -42,8 +42,10 @@ export async function startWorkerRole(
   infra: Infrastructure,
   logger: Logger,
 ): Promise<RunningWorker> {
+  const handlers = await loadHandlerModules(env.SWITCHYARD_HANDLER_MODULES);
+  requireHandlersFor(env.SWITCHYARD_STEP_TYPES, handlers, env.SWITCHYARD_HANDLER_MODULES);
   return startWorker({
-    handlers: await loadHandlerModules(env.SWITCHYARD_HANDLER_MODULES),
+    handlers,
     templates: await loadTemplateFiles(env.SWITCHYARD_TEMPLATE_PATHS),
     pool: infra.pool,
     redis: infra.redis,

@@ -11,7 +11,7 @@ export function registerAdminCommands(program: Command, ctx: () => CliContext): 
     .description('create the database if missing and apply pending migrations (DATABASE_URL)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const url = ctx().env.DATABASE_URL;
+      const url = ctx().databaseUrl();
       const created = await ensureDatabase(url);
       const { applied } = await applyMigrations(url, {
         logger: {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ListTasksQuery, Task } from '@switchyard/client';
+import { type ListTasksQuery, type Task, WaitTimeoutError } from '@switchyard/client';
 import type { Command } from 'commander';
 import { type CliContext, parseJsonOption, print, UsageError } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -20,8 +20,9 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .option('--correlation-id <id>', 'correlation id carried by every log line and call')
     .option('--idempotency-key <key>', 'a second create with the same key returns the first task')
     .option('--tag <tag...>', 'tags')
-    .option('--wait', 'wait until the task finishes, showing progress')
-    .option('--json', 'print JSON')
+    .option('--wait', 'wait until the task finishes, showing progress; exit 10 on error or cancel')
+    .option('--timeout <seconds>', 'with --wait, give up after this long (exit 6)', '600')
+    .option('--json', 'print JSON: {task, duplicate}, and with --wait also final, the task as it ended')
     .action(async (namespace: string, name: string, opts) => {
       ctx().exitCode = await createCommand(ctx(), namespace, name, opts);
     });
@@ -110,8 +111,10 @@ async function createCommand(
     idempotencyKey?: string;
     tag?: string[];
     wait?: boolean;
+    timeout: string;
   },
 ): Promise<number> {
+  const timeoutMs = seconds(opts.timeout);
   const contextText = opts.contextFile ? await readFile(opts.contextFile, 'utf8') : opts.context;
   const body = {
     namespace,
@@ -127,10 +130,30 @@ async function createCommand(
   if (!opts.json) {
     ctx.io.out(`${created.duplicate ? 'existing task (duplicate)' : 'created task'} ${created.task.id}`);
   }
-  if (opts.wait)
-    return watchCommand(ctx, created.task.id, { timeout: '600', ...(opts.json ? { json: true } : {}) });
-  if (opts.json) ctx.io.out(JSON.stringify(created, null, 2));
-  return ExitCode.OK;
+  if (!opts.wait) {
+    if (opts.json) ctx.io.out(JSON.stringify(created, null, 2));
+    return ExitCode.OK;
+  }
+  if (!opts.json) return exitCodeOf(await followTask(ctx, created.task.id, timeoutMs, false));
+  // One object on stdout, even when the wait times out: a script still learns the task's id.
+  const final = await followTask(ctx, created.task.id, timeoutMs, null).catch((err: unknown) => {
+    if (err instanceof WaitTimeoutError) ctx.io.out(JSON.stringify({ ...created, final: err.task }, null, 2));
+    throw err;
+  });
+  ctx.io.out(JSON.stringify({ ...created, final }, null, 2));
+  return exitCodeOf(final);
+}
+
+/** `--timeout` in seconds, as milliseconds. */
+function seconds(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new UsageError(`--timeout must be a number of seconds > 0, got "${text}"`);
+  return value * 1000;
+}
+
+function exitCodeOf(task: Task): number {
+  return task.status === 'complete' ? ExitCode.OK : ExitCode.TASK_FAILED;
 }
 
 async function listCommand(ctx: CliContext, opts: Record<string, string | boolean | undefined>) {
@@ -155,23 +178,34 @@ async function listCommand(ctx: CliContext, opts: Record<string, string | boolea
   );
 }
 
-/** Polls the task and prints each step change as it happens (the progress of a long task). */
+/** `tasks watch`: follows the task, exits 0 when it completes and 10 when it fails. */
 async function watchCommand(ctx: CliContext, id: string, opts: Json & { timeout: string }): Promise<number> {
+  return exitCodeOf(await followTask(ctx, id, seconds(opts.timeout), opts.json ?? false));
+}
+
+/**
+ * Polls the task until it finishes, printing each step change as it happens (human lines, JSON
+ * lines, or nothing when `json` is null); returns the finished task.
+ * @throws WaitTimeoutError (with the last task seen) after `timeoutMs`.
+ */
+async function followTask(
+  ctx: CliContext,
+  id: string,
+  timeoutMs: number,
+  json: boolean | null,
+): Promise<Task> {
   const client = ctx.client();
-  const deadline = Date.now() + Number(opts.timeout) * 1000;
+  const deadline = Date.now() + timeoutMs;
   const seen = new Map<string, string>();
   let interval = 100;
   for (;;) {
     const task = await client.getTask(id);
-    report(ctx, task, seen, opts.json);
+    if (json !== null) report(ctx, task, seen, json);
     if (TERMINAL.includes(task.status)) {
-      if (!opts.json) ctx.io.out(`task ${task.status}`);
-      return task.status === 'complete' ? ExitCode.OK : ExitCode.TASK_FAILED;
+      if (json === false) ctx.io.out(`task ${task.status}`);
+      return task;
     }
-    if (Date.now() > deadline) {
-      ctx.io.err(`task ${id} still ${task.status} after ${opts.timeout} s`);
-      return ExitCode.UNAVAILABLE;
-    }
+    if (Date.now() > deadline) throw new WaitTimeoutError(task, timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, interval));
     interval = Math.min(interval * 1.5, 2000);
   }
