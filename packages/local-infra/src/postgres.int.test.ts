@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -72,6 +72,19 @@ describe('ensureLocalPostgres', () => {
         `started an embedded PostgreSQL 18 .*\\(port ${port}, data from an earlier run, \\d+ ms\\)$`,
       ),
     ]);
+  });
+
+  it('stop() returns when the server has already exited (a Ctrl-C reaches it directly)', async () => {
+    const dataDir = join(await tempDir(), 'postgres');
+    const local = await ensure(
+      `postgresql://postgres@127.0.0.1:${await choosePort(0)}/postgres`,
+      dataDir,
+      [],
+    );
+    const pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    process.kill(pid, 'SIGINT');
+    expect(await waitFor(async () => !(await canAccess(join(dataDir, 'postmaster.pid'))), 10_000)).toBe(true);
+    await local.stop();
   });
 
   it('uses a Postgres that answers and starts nothing', async () => {

