@@ -40,6 +40,17 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 let failWelcome = false;
 
+// Its step type has no worker here, so its task stays in progress: a wait on it times out.
+const STUCK_TEMPLATE = `
+namespace: cli
+name: stuck
+version: 1.0.0
+default_dependent_system: accounts
+steps:
+  - name: never
+    handler: cli_nobody
+`;
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,13 +59,16 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-/** Runs one command line; returns its status and what it printed. */
-async function cli(...argv: string[]) {
+/** Runs one command line with `runEnv`; returns its status and what it printed. */
+async function cliIn(runEnv: NodeJS.ProcessEnv, ...argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, env);
+  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, runEnv);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
+
+/** Runs one command line with the test's environment. */
+const cli = (...argv: string[]) => cliIn(env, ...argv);
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -62,6 +76,7 @@ beforeAll(async () => {
   pool = createPool(database.url, { max: 4 });
   dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
   await writeFile(join(dir, 'signup.yaml'), TEMPLATE);
+  await writeFile(join(dir, 'stuck.yaml'), STUCK_TEMPLATE);
   const port = await freePort();
   env = {
     PATH: process.env.PATH,
@@ -221,6 +236,93 @@ describe('switchyard CLI', () => {
     expect((await cli('keys', 'create', '--name', 'x', '--scope', 'everything')).code).toBe(2);
     expect((await cli('keys', 'revoke', made.prefix)).out).toContain('revoked');
     expect((await cli('keys', 'revoke', 'nosuchkey')).code).toBe(3);
+  });
+
+  it('create --wait --json prints the created task and the task as it ended, and exits by it', async () => {
+    failWelcome = false;
+    const args = ['tasks', 'create', 'cli', 'signup', '--wait', '--json', '--context'];
+    const done = await cli(...args, '{"email":"c@example.com"}');
+    expect(done).toMatchObject({ code: 0, err: '' });
+    const doneOut = JSON.parse(done.out);
+    expect(doneOut).toMatchObject({
+      duplicate: false,
+      task: { namespace: 'cli', name: 'signup' },
+      final: { status: 'complete', steps: [{ status: 'complete' }, { status: 'complete' }] },
+    });
+    expect(doneOut.final.id).toBe(doneOut.task.id);
+
+    failWelcome = true;
+    const failed = await cli(...args, '{"email":"d@example.com"}');
+    failWelcome = false;
+    expect(failed).toMatchObject({ code: 10, err: '' });
+    expect(JSON.parse(failed.out).final).toMatchObject({ status: 'error' });
+  });
+
+  it('create --wait exits 6 when the wait times out, still naming the task', async () => {
+    // Tasks with equal contexts are one task (the template's identity is its content).
+    const args = ['tasks', 'create', 'cli', 'stuck', '--wait', '--timeout', '0.5', '--context'];
+    const human = await cli(...args, '{"run":1}');
+    expect(human.code).toBe(6);
+    expect(human.err).toMatch(/^error: task [0-9a-f-]{36} still (pending|in_progress) after 500 ms$/);
+
+    const run = await cli(...args, '{"run":2}', '--json');
+    expect(run.code).toBe(6);
+    const out = JSON.parse(run.out);
+    expect(out.duplicate).toBe(false);
+    expect(out.final).toMatchObject({
+      id: out.task.id,
+      status: expect.stringMatching(/pending|in_progress/),
+    });
+    expect(JSON.parse(run.err)).toEqual({
+      error: { code: 'wait_timeout', message: expect.stringContaining(out.task.id), exitCode: 6 },
+    });
+    for (const id of [out.task.id, /created task ([0-9a-f-]{36})/.exec(human.out)![1]!])
+      expect(await cli('tasks', 'cancel', id)).toMatchObject({ err: '', code: 0 });
+  });
+
+  it('prints API errors as JSON on stderr with --json', async () => {
+    const missing = await cli('tasks', 'get', '00000000-0000-4000-8000-000000000000', '--json');
+    expect(missing).toMatchObject({ code: 3, out: '' });
+    expect(JSON.parse(missing.err)).toEqual({
+      error: {
+        code: 'not_found',
+        message: expect.stringContaining('does not exist'),
+        exitCode: 3,
+        status: 404,
+      },
+    });
+    const invalid = await cli('tasks', 'create', 'cli', 'signup', '--context', '{"email":"nope"}', '--json');
+    expect(invalid.code).toBe(2);
+    expect(JSON.parse(invalid.err).error).toMatchObject({
+      exitCode: 2,
+      status: 400,
+      details: [expect.objectContaining({ path: '/context/email' })],
+    });
+  });
+
+  it('says to migrate when the database is missing or not migrated', async () => {
+    const url = new URL(database.url);
+    url.pathname = `/${database.name}_missing`;
+    const missing = await cliIn({ ...env, DATABASE_URL: url.toString() }, 'keys', 'list', '--json');
+    expect(missing.code).toBe(6);
+    expect(JSON.parse(missing.err).error).toMatchObject({
+      code: 'database_missing',
+      message: expect.stringContaining(`${url.hostname}:${url.port}/${database.name}_missing`),
+    });
+
+    const bare = await createTestDatabase();
+    try {
+      await bare.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+      const bareEnv = { ...env, DATABASE_URL: bare.url };
+      const notMigrated = await cliIn(bareEnv, 'keys', 'list');
+      expect(notMigrated.code).toBe(6);
+      expect(notMigrated.err).toContain('is not migrated');
+      expect(notMigrated.err).toContain('run `switchyard migrate`');
+      expect((await cliIn(bareEnv, 'migrate', '--json')).code).toBe(0);
+      expect(await cliIn(bareEnv, 'keys', 'list')).toMatchObject({ code: 0, out: 'no keys' });
+    } finally {
+      await bare.drop();
+    }
   });
 
   it('runs as a process of its own with the same exit codes', () => {
