@@ -39,9 +39,16 @@ beforeAll(async () => {
     SWITCHYARD_API_PORT: String(port),
     LOG_LEVEL: 'warn',
   });
-  await waitFor('the API to be ready', async () => {
-    const ready = await fetch(`${apiUrl}/health/ready`).catch(() => null);
-    return ready?.ok || api.child.exitCode !== null;
+  // A spawned API loads its TypeScript through tsx: on a busy machine that takes a while.
+  await waitFor(
+    'the API to be ready',
+    async () => {
+      const ready = await fetch(`${apiUrl}/health/ready`).catch(() => null);
+      return ready?.ok || api.child.exitCode !== null;
+    },
+    45_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the API said:\n${api.output()}`);
   });
   expect(api.child.exitCode, api.output()).toBeNull();
   ({ key: apiKey } = await createApiKey(fleet.pool, {
@@ -50,7 +57,7 @@ beforeAll(async () => {
     namespaces: [],
     createdBy: 'test',
   }));
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   api?.child.kill('SIGTERM');
@@ -86,7 +93,7 @@ describe('a Python service using only the standard library', () => {
     const run = await runScript(
       { SWITCHYARD_API_URL: apiUrl, SWITCHYARD_API_KEY: apiKey },
       // The recorded handler sleeps this long, so the second task is still running when cancelled.
-      ['--slow-context', JSON.stringify({ sleepMs: 60_000 }), '--timeout', '30'],
+      ['--slow-context', JSON.stringify({ sleepMs: 60_000 }), '--timeout', '60'],
     );
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     expect(run.report).toMatchObject({
@@ -106,7 +113,7 @@ describe('a Python service using only the standard library', () => {
       { id: run.report.created.id, status: 'complete' },
       { id: run.report.cancelled.id, status: 'cancelled' },
     ]);
-  }, 90_000);
+  }, 120_000);
 
   it('exits 1 naming the check that failed when the API refuses it', async () => {
     const run = await runScript({ SWITCHYARD_API_URL: apiUrl, SWITCHYARD_API_KEY: 'sy_unknown_key' });
