@@ -85,6 +85,16 @@ describe('classifyError', () => {
     expect(classifyError(new Error('boom'))).toEqual({ code: 'unexpected', exitCode: 1, message: 'boom' });
   });
 
+  it('names the API that could not be reached', () => {
+    const err = new SwitchyardNetworkError('GET /v1/tasks failed: connect ECONNREFUSED 127.0.0.1:1');
+    expect(classifyError(err, { apiUrl: 'http://127.0.0.1:1' })).toEqual({
+      code: 'api_unavailable',
+      exitCode: ExitCode.UNAVAILABLE,
+      message:
+        'the API at http://127.0.0.1:1 (SWITCHYARD_API_URL) is unavailable: GET /v1/tasks failed: connect ECONNREFUSED 127.0.0.1:1; start it or point SWITCHYARD_API_URL at it',
+    });
+  });
+
   it('keeps the API problem code, status and field problems', () => {
     const err = new SwitchyardApiError({
       type: 'x',

@@ -43,6 +43,8 @@ export type ErrorReport = {
 
 /** What the classifier knows about where the command was connecting, to name it in messages. */
 export type ErrorScene = {
+  /** SWITCHYARD_API_URL as parsed. */
+  apiUrl?: string;
   /** DATABASE_URL as parsed (its default when not set). */
   databaseUrl?: string;
   /** Whether DATABASE_URL was set, or its default was used. */
@@ -69,7 +71,7 @@ export function classifyError(err: unknown, scene: ErrorScene = {}): ErrorReport
     return report(
       'api_unavailable',
       ExitCode.UNAVAILABLE,
-      `${err.message}; is the API at SWITCHYARD_API_URL running?`,
+      `the API${scene.apiUrl ? ` at ${scene.apiUrl}` : ''} (SWITCHYARD_API_URL) is unavailable: ${err.message}; start it or point SWITCHYARD_API_URL at it`,
     );
   if (err instanceof WaitTimeoutError) return report('wait_timeout', ExitCode.UNAVAILABLE, err.message);
   if (err instanceof EnvConfigError) {

@@ -66,6 +66,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv): Pr
     return context?.exitCode ?? ExitCode.OK;
   } catch (err) {
     const scene = {
+      apiUrl: context?.env.SWITCHYARD_API_URL,
       databaseUrl: context?.env.DATABASE_URL,
       databaseUrlSet: Boolean(env.DATABASE_URL?.trim()),
     };

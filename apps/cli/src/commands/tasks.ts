@@ -1,5 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { type ListTasksQuery, type Task, WaitTimeoutError } from '@switchyard/client';
+import {
+  type CreateTaskResponse,
+  type ListTasksQuery,
+  type Task,
+  WaitTimeoutError,
+} from '@switchyard/client';
 import type { Command } from 'commander';
 import { type CliContext, parseJsonOption, print, UsageError } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -130,12 +135,20 @@ async function createCommand(
   if (!opts.json) {
     ctx.io.out(`${created.duplicate ? 'existing task (duplicate)' : 'created task'} ${created.task.id}`);
   }
-  if (!opts.wait) {
-    if (opts.json) ctx.io.out(JSON.stringify(created, null, 2));
-    return ExitCode.OK;
-  }
-  if (!opts.json) return exitCodeOf(await followTask(ctx, created.task.id, timeoutMs, false));
-  // One object on stdout, even when the wait times out: a script still learns the task's id.
+  if (opts.wait) return waitForCreated(ctx, created, timeoutMs, opts.json ?? false);
+  if (opts.json) ctx.io.out(JSON.stringify(created, null, 2));
+  return ExitCode.OK;
+}
+
+/** `tasks create --wait`: progress lines, or with `--json` one object `{task, duplicate, final}`. */
+async function waitForCreated(
+  ctx: CliContext,
+  created: CreateTaskResponse,
+  timeoutMs: number,
+  json: boolean,
+) {
+  if (!json) return exitCodeOf(await followTask(ctx, created.task.id, timeoutMs, false));
+  // One object on stdout even when the wait times out: a script still learns the task's id.
   const final = await followTask(ctx, created.task.id, timeoutMs, null).catch((err: unknown) => {
     if (err instanceof WaitTimeoutError) ctx.io.out(JSON.stringify({ ...created, final: err.task }, null, 2));
     throw err;
