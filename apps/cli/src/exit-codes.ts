@@ -2,10 +2,12 @@
  * The one place that decides what an error means to the CLI's caller: its exit status, a stable
  * code for scripts, and a message that says what failed and what to do about it.
  */
+
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from '@switchyard/client';
 import { EnvConfigError } from '@switchyard/config';
 import { ConflictError, NotFoundError, SwitchyardError, toError, ValidationError } from '@switchyard/core';
 import { isDatabaseUnavailable } from '@switchyard/db';
+import { LocalInfraError } from '@switchyard/local-infra';
 import { CommanderError } from 'commander';
 import { UsageError } from './context.ts';
 
@@ -66,6 +68,8 @@ export function exitCodeFor(err: unknown): number {
 /** Classifies anything a command threw; see ErrorReport. */
 export function classifyError(err: unknown, scene: ErrorScene = {}): ErrorReport {
   if (err instanceof CommanderError) return usageReport(err);
+  if (err instanceof LocalInfraError)
+    return report('local_infra_unavailable', ExitCode.UNAVAILABLE, err.message);
   if (err instanceof SwitchyardApiError) return apiReport(err);
   if (err instanceof SwitchyardNetworkError)
     return report(

@@ -2,14 +2,14 @@
  * Validation of a task's context against its template's JSON Schema (ajv 8 with ajv-formats).
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { canonicalJson } from './canonical.ts';
 import { type FieldIssue, ValidationError } from './errors.ts';
 
 // ajv-formats is CommonJS (`module.exports = plugin; exports.default = plugin`). Its types say
 // the default import is the plugin, but some loaders hand over the module object instead.
-const addFormats = ((addFormatsModule as { default?: unknown }).default ??
-  addFormatsModule) as typeof addFormatsModule;
+const addFormats = ((addFormatsModule as { default?: FormatsPlugin }).default ??
+  addFormatsModule) as unknown as FormatsPlugin;
 
 /** Checks a context and returns one issue per failing field; empty when valid. */
 export type ContextValidator = (context: unknown) => FieldIssue[];

@@ -18,8 +18,16 @@ import pg from 'pg';
  */
 export const MIGRATION_LOCK_KEY = 72707369;
 
-/** prisma/migrations of this repository, found from this file (packages/db/src → repo root). */
-export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../prisma/migrations/', import.meta.url));
+/**
+ * The migrations this code was released with. Run from the workspace's TypeScript sources they
+ * are the repository's prisma/migrations (packages/db/src → repo root); the published package
+ * carries a copy in its own `migrations` folder (dist/ → package root), made when it is packed.
+ */
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(
+  import.meta.url.endsWith('.ts')
+    ? new URL('../../../prisma/migrations/', import.meta.url)
+    : new URL('../migrations/', import.meta.url),
+);
 
 /** One migration folder: its name (the folder) and the SQL with its sha256, as Prisma computes it. */
 export type Migration = { name: string; sql: string; checksum: string };

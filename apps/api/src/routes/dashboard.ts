@@ -4,8 +4,16 @@ import { fileURLToPath } from 'node:url';
 import staticFiles from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
-/** Where `pnpm dashboard:build` writes the dashboard (apps/dashboard/dist in this repository). */
-export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/dist', import.meta.url));
+/**
+ * Where the dashboard's build is: from the workspace's TypeScript sources, where
+ * `pnpm dashboard:build` writes it (apps/dashboard/dist); in the published package, the `ui`
+ * folder packed beside dist/ (dist/routes → package root).
+ */
+export const DEFAULT_DASHBOARD_DIR = fileURLToPath(
+  import.meta.url.endsWith('.ts')
+    ? new URL('../../../dashboard/dist', import.meta.url)
+    : new URL('../../ui', import.meta.url),
+);
 
 const BUILD_COMMAND = 'pnpm dashboard:build';
 

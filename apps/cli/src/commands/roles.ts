@@ -6,23 +6,35 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { applyMigrations, ensureDatabase } from '@switchyard/db';
+import { ensureLocalPostgres, ensureLocalRedis } from '@switchyard/local-infra';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 
+/** Each role's main, by the `./main` export of its package. */
 const MAINS = {
-  api: '../../../api/src/main.ts',
-  worker: '../../../worker/src/main.ts',
-  scheduler: '../../../scheduler/src/main.ts',
-  fleet: '../../../fleet/src/main.ts',
+  api: '@switchyard/api/main',
+  worker: '@switchyard/worker-app/main',
+  scheduler: '@switchyard/scheduler-app/main',
+  fleet: '@switchyard/fleet/main',
 } as const;
 
 type Role = keyof typeof MAINS;
 
+/**
+ * The node arguments that run a role's main. Installed from the registry the mains are
+ * compiled JavaScript and run on plain node; in this repository's workspace they are the
+ * TypeScript sources, run through tsx's loader (a development dependency).
+ */
+export function roleCommand(role: Role): string[] {
+  const main = import.meta.resolve(MAINS[role]);
+  const path = fileURLToPath(main);
+  return main.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), path] : [path];
+}
+
 /** Starts the roles as children; resolves with the first non-zero exit status (0 when all exit cleanly). */
 export function runRoles(roles: Role[], env: NodeJS.ProcessEnv): Promise<number> {
-  const loader = import.meta.resolve('tsx');
   const children = roles.map((role) =>
-    spawn(process.execPath, ['--import', loader, fileURLToPath(new URL(MAINS[role], import.meta.url))], {
+    spawn(process.execPath, roleCommand(role), {
       stdio: 'inherit',
       env,
     }),
@@ -88,10 +100,26 @@ export function registerRoleCommands(
     .action(() => run(['scheduler']));
   program
     .command('dev')
-    .description('local development: migrate, then the API, a worker and a scheduler together')
+    .description(
+      'local development: migrate, then the API, a worker and a scheduler together ' +
+        '(starts a local Postgres and Redis when none answers)',
+    )
     .action(async () => {
-      await ensureDatabase(ctx().env.DATABASE_URL);
-      await applyMigrations(ctx().env.DATABASE_URL);
-      await run(['api', 'fleet']);
+      const { io } = ctx();
+      const log = (line: string) => io.err(line);
+      // Redis first: it is quick, and fails before an embedded Postgres's first start (seconds).
+      const redis = await ensureLocalRedis({ redisUrl: ctx().env.REDIS_URL, log });
+      try {
+        const postgres = await ensureLocalPostgres({ databaseUrl: ctx().databaseUrl(), log });
+        try {
+          await ensureDatabase(postgres.databaseUrl);
+          await applyMigrations(postgres.databaseUrl);
+          await run(['api', 'fleet'], { DATABASE_URL: postgres.databaseUrl, REDIS_URL: redis.redisUrl });
+        } finally {
+          await postgres.stop(); // after the roles have drained
+        }
+      } finally {
+        await redis.stop();
+      }
     });
 }
