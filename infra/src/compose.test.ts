@@ -10,7 +10,7 @@ describe('infra/compose.yaml', () => {
 
   it('validates against the Compose Specification schema and the fleet rules', () => {
     expect(validateComposeSchema(doc)).toEqual([]);
-    expect(checkComposePolicy(doc, { image: 'switchyard:dev' })).toEqual([]);
+    expect(checkComposePolicy(doc, { image: 'switchyard-example:dev' })).toEqual([]);
   });
 
   it('runs the whole fleet: health-checked stores, a one-shot migrate first, then the roles', () => {

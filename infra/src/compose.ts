@@ -46,8 +46,8 @@ type Service = {
 };
 type ComposeFile = { services?: Record<string, Service> };
 
-/** The roles of the image's entrypoint. */
-export const ROLES = Object.keys(require('../docker/roles.json') as Record<string, string>);
+/** What the image's entrypoint runs: its roles, and `migrate`, which it hands to the CLI. */
+export const ROLES = [...Object.keys(require('../docker/roles.json') as Record<string, string>), 'migrate'];
 
 /** Compose's own parse: YAML 1.2 with `<<` merge keys. */
 export function parseCompose(text: string): unknown {

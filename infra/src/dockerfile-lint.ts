@@ -69,8 +69,7 @@ export function lintDockerfile(text: string): string[] {
     if (!/^node:24[.\w-]*-slim$/.test(resolved))
       problems.push(`line ${from.line}: base image ${resolved || image} must be a Node 24 slim tag`);
   }
-  const last = froms.at(-1)?.line ?? 0;
-  const runtime = instructions.filter((i) => i.line >= last);
+  const runtime = runtimeInstructions(instructions, froms);
   for (const i of instructions) problems.push(...ruleProblems(i));
   const user = runtime.filter((i) => i.keyword === 'USER').at(-1);
   if (!user || /^(root|0)(:|$)/.test(user.args))
@@ -83,6 +82,25 @@ export function lintDockerfile(text: string): string[] {
   const cmd = runtime.filter((i) => i.keyword === 'CMD').at(-1);
   if (cmd && !parseJsonForm(cmd.args)) problems.push(`line ${cmd.line}: CMD must use the JSON form (DL3025)`);
   return problems;
+}
+
+/**
+ * The instructions the default target (the last stage) is made of: its own and, when it is
+ * built FROM an earlier stage, that stage's, and so on up the chain.
+ */
+function runtimeInstructions(instructions: Instruction[], froms: Instruction[]): Instruction[] {
+  const stageOf = (from: Instruction) => /\bAS\s+(\S+)/i.exec(from.args)?.[1];
+  const parentOf = (from: Instruction) => from.args.split(/\s+/).find((a) => !a.startsWith('--')) ?? '';
+  const chain: Instruction[] = [];
+  for (let from = froms.at(-1); from; ) {
+    chain.unshift(from);
+    const parent = parentOf(from);
+    from = froms.find((f) => f.line < from!.line && stageOf(f) === parent);
+  }
+  return chain.flatMap((from) => {
+    const end = froms.find((f) => f.line > from.line)?.line ?? Number.POSITIVE_INFINITY;
+    return instructions.filter((i) => i.line >= from.line && i.line < end);
+  });
 }
 
 function ruleProblems({ keyword, args, line }: Instruction): string[] {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { lintDockerfile } from './dockerfile-lint.ts';
@@ -28,6 +29,11 @@ describe('infra/Dockerfile', () => {
     expect(lintDockerfile(dockerfile)).toEqual([]);
   });
 
+  it('lints the Dockerfile a team builds in its own repository with the same rules', () => {
+    const teamImage = readFileSync(new URL('../docker/team-image.Dockerfile', import.meta.url), 'utf8');
+    expect(lintDockerfile(teamImage)).toEqual([]);
+  });
+
   it('fails a deliberately broken Dockerfile, naming each mistake', () => {
     const broken = dockerfile
       .replace('USER node', 'USER root')
@@ -35,7 +41,7 @@ describe('infra/Dockerfile', () => {
       .replace('--no-install-recommends ', '')
       .replace('tini=0.19.*', 'tini')
       .replace('ENTRYPOINT ["/usr/bin/tini", "--", ', 'ENTRYPOINT [')
-      .replace('COPY --from', 'COPPY --from');
+      .replace('COPY infra/docker', 'COPPY infra/docker');
     expect(lintDockerfile(broken)).toEqual([
       expect.stringMatching(/Unknown instruction: COPPY/),
       expect.stringMatching(/base image node:22 must be a Node 24 slim tag/),
@@ -61,9 +67,14 @@ describe('infra/Dockerfile', () => {
       'prisma/migrations/migration_lock.toml',
       'infra/docker/entrypoint.mjs',
       'infra/docker/roles.json',
+      'infra/docker/healthcheck.mjs',
+      'infra/docker/package.json',
       'infra/package.json',
       'examples/user-registration/templates/user_registration.yaml',
-      ...Object.values(ROLES),
+      'apps/api/src/main.ts',
+      'apps/worker/src/main.ts',
+      'apps/scheduler/src/main.ts',
+      'apps/dashboard/index.html',
     ];
     expect(needed.filter(ignored)).toEqual([]);
     expect(
@@ -71,7 +82,9 @@ describe('infra/Dockerfile', () => {
     ).toBe(true);
   });
 
-  it.each(Object.entries(ROLES))('role %s runs a file that exists (%s)', (_role, path) => {
-    expect(existsSync(`${root}${path}`)).toBe(true);
+  it.each(Object.entries(ROLES))('role %s runs a module that resolves (%s)', (_role, specifier) => {
+    // Resolved from where the entrypoint is, as the image resolves it from /opt/switchyard.
+    const resolve = createRequire(`${root}infra/docker/entrypoint.mjs`).resolve;
+    expect(existsSync(resolve(specifier))).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createPool } from '@switchyard/db';
 import {
   createTestDatabase,
   freePort,
@@ -26,6 +27,8 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const tarballDir = join(repoRoot, 'dist', 'tarballs');
 const fixture = fileURLToPath(new URL('./fixtures/outside-project', import.meta.url));
 const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+/** What infra/Dockerfile copies into /opt/switchyard before it installs the tarballs there. */
+const imageDir = join(repoRoot, 'infra', 'docker');
 
 /** What a server-side dependency looks like in an install tree. */
 const SERVER_SIDE = ['pg', 'bullmq', 'ioredis', 'prisma', '@prisma/client', 'fastify'];
@@ -52,12 +55,14 @@ async function npm(cwd: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** A fresh npm project outside the workspace with the given tarballs installed. */
+/**
+ * A fresh project outside the workspace with the given tarballs installed the way the image
+ * installs them (infra/Dockerfile): its package.json, production dependencies only.
+ */
 async function installProject(files: string[]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-outside-'));
-  await npm(dir, 'init', '-y');
-  await npm(dir, 'pkg', 'set', 'type=module');
-  await npm(dir, 'install', ...files);
+  cpSync(join(imageDir, 'package.json'), join(dir, 'package.json'));
+  await npm(dir, 'install', '--omit=dev', '--omit=peer', ...files);
   return dir;
 }
 
@@ -73,8 +78,10 @@ async function installedNames(dir: string): Promise<Set<string>> {
   );
 }
 
+const bin = 'node_modules/.bin/switchyard';
+
 function switchyard(args: string[], env: Record<string, string>) {
-  return run(process.execPath, [join(project, 'node_modules', '.bin', 'switchyard'), ...args], {
+  return run(process.execPath, [bin, ...args], {
     cwd: project,
     env: { ...process.env, ...env },
   });
@@ -85,6 +92,9 @@ beforeAll(async () => {
   tarballs = readdirSync(tarballDir).map((name) => join(tarballDir, name));
   project = await installProject(tarballs);
   cpSync(fixture, project, { recursive: true });
+  for (const file of ['entrypoint.mjs', 'roles.json']) cpSync(join(imageDir, file), join(project, file));
+  const { stdout } = await run('du', ['-sk', join(project, 'node_modules')]);
+  console.log(`production install: ${Math.round(Number.parseInt(stdout, 10) / 1024)} MB in node_modules`);
 }, 900_000);
 
 afterAll(() => {
@@ -167,33 +177,54 @@ describe('installed from the tarballs into another project', () => {
       const synced = await switchyard(['templates', 'sync', './templates'], env);
       expect(synced.stdout).toContain('outside/greeting@1.0.0');
 
-      children.push(startRole(['api'], env));
-      children.push(startRole(['scheduler'], env));
-      children.push(startRole(['worker'], { ...env, SWITCHYARD_HANDLER_MODULES: './handlers.mjs' }));
+      // The api as the image starts it; the scheduler and the worker with the CLI.
+      children.push(start(['entrypoint.mjs', 'api'], env));
+      children.push(start([bin, 'scheduler'], env));
       await waitForReady(env.SWITCHYARD_API_URL as string);
 
-      const { stdout } = await run(process.execPath, ['client.mjs'], {
+      const client = run(process.execPath, ['client.mjs'], {
         cwd: project,
         env: { ...process.env, SWITCHYARD_API_URL: env.SWITCHYARD_API_URL, SWITCHYARD_API_KEY: key.key },
       });
-      const task = JSON.parse(stdout);
-      expect(task.status).toBe('complete');
-      const deliver = task.steps.find((step: { name: string }) => step.name === 'deliver');
-      expect(deliver.results).toEqual({ delivered: 'hello, Ada' });
-      // The handler ran in the worker the CLI started, not in this test's process.
-      const compose = task.steps.find((step: { name: string }) => step.name === 'compose');
-      expect(compose.results.pid).not.toBe(process.pid);
+      const pool = createPool(env.DATABASE_URL as string, { max: 1 });
+      try {
+        // The worker starts once its first job waits: process start → first attempt claimed.
+        await waitUntil(async () => (await pool.query('SELECT 1 FROM tasks')).rowCount === 1);
+        const workerStarted = Date.now();
+        children.push(start([bin, 'worker'], { ...env, SWITCHYARD_HANDLER_MODULES: './handlers.mjs' }));
+        const task = JSON.parse((await client).stdout);
+        const { rows } = await pool.query('SELECT min(started_at) AS first FROM step_attempts');
+        console.log(
+          `worker cold start (process start → first job claimed): ${rows[0].first.getTime() - workerStarted} ms`,
+        );
+
+        expect(task.status).toBe('complete');
+        const deliver = task.steps.find((step: { name: string }) => step.name === 'deliver');
+        expect(deliver.results).toEqual({ delivered: 'hello, Ada' });
+        // The handler ran in the worker the CLI started, not in this test's process.
+        const compose = task.steps.find((step: { name: string }) => step.name === 'compose');
+        expect(compose.results.pid).not.toBe(process.pid);
+      } finally {
+        await pool.end();
+      }
     }, 180_000);
   });
 });
 
-function startRole(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(project, 'node_modules', '.bin', 'switchyard'), ...args], {
+function start(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, args, {
     cwd: project,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  return child;
+}
+
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

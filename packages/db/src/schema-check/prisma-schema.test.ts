@@ -19,7 +19,7 @@ describe('parsePrismaSchema', () => {
       },
     });
     expect(output).toContain('is valid');
-  });
+  }, 60_000);
 
   it('reads every model and every field line of the schema', () => {
     const models = parsePrismaSchema(schemaSource);

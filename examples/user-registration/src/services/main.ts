@@ -1,8 +1,8 @@
 /**
- * The user-registration example's four HTTP services as one process (the image's `services`
+ * The user-registration example's four HTTP services as one process (the example image's `services`
  * role): user, billing, preferences and notification on EXAMPLE_SERVICES_BASE_PORT .. +3.
  */
-import { startAllServices } from '@switchyard/example-user-registration';
+import { startAllServices } from './index.ts';
 import { createLogger } from '@switchyard/logger';
 import { z } from 'zod';
 
