@@ -337,4 +337,13 @@ describe('switchyard CLI', () => {
     expect(result.status).toBe(3);
     expect(result.stderr).toContain('does not exist');
   });
+
+  it('a worker whose handler module does not load exits 2 (its process exits EX_CONFIG)', async () => {
+    const missing = join(tmpdir(), `switchyard-no-such-handlers-${process.pid}.mjs`);
+    const { code } = await cliIn(
+      { ...env, SWITCHYARD_HANDLER_MODULES: missing, LOG_LEVEL: 'silent' },
+      'worker',
+    );
+    expect(code).toBe(2);
+  });
 });

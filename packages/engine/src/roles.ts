@@ -3,7 +3,9 @@
  * environment, start a role with its settings, and stop everything in reverse order on
  * SIGTERM or SIGINT.
  */
+
 import type { CommonEnv, SchedulerEnvSettings, WorkerEnvSettings } from '@switchyard/config';
+import { ConfigError } from '@switchyard/core';
 import { createPool, type Pool } from '@switchyard/db';
 import { connectRedis, type RedisConnection } from '@switchyard/queue';
 import { startTracing } from '@switchyard/tracing';
@@ -91,7 +93,7 @@ export function startSchedulerRole(
  * A process main's whole life: installs the SIGTERM/SIGINT handlers first, then starts. A
  * signal that arrives while `start` is still running waits for it, so the process never exits
  * half-started without a drain. `start` returns the stops to run, in order (reverse of start);
- * a failed start exits 1.
+ * a failed start exits 1, or 78 (EX_CONFIG) for a ConfigError.
  */
 export function runUntilSignal(logger: Logger, start: () => Promise<readonly (() => Promise<void>)[]>): void {
   let started: Promise<readonly (() => Promise<void>)[]> | null = null;
@@ -110,6 +112,8 @@ export function runUntilSignal(logger: Logger, start: () => Promise<readonly (()
   started = start();
   started.catch((err) => {
     logger.fatal({ err }, 'failed to start');
-    process.exit(1);
+    // Bad configuration (a handler module that does not load, a step type without a handler)
+    // exits EX_CONFIG like a bad environment does, so an orchestrator tells it from a crash.
+    process.exit(err instanceof ConfigError ? 78 : 1);
   });
 }

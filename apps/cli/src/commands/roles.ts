@@ -9,6 +9,7 @@ import { applyMigrations, ensureDatabase } from '@switchyard/db';
 import { ensureLocalPostgres, ensureLocalRedis } from '@switchyard/local-infra';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { ExitCode } from '../exit-codes.ts';
 
 /** Each role's main, by the `./main` export of its package. */
 const MAINS = {
@@ -19,6 +20,9 @@ const MAINS = {
 } as const;
 
 type Role = keyof typeof MAINS;
+
+/** The status a role exits with when its configuration is wrong (sysexits.h EX_CONFIG). */
+const EX_CONFIG = 78;
 
 /**
  * The node arguments that run a role's main. Installed from the registry the mains are
@@ -77,7 +81,9 @@ export function registerRoleCommands(
   childEnv: NodeJS.ProcessEnv,
 ): void {
   const run = async (roles: Role[], extra: Record<string, string> = {}) => {
-    ctx().exitCode = await runRoles(roles, { ...childEnv, ...extra });
+    const status = await runRoles(roles, { ...childEnv, ...extra });
+    // A role refuses its configuration with EX_CONFIG (78); to the CLI's caller that is bad input.
+    ctx().exitCode = status === EX_CONFIG ? ExitCode.USAGE : status;
   };
   program
     .command('api')
