@@ -2,9 +2,10 @@
  * The user-registration example's four HTTP services as one process (the example image's `services`
  * role): user, billing, preferences and notification on EXAMPLE_SERVICES_BASE_PORT .. +3.
  */
-import { startAllServices } from './index.ts';
+
 import { createLogger } from '@switchyard/logger';
 import { z } from 'zod';
+import { startAllServices } from './index.ts';
 
 const EnvSchema = z.object({
   /** Address to listen on; 0.0.0.0 inside a container. */
