@@ -15,6 +15,13 @@ describe('findUnstorableInput', () => {
     ]);
   });
 
+  it('names numbers JSON cannot hold', () => {
+    expect(findUnstorableInput(JSON.parse('{"n":1e400,"list":[-1e999,1.5e308]}'))).toEqual([
+      { path: '/n', rule: 'finite_number', message: 'is a number JSON cannot hold (beyond ±1.8e308)' },
+      { path: '/list/0', rule: 'finite_number', message: 'is a number JSON cannot hold (beyond ±1.8e308)' },
+    ]);
+  });
+
   it('refuses nesting deeper than the limit', () => {
     let deep: unknown = 1;
     for (let i = 0; i < MAX_INPUT_DEPTH + 5; i++) deep = [deep];

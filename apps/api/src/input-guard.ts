@@ -1,8 +1,10 @@
 /**
  * Input Postgres cannot store, caught before it reaches a query: NUL characters (refused by
- * text and jsonb), lone UTF-16 surrogates (refused by jsonb as invalid escapes) and nesting
- * deep enough to overflow the recursion of JSON.stringify. Each becomes a 400 naming the field
- * instead of a database error after validation passed.
+ * text and jsonb), lone UTF-16 surrogates (refused by jsonb as invalid escapes), nesting
+ * deep enough to overflow the recursion of JSON.stringify, and numbers beyond ±1.8e308
+ * (JSON.parse reads `1e400` as Infinity, which JSON.stringify would store as `null` after a
+ * schema accepted a number). Each becomes a 400 naming the field instead of a database error,
+ * or a value stored differently from the one validated.
  */
 import type { FieldIssue } from '@switchyard/core';
 
@@ -17,11 +19,14 @@ function stringProblem(text: string): string | null {
   return null;
 }
 
-/** Every unstorable string (value or key) in `value`, or a too-deep nesting, as field issues. */
+/** Every unstorable string (value or key) or number in `value`, or a too-deep nesting, as field issues. */
 export function findUnstorableInput(value: unknown, path = '', depth = 0): FieldIssue[] {
   if (typeof value === 'string') {
     const message = stringProblem(value);
     return message ? [{ path, rule: 'storable_text', message }] : [];
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    return [{ path, rule: 'finite_number', message: 'is a number JSON cannot hold (beyond ±1.8e308)' }];
   }
   if (typeof value !== 'object' || value === null) return [];
   if (depth >= MAX_INPUT_DEPTH) {

@@ -192,3 +192,60 @@ describe('bad input never yields a 500 or a partial write', () => {
     );
   });
 });
+
+describe('numbers JSON cannot hold', () => {
+  // JSON.parse reads 1e400 as Infinity: it must be refused, not stored as null or hashed into a 500.
+  const uniqueFlow = apiTemplate({ identity_strategy: 'unique', steps: [{ name: 'u', handler: 'bad_u' }] });
+  const strictFlow = apiTemplate({ identity_strategy: 'strict', steps: [{ name: 's', handler: 'bad_s' }] });
+  beforeAll(() => h.register([uniqueFlow, strictFlow]));
+
+  async function expectRefused(
+    path: string,
+    raw: string,
+    pointer: string,
+    headers: Record<string, string> = {},
+  ) {
+    const before = await h.rowCounts();
+    const response = await h.call('POST', path, { body: raw, headers });
+    expect(response.status, raw).toBe(400);
+    expect(response.body).toMatchObject({
+      code: 'validation_failed',
+      errors: [expect.objectContaining({ path: pointer, rule: 'finite_number' })],
+    });
+    expect(await h.rowCounts()).toEqual(before);
+  }
+
+  const create = (name: string, context: string) =>
+    `{"namespace":"shop","name":"${name}","context":${context}}`;
+
+  it('a create with a strict, a unique and a caller-keyed identity', async () => {
+    await expectRefused('/v1/tasks', create(strictFlow.name, '{"n":1e400}'), '/context/n');
+    await expectRefused('/v1/tasks', create(uniqueFlow.name, '{"n":-1e400}'), '/context/n');
+    await expectRefused(
+      '/v1/tasks',
+      create(flow.name, '{"email":"x@example.com","n":[1e400]}'),
+      '/context/n/0',
+      {
+        'idempotency-key': 'finite-1',
+      },
+    );
+    await expectRefused(
+      '/v1/tasks',
+      `{"namespace":"shop","name":"${flow.name}","priority":1e400}`,
+      '/priority',
+    );
+  });
+
+  it('a resolve with results', async () => {
+    await expectRefused(`/v1/tasks/${taskId}/steps/a/resolve`, '{"results":{"n":1e400}}', '/results/n');
+  });
+
+  it('the largest finite numbers are stored as sent', async () => {
+    const response = await h.call('POST', '/v1/tasks', {
+      body: create(uniqueFlow.name, '{"n":1.7976931348623157e308,"m":-5e-324}'),
+    });
+    expect(response.status).toBe(201);
+    const stored = await h.pool.query('SELECT context FROM tasks WHERE id = $1', [response.body.task.id]);
+    expect(stored.rows[0].context).toEqual({ n: Number.MAX_VALUE, m: -5e-324 });
+  });
+});
