@@ -75,9 +75,14 @@ function hasScope(principal: Principal, scope: ApiKeyScope): boolean {
   return principal.scopes.includes('admin') || principal.scopes.includes(scope);
 }
 
-/** Throws ForbiddenError unless the caller may touch `namespace`. */
+/** Whether the caller may touch `namespace`. */
+export function mayTouch(principal: Principal, namespace: string): boolean {
+  return !principal.namespaces || principal.namespaces.includes(namespace);
+}
+
+/** Throws ForbiddenError unless the caller may touch `namespace` (one the caller named itself). */
 export function assertNamespace(principal: Principal, namespace: string): void {
-  if (principal.namespaces && !principal.namespaces.includes(namespace)) {
+  if (!mayTouch(principal, namespace)) {
     throw new ForbiddenError(
       `this API key may not touch namespace ${namespace} (allowed: ${principal.namespaces.join(', ')})`,
     );

@@ -107,13 +107,6 @@ describe('namespace restrictions', () => {
   it('lets a key restricted to a namespace touch only that namespace', async () => {
     const key = await h.key(['admin'], ['shop']);
     expect((await h.call('GET', `/v1/tasks/${shopTask}`, { key })).status).toBe(200);
-    const other = await h.call('GET', `/v1/tasks/${billingTask}`, { key });
-    expect(other).toMatchObject({
-      status: 403,
-      body: { code: 'forbidden', detail: expect.stringContaining('billing') },
-    });
-    expect((await h.call('GET', `/v1/tasks/${billingTask}/transitions`, { key })).status).toBe(403);
-    expect((await h.call('POST', `/v1/tasks/${billingTask}/cancel`, { key })).status).toBe(403);
     const create = await h.call('POST', '/v1/tasks', {
       key,
       body: { namespace: 'billing', name: billing.name, context: {} },
@@ -131,6 +124,59 @@ describe('namespace restrictions', () => {
     const breaker = await h.call('POST', '/v1/breakers/svc/open', { key, body: { reason: 'maintenance' } });
     expect(breaker.status).toBe(403);
     expect((await h.call('GET', `/v1/tasks/${billingTask}`)).body.status).toBe('pending');
+  });
+});
+
+describe("another namespace's task", () => {
+  const unknownId = '00000000-0000-4000-8000-000000000000';
+  const perTask = (id: string): [string, string, unknown?][] => [
+    ['GET', `/v1/tasks/${id}`],
+    ['GET', `/v1/tasks/${id}/transitions`],
+    ['GET', `/v1/tasks/${id}/attempts`],
+    ['GET', `/v1/tasks/${id}/steps/one/attempts`],
+    ['POST', `/v1/tasks/${id}/cancel`, { reason: 'probe' }],
+    ['POST', `/v1/tasks/${id}/steps/one/retry`, { reason: 'probe' }],
+    ['POST', `/v1/tasks/${id}/steps/one/resolve`, { reason: 'probe' }],
+  ];
+
+  it('is answered exactly like an unknown id on every per-task route, naming no namespace', async () => {
+    const key = await h.key(['admin'], ['shop']);
+    const before = await h.rowCounts();
+    const routes = perTask(billingTask);
+    for (const [i, [method, path, body]] of routes.entries()) {
+      const other = await h.call(method, path, { key, ...(body ? { body } : {}) });
+      const [, unknownPath] = perTask(unknownId)[i]!;
+      const unknown = await h.call(method, unknownPath, { key, ...(body ? { body } : {}) });
+      expect({ path, status: other.status }).toEqual({ path, status: 404 });
+      const strip = (b: Record<string, unknown>) => ({ ...b, detail: undefined, instance: undefined });
+      expect(strip(other.body)).toEqual(strip(unknown.body));
+      expect(other.body.detail).toBe(`task ${billingTask} does not exist`);
+      expect(JSON.stringify(other.body)).not.toContain('billing');
+    }
+    expect(await h.rowCounts()).toEqual(before);
+    expect((await h.call('GET', `/v1/tasks/${billingTask}`)).body.status).toBe('pending');
+  });
+});
+
+describe('an unknown template', () => {
+  it("lists only the templates of the key's namespaces", async () => {
+    const key = await h.key(['admin'], ['shop']);
+    const created = await h.call('POST', '/v1/tasks', {
+      key,
+      body: { namespace: 'shop', name: 'no_such_template', context: {} },
+    });
+    expect(created.status).toBe(404);
+    expect(created.body.detail).toContain(`shop/${shop.name}`);
+    expect(created.body.detail).not.toContain('billing');
+    const read = await h.call('GET', '/v1/templates/shop/no_such_template', { key });
+    expect(read.status).toBe(404);
+    expect(read.body.detail).toContain(`shop/${shop.name}`);
+    expect(read.body.detail).not.toContain('billing');
+    // An unrestricted key is told every registered template.
+    const admin = await h.call('POST', '/v1/tasks', {
+      body: { namespace: 'shop', name: 'no_such_template', context: {} },
+    });
+    expect(admin.body.detail).toContain(`billing/${billing.name}`);
   });
 });
 

@@ -125,7 +125,7 @@ describe('secrets in task reads', () => {
       }),
     ]);
     const elsewhere = await h.key(['tasks:read'], ['other']);
-    expect((await h.call('GET', `/v1/tasks/${id}/attempts`, { key: elsewhere })).status).toBe(403);
+    expect((await h.call('GET', `/v1/tasks/${id}/attempts`, { key: elsewhere })).status).toBe(404);
     const unknown = await h.call('GET', '/v1/tasks/00000000-0000-4000-8000-000000000000/attempts');
     expect(unknown.status).toBe(404);
     const stored = await h.pool.query('SELECT context FROM tasks WHERE id = $1', [id]);

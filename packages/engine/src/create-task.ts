@@ -39,6 +39,15 @@ export type CreateTaskRequest = z.input<typeof CreateTaskRequestSchema>;
 
 export type CreatedTask = { task: TaskRow; duplicate: boolean; template: TaskTemplate };
 
+/** How the caller is limited; the API passes its key's restrictions. */
+export type CreateTaskOptions = {
+  /**
+   * Namespaces whose templates an unknown-template error may list (default null: every one),
+   * so a key restricted to some namespaces does not learn the others' templates.
+   */
+  visibleNamespaces?: readonly string[] | null;
+};
+
 /**
  * Creates a task from a registered template in one statement (task, steps, edges, initial
  * transitions) and dispatches its root steps right after commit.
@@ -48,10 +57,11 @@ export async function createTask(
   deps: { pool: Pool; dispatcher: StepDispatcher },
   input: CreateTaskRequest,
   actor = 'client',
+  options: CreateTaskOptions = {},
 ): Promise<CreatedTask> {
   const request = parseRequest(input);
   const stored = await findTemplate(deps.pool, request);
-  if (!stored) throw await unknownTemplate(deps.pool, request);
+  if (!stored) throw await unknownTemplate(deps.pool, request, options.visibleNamespaces ?? null);
   const { template } = stored;
   if (template.identity_strategy === 'caller_key' && !request.idempotencyKey) {
     throw new ValidationError('invalid task request', [
@@ -117,8 +127,11 @@ function parseRequest(input: unknown) {
 async function unknownTemplate(
   pool: Pool,
   ref: { namespace: string; name: string; version?: string | undefined },
+  visibleNamespaces: readonly string[] | null,
 ) {
-  const known = (await listTemplateRefs(pool)).map((t) => `${t.namespace}/${t.name}@${t.version}`);
+  const known = (await listTemplateRefs(pool))
+    .filter((t) => !visibleNamespaces || visibleNamespaces.includes(t.namespace))
+    .map((t) => `${t.namespace}/${t.name}@${t.version}`);
   const wanted = `${ref.namespace}/${ref.name}${ref.version ? `@${ref.version}` : ''}`;
   return new NotFoundError(`unknown template ${wanted}; registered: ${known.join(', ') || 'none'}`);
 }

@@ -1,6 +1,7 @@
 export { cancelTask } from './cancel-task.ts';
 export {
   type CreatedTask,
+  type CreateTaskOptions,
   type CreateTaskRequest,
   CreateTaskRequestSchema,
   createTask,

@@ -29,7 +29,7 @@ import { contextFromTraceparent, context as traceContextApi } from '@switchyard/
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { assertNamespace, type Principal } from '../auth.ts';
+import { assertNamespace, mayTouch, type Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
 import { redactSecrets, redactTask } from '../redact.ts';
@@ -42,11 +42,14 @@ const CreateHeaders = z.object({
   'x-correlation-id': z.string().min(1).max(200).optional(),
 });
 
-/** Loads a task the caller may see, or throws NotFoundError / ForbiddenError. */
+/**
+ * Loads a task the caller may see, or throws NotFoundError. A task in a namespace the key may
+ * not touch is answered exactly like an unknown id, so a key cannot learn that it exists or
+ * where it lives.
+ */
 async function visibleTask(deps: ApiDeps, principal: Principal, id: string): Promise<TaskDetail> {
   const task = await getTaskDetail(deps.pool, id);
-  if (!task) throw new NotFoundError(`task ${id} does not exist`);
-  assertNamespace(principal, task.namespace);
+  if (!task || !mayTouch(principal, task.namespace)) throw new NotFoundError(`task ${id} does not exist`);
   return task;
 }
 
@@ -71,11 +74,13 @@ function rebaseContextIssues(err: unknown): never {
   throw err;
 }
 
-/** Checks the task exists and the caller may touch its namespace, before an operation. */
+/**
+ * Checks the task exists and the caller may touch its namespace, before an operation; either
+ * failure is the same 404 (see visibleTask).
+ */
 async function assertTaskAccess(deps: ApiDeps, principal: Principal, id: string): Promise<void> {
   const namespace = await taskNamespace(deps.pool, id);
-  if (!namespace) throw new NotFoundError(`task ${id} does not exist`);
-  assertNamespace(principal, namespace);
+  if (!namespace || !mayTouch(principal, namespace)) throw new NotFoundError(`task ${id} does not exist`);
 }
 
 /** Task routes: create, read, list, audit trail, attempts, and the operator operations. */
@@ -124,6 +129,7 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
               ...(idempotencyKey ? { idempotencyKey } : {}),
             },
             request.principal.actor,
+            { visibleNamespaces: request.principal.namespaces },
           ),
         )
         .catch(rebaseContextIssues);
