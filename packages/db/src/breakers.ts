@@ -13,6 +13,7 @@ import {
   type BreakerState,
   decideBreaker,
   decideRelease,
+  NotFoundError,
 } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
 import type { ReadyStep } from './step-attempts.ts';
@@ -317,11 +318,18 @@ const FORCE_STATE = {
  * An operator's override: force open, force closed, or reset (back to closed, decided by the
  * history again, trips and Retry-After hold cleared). Audited with who and why.
  * Locks: the breaker row.
+ * @throws NotFoundError for a system no registered template's step calls and that has no
+ *   breaker yet: a typo must not create a breaker (and a metric) for a service that does not exist.
  */
 export async function forceBreaker(
   db: Queryable,
   input: { dependentSystem: string; action: 'open' | 'close' | 'reset'; actor: string; reason: string },
 ): Promise<BreakerView> {
+  if (!(await dependentSystemExists(db, input.dependentSystem))) {
+    throw new NotFoundError(
+      `no registered template calls a dependent system named ${input.dependentSystem}, and it has no breaker`,
+    );
+  }
   const breaker = await lockBreaker(db, input.dependentSystem);
   const target = FORCE_STATE[input.action];
   await db.query(
@@ -346,6 +354,20 @@ export async function forceBreaker(
   );
   const [view] = await listBreakers(db, { dependentSystem: input.dependentSystem });
   return view!;
+}
+
+/**
+ * Whether a dependent system is known: it has a breaker row, or a step of a registered template
+ * calls it (stored definitions carry each step's resolved `dependent_system`).
+ */
+export async function dependentSystemExists(db: Queryable, system: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT EXISTS (SELECT 1 FROM circuit_breakers WHERE dependent_system = $1)
+         OR EXISTS (SELECT 1 FROM named_tasks nt, jsonb_array_elements(nt.definition->'steps') step
+                     WHERE step->>'dependent_system' = $1) AS known`,
+    [system],
+  );
+  return rows[0].known === true;
 }
 
 /** Dependent systems that have a breaker row. */

@@ -74,10 +74,11 @@ export function breakerRoutes(deps: ApiDeps) {
           operationId: 'forceBreaker',
           tags: ['breakers'],
           summary: 'Force a breaker open or closed, or reset it to be decided by the history again',
-          description: 'Audited with the key and the reason. Needs a key not restricted to namespaces.',
+          description:
+            'Audited with the key and the reason. Needs a key not restricted to namespaces. 404 for a dependent system that no registered template calls and that has no breaker.',
           params: BreakerParams,
           body: BreakerActionBodySchema,
-          response: { 200: BreakerSchema, ...problems(400, 401, 403, 413, 415, 503) },
+          response: { 200: BreakerSchema, ...problems(400, 401, 403, 404, 413, 415, 503) },
         },
       },
       async (request) => {
