@@ -1,5 +1,13 @@
+import { defineTemplate, resolveBreakerPolicy } from '@switchyard/core';
+import { configureBreaker, registerTemplate } from '@switchyard/db';
+import { createTask } from '@switchyard/engine';
+import type { StepDispatch } from '@switchyard/queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Fleet, recordedTemplate, sleep, startFleet, waitFor } from './harness.ts';
+
+// Generous deadlines: on a loaded machine these waits get slower, and only a wait that never
+// ends is a failure. What the recovery took is printed, not asserted.
+const DEADLINE_MS = 120_000;
 
 let fleet: Fleet;
 beforeEach(async () => {
@@ -22,6 +30,21 @@ async function stepsWithoutJob(): Promise<number> {
        FROM workflow_steps WHERE status IN ('enqueued', 'waiting_retry')`,
   );
   return (await fleet.dispatcher.findMissing(rows)).length;
+}
+
+/**
+ * Of `lost`, the steps still waiting in Postgres for the same attempt (enqueued, or a retry)
+ * with no job in Redis. A step that ran, or whose job is back, is no longer lost.
+ */
+async function stillLost(lost: StepDispatch[]): Promise<StepDispatch[]> {
+  const { rows } = await fleet.pool.query(
+    `SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt
+       FROM workflow_steps
+      WHERE id = ANY($1) AND status IN ('enqueued', 'waiting_retry')`,
+    [lost.map((step) => step.stepId)],
+  );
+  const attemptOf = new Map(lost.map((step) => [step.stepId, step.attempt]));
+  return fleet.dispatcher.findMissing(rows.filter((row) => attemptOf.get(row.stepId) === row.attempt));
 }
 
 function expectEachStepCompletedOnce(
@@ -65,6 +88,85 @@ describe('losing Redis', () => {
     await fleet.waitForTasks(ids, 90_000);
 
     expectEachStepCompletedOnce(await fleet.sideEffects('completed'), 200, 3);
+  });
+
+  it('FLUSHALL with a steady stream of new tasks: every lost job is back while the stream goes on', {
+    timeout: 4 * DEADLINE_MS,
+  }, async () => {
+    // Every step fails its first attempt and retries 1 s later, so the queue always holds young
+    // jobs (new steps, retries not yet due) beside the ones the flush loses.
+    const template = defineTemplate({
+      namespace: 'e2e',
+      name: 'streamed',
+      version: '1.0.0',
+      default_dependent_system: 'fixture',
+      identity_strategy: 'unique',
+      retry: { max_attempts: 3, backoff_base_ms: 1_000, backoff_cap_ms: 1_000, jitter: false },
+      steps: [
+        { name: 's1', handler: 'recorded', timeout_ms: 2_000 },
+        { name: 's2', handler: 'recorded', timeout_ms: 2_000, depends_on: ['s1'] },
+      ],
+    });
+    await registerTemplate(fleet.pool, template);
+    // Half the calls fail on purpose: the breaker must not hold the stream.
+    await configureBreaker(
+      fleet.pool,
+      'fixture',
+      resolveBreakerPolicy({
+        failure_rate_threshold: 1,
+        consecutive_failures: 1_000_000,
+        min_calls: 1_000_000,
+      }),
+    );
+    fleet.spawnWorker({ SWITCHYARD_CONCURRENCY: '10' });
+    const ids: string[] = [];
+    let flushedAt = 0;
+    let streamEndedAt = 0;
+    let streaming = true;
+    // The stream goes on for up to a minute after the flush: a repair that waits for the queue to
+    // drain shows as lost jobs that come back only when it ends.
+    const stream = (async () => {
+      while (streaming && (flushedAt === 0 || Date.now() - flushedAt < 60_000)) {
+        const { task } = await createTask(
+          { pool: fleet.pool, dispatcher: fleet.dispatcher },
+          { namespace: 'e2e', name: 'streamed', context: { failFirstAttempt: true } },
+        );
+        ids.push(task.id);
+        await sleep(25);
+      }
+      streamEndedAt = Date.now();
+    })();
+    try {
+      await waitFor('the stream to reach its steady state', async () => ids.length >= 120, DEADLINE_MS);
+      await waitFor('retries to be waiting', async () => (await stepsWithoutJob()) === 0, DEADLINE_MS);
+
+      await fleet.redis.flushall();
+      flushedAt = Date.now();
+      const lostAt = ids.length;
+      const { rows } = await fleet.pool.query(
+        `SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt
+           FROM workflow_steps WHERE status IN ('enqueued', 'waiting_retry')`,
+      );
+      const lost = await fleet.dispatcher.findMissing(rows);
+      await waitFor(
+        'every lost job to be back',
+        async () => (await stillLost(lost)).length === 0,
+        DEADLINE_MS,
+      );
+      const backAfterMs = Date.now() - flushedAt;
+      const stillStreaming = streamEndedAt === 0;
+      console.info(
+        `[measure] FLUSHALL with a steady stream of new tasks (one per 25 ms, each step retrying 1 s after its first attempt) lost ${lost.length} jobs; every one was back in a queue or running ${backAfterMs} ms later, ${stillStreaming ? 'with the stream still running' : `${streamEndedAt - flushedAt} ms after the flush the stream had ended`} (${ids.length - lostAt} tasks created since the flush)`,
+      );
+      expect(lost.length).toBeGreaterThan(0);
+      // The repair did not wait for the stream to stop.
+      expect(stillStreaming).toBe(true);
+    } finally {
+      streaming = false;
+      await stream;
+    }
+    await fleet.waitForTasks(ids, DEADLINE_MS);
+    expectEachStepCompletedOnce(await fleet.sideEffects('completed'), ids.length, 2);
   });
 
   it('Redis killed and restarted mid-run: the fleet recovers by itself', async () => {

@@ -49,11 +49,13 @@ export {
 } from './operator-views.ts';
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
 export {
-  countDispatchCandidates,
+  type DispatchCandidate,
+  type DispatchCursor,
   type ExpiredLease,
   expireLeases,
   finalizeSettledTasks,
   findDispatchCandidates,
+  stillAwaitingDispatch,
 } from './repairs.ts';
 export { pruneFinishedTasks, type RetentionOptions, type RetentionResult } from './retention.ts';
 export {

@@ -67,38 +67,60 @@ export async function expireLeases(
 /**
  * Steps the database says should have a job in a queue: enqueued for longer than `graceMs`
  * (the worker that made them ready dispatches right after commit, so a younger one may still
- * be on its way), or waiting for a retry that is overdue by `graceMs`. The caller checks which
- * of them really have no job and re-dispatches those.
+ * be on its way), or waiting for a retry that is overdue by `graceMs`. A candidate is "due"
+ * from its enqueued_at or its next_attempt_at.
  */
 const CANDIDATE = `((s.status = 'enqueued' AND s.enqueued_at < clock_timestamp() - $1 * interval '1 millisecond')
    OR (s.status = 'waiting_retry' AND s.next_attempt_at < clock_timestamp() - $1 * interval '1 millisecond'))`;
+const DUE_AT = `(CASE WHEN s.status = 'enqueued' THEN s.enqueued_at ELSE s.next_attempt_at END)`;
 
+/** Where a scan of dispatch candidates stopped: the last candidate's due time and id. */
+export type DispatchCursor = { dueAt: Date; stepId: string };
+export type DispatchCandidate = ReadyStep & { dueAt: Date };
+
+/**
+ * Dispatch candidates (see CANDIDATE) of every step type, oldest due first, after `after`
+ * (keyset on due time, then id), at most `limit`. The caller checks which of them have no job
+ * in Redis; this takes no locks and changes nothing.
+ *
+ * Inputs: `graceMs`, `limit`, `after` (null: from the oldest).
+ * Locks: none. Returns: up to `limit` candidates with their due time; fewer means the scan
+ * reached the newest candidate. Errors: only the pool's.
+ */
 export async function findDispatchCandidates(
   db: Queryable,
-  input: { graceMs: number; limit: number; handler: string; afterId?: string | null },
-): Promise<ReadyStep[]> {
+  input: { graceMs: number; limit: number; after?: DispatchCursor | null },
+): Promise<DispatchCandidate[]> {
   const { rows } = await db.query(
-    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt
+    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt, ${DUE_AT} AS "dueAt"
        FROM workflow_steps s
-      WHERE ${CANDIDATE} AND s.handler = $4 AND ($3::uuid IS NULL OR s.id > $3::uuid)
-      ORDER BY s.id
+      WHERE ${CANDIDATE} AND ($3::timestamptz IS NULL OR (${DUE_AT}, s.id) > ($3::timestamptz, $4::uuid))
+      ORDER BY ${DUE_AT}, s.id
       LIMIT $2`,
-    [input.graceMs, input.limit, input.afterId ?? null, input.handler],
+    [input.graceMs, input.limit, input.after?.dueAt ?? null, input.after?.stepId ?? null],
   );
-  return rows as ReadyStep[];
+  return rows as DispatchCandidate[];
 }
 
 /**
- * How many dispatch candidates (see findDispatchCandidates) each step type has. The scheduler
- * compares it with its queue's length and scans only a step type whose queue holds fewer jobs,
- * so a large healthy backlog costs one count per step type per sweep, not a check per step.
+ * Of `steps`, those still waiting for the same attempt to be dispatched (enqueued, or a retry).
+ * The scheduler reads its candidates before it checks Redis; a job that a worker finished in
+ * between is gone from Redis too, and this second read keeps such a step from being re-dispatched.
+ * Locks: none. Returns the steps still waiting, in the order given.
  */
-export async function countDispatchCandidates(db: Queryable, graceMs: number): Promise<Map<string, number>> {
+export async function stillAwaitingDispatch<T extends ReadyStep>(
+  db: Queryable,
+  steps: readonly T[],
+): Promise<T[]> {
+  if (steps.length === 0) return [];
   const { rows } = await db.query(
-    `SELECT s.handler, count(*)::int AS n FROM workflow_steps s WHERE ${CANDIDATE} GROUP BY s.handler`,
-    [graceMs],
+    `SELECT s.id FROM workflow_steps s
+       JOIN unnest($1::uuid[], $2::int[]) AS w(id, attempt) ON s.id = w.id AND s.attempts + 1 = w.attempt
+      WHERE s.status IN ('enqueued', 'waiting_retry')`,
+    [steps.map((step) => step.stepId), steps.map((step) => step.attempt)],
   );
-  return new Map(rows.map((row) => [row.handler as string, row.n as number]));
+  const waiting = new Set(rows.map((row) => row.id as string));
+  return steps.filter((step) => waiting.has(step.stepId));
 }
 
 /**
