@@ -1,4 +1,5 @@
 import { defineStepHandler } from '@switchyard/handler-kit';
+import { stepJobId } from '@switchyard/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScheduler } from '../src/scheduler.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
@@ -82,6 +83,50 @@ describe('scheduler repairs with two replicas', () => {
     );
     expect(finals.rows.map((r) => r.n)).toEqual(Array(10).fill(1));
     expect(missing).toHaveLength(10);
+  });
+
+  it('finds each missing job by its id in a backlog larger than one sweep checks, resuming where the last sweep stopped', async () => {
+    const handler = 'sched_backlog';
+    const template = testTemplate({ steps: [{ name: 'only', handler }] });
+    await h.start([defineStepHandler('sched_backlog_other', () => null)], [template]);
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i += 8) {
+      const batch = Array.from({ length: Math.min(8, 3000 - i) }, (_, j) =>
+        h.create({ namespace: 'test', name: template.name, context: { i: i + j } }),
+      );
+      ids.push(...(await Promise.all(batch)).map((c) => c.task.id));
+    }
+    // Every step has its job (a busy queue); their due times are spread one millisecond apart.
+    const { rows } = await h.pool.query(
+      `UPDATE workflow_steps s SET enqueued_at = now() - interval '1 hour' + o.n * interval '1 millisecond'
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS o(task_id, n)
+        WHERE s.task_id = o.task_id
+        RETURNING s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt, o.n`,
+      [ids],
+    );
+    const byAge = rows.sort((a, b) => Number(a.n) - Number(b.n));
+    const [oldest, newest] = [byAge[0], byAge.at(-1)];
+    const queue = h.dispatcher.queue(handler);
+    for (const step of [oldest, newest]) await queue.remove(stepJobId(step.stepId, step.attempt));
+
+    const [scheduler] = await schedulers(1);
+    const timings: number[] = [];
+    const sweeps = [];
+    for (let i = 0; i < 3; i++) {
+      const startedAt = performance.now();
+      sweeps.push((await scheduler!.sweep()).job_missing);
+      timings.push(Math.round(performance.now() - startedAt));
+    }
+    await scheduler!.stop();
+
+    console.info(
+      `[measure] sweeps over ${rows.length} candidates with jobs (2000 checked per sweep, pages of 500): ${timings.join(', ')} ms; re-dispatched ${sweeps.join(', ')}`,
+    );
+    // The oldest missing job comes back on the first sweep, the newest on the second (the
+    // first stops after 2000 candidates), and nothing that has its job is added again.
+    expect(sweeps).toEqual([1, 1, 0]);
+    expect(await h.dispatcher.findMissing([oldest, newest])).toEqual([]);
+    expect(await queue.getWaitingCount()).toBe(3000);
   });
 
   it('elects exactly one leader, and another replica takes over when the leader goes', async () => {
