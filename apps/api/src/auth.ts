@@ -56,7 +56,8 @@ async function authenticate(pool: Pool, request: FastifyRequest): Promise<Princi
   const key = presentedKey(request);
   if (!key) throw new UnauthorizedError('an API key is required: send "Authorization: Bearer <key>"');
   const view = await authenticateApiKey(pool, key);
-  if (!view) throw new UnauthorizedError('the API key is unknown or revoked');
+  // One answer for unknown, revoked and expired keys: the caller learns nothing about the key.
+  if (!view) throw new UnauthorizedError('the API key is unknown, revoked or expired');
   return {
     actor: `key:${view.name}`,
     scopes: view.scopes,
@@ -84,7 +85,7 @@ export function mayTouch(principal: Principal, namespace: string): boolean {
 export function assertNamespace(principal: Principal, namespace: string): void {
   if (!mayTouch(principal, namespace)) {
     throw new ForbiddenError(
-      `this API key may not touch namespace ${namespace} (allowed: ${principal.namespaces.join(', ')})`,
+      `this API key may not touch namespace ${namespace} (allowed: ${principal.namespaces?.join(', ')})`,
     );
   }
 }

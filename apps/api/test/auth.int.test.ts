@@ -1,3 +1,4 @@
+import { createApiKey } from '@switchyard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, apiTemplate, createApiHarness } from './harness.ts';
 
@@ -87,6 +88,42 @@ describe('authentication', () => {
       status: 401,
       body: { code: 'unauthorized', detail: expect.stringContaining('revoked') },
     });
+  });
+
+  it('refuses an expired key exactly like an unknown one', async () => {
+    const { key } = await createApiKey(h.pool, {
+      name: 'short-lived',
+      scopes: ['admin'],
+      createdBy: 'test',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    expect((await h.call('GET', '/v1/tasks', { key })).status).toBe(200);
+    await h.pool.query(
+      "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_hash = encode(sha256($1::bytea), 'hex')",
+      [key],
+    );
+    const expired = await h.call('GET', '/v1/tasks', { key });
+    const unknown = await h.call('GET', '/v1/tasks', { key: `${key}x` });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('www-authenticate')).toBe('Bearer realm="switchyard"');
+    expect({ ...expired.body, instance: undefined }).toEqual({ ...unknown.body, instance: undefined });
+  });
+
+  it('makes keys only with a future expiry and non-empty namespace names', async () => {
+    const make = (input: { namespaces?: string[]; expiresAt?: Date }) =>
+      createApiKey(h.pool, { name: 'bad', scopes: ['tasks:read'], createdBy: 'test', ...input });
+    await expect(make({ namespaces: [''] })).rejects.toMatchObject({
+      issues: [expect.objectContaining({ path: '/namespaces' })],
+    });
+    await expect(make({ namespaces: ['shop', ' '] })).rejects.toThrow(/invalid API key/);
+    await expect(make({ expiresAt: new Date(Date.now() - 1000) })).rejects.toMatchObject({
+      issues: [expect.objectContaining({ path: '/expiresAt', rule: 'minimum' })],
+    });
+    await expect(make({ expiresAt: new Date(Number.NaN) })).rejects.toMatchObject({
+      issues: [expect.objectContaining({ path: '/expiresAt', rule: 'format' })],
+    });
+    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM api_keys WHERE name = 'bad'");
+    expect(rows[0].n).toBe(0);
   });
 
   it('leaves health, docs and the OpenAPI document open', async () => {

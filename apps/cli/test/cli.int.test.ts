@@ -234,6 +234,49 @@ describe('switchyard CLI', () => {
       new RegExp(`${made.prefix}\\s+reader\\s+tasks:read\\s+cli`),
     );
     expect((await cli('keys', 'create', '--name', 'x', '--scope', 'everything')).code).toBe(2);
+    const everywhere = await cli('keys', 'create', '--name', 'x', '--scope', 'tasks:read', '--namespace', '');
+    expect(everywhere).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--namespace must name a namespace'),
+    });
+    for (const bad of ['0', '0d', 'soon', '30']) {
+      const refused = await cli(
+        'keys',
+        'create',
+        '--name',
+        'x',
+        '--scope',
+        'tasks:read',
+        '--expires-in',
+        bad,
+      );
+      expect(refused).toMatchObject({ code: 2, err: expect.stringContaining('--expires-in') });
+    }
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM api_keys WHERE name = 'x'");
+    expect(rows[0].n).toBe(0);
+    const before = Date.now();
+    const expiring = JSON.parse(
+      (
+        await cli(
+          'keys',
+          'create',
+          '--name',
+          'temp',
+          '--scope',
+          'tasks:read',
+          '--expires-in',
+          '30d',
+          '--json',
+        )
+      ).out,
+    );
+    const expiresAt = Date.parse(expiring.expiresAt);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 30 * 86_400_000);
+    expect(expiresAt).toBeLessThan(Date.now() + 30 * 86_400_000 + 5000);
+    expect((await cli('keys', 'list')).out).toMatch(
+      new RegExp(`${expiring.prefix}\\s+temp\\s+tasks:read\\s+\\(all\\).*${expiring.expiresAt}`),
+    );
+    expect((await cli('keys', 'list')).out).toMatch(new RegExp(`${made.prefix}\\s.*never`));
     expect((await cli('keys', 'revoke', made.prefix)).out).toContain('revoked');
     expect((await cli('keys', 'revoke', 'nosuchkey')).code).toBe(3);
   });

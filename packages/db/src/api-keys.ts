@@ -23,10 +23,12 @@ export type ApiKeyView = {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** After this the key is refused like an unknown one; null: it never expires. */
+  expiresAt: Date | null;
 };
 
 const KEY_COLUMNS = `id, name, prefix, scopes, namespaces, created_by AS "createdBy", created_at AS "createdAt",
-  last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
+  last_used_at AS "lastUsedAt", revoked_at AS "revokedAt", expires_at AS "expiresAt"`;
 
 /** The sha256 (hex) under which a key is stored. */
 export function hashApiKey(key: string): string {
@@ -36,32 +38,46 @@ export function hashApiKey(key: string): string {
 /**
  * Creates a key: `sy_<prefix>_<secret>` where prefix is 8 hex characters (public, listed) and
  * secret 43 base64url characters (256 bits). Returns the key itself once; only its hash is kept.
- * @throws ValidationError for an empty name, no scope or an unknown scope.
+ * `namespaces` absent or empty: every namespace; `expiresAt` absent or null: it never expires.
+ * @throws ValidationError for an empty name, no scope, an unknown scope, an empty namespace
+ *   name (it would read as "every namespace" in some paths) or an expiry that is not in the future.
  */
 export async function createApiKey(
   db: Queryable,
-  input: { name: string; scopes: readonly string[]; namespaces?: readonly string[]; createdBy: string },
+  input: {
+    name: string;
+    scopes: readonly string[];
+    namespaces?: readonly string[];
+    createdBy: string;
+    expiresAt?: Date | null;
+  },
 ): Promise<{ key: string; view: ApiKeyView }> {
   checkKeyInput(input);
   const prefix = randomBytes(4).toString('hex');
   const key = `sy_${prefix}_${randomBytes(32).toString('base64url')}`;
   const { rows } = await db.query(
-    `INSERT INTO api_keys (name, prefix, key_hash, scopes, namespaces, created_by)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${KEY_COLUMNS}`,
+    `INSERT INTO api_keys (name, prefix, key_hash, scopes, namespaces, created_by, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${KEY_COLUMNS}`,
     [
       input.name,
       prefix,
       hashApiKey(key),
       [...new Set(input.scopes)],
-      input.namespaces ?? [],
+      [...new Set(input.namespaces ?? [])],
       input.createdBy,
+      input.expiresAt ?? null,
     ],
   );
   return { key, view: rows[0] as ApiKeyView };
 }
 
-function checkKeyInput(input: { name: string; scopes: readonly string[] }): void {
-  const issues = [];
+function checkKeyInput(input: {
+  name: string;
+  scopes: readonly string[];
+  namespaces?: readonly string[];
+  expiresAt?: Date | null;
+}): void {
+  const issues = [...namespaceIssues(input.namespaces ?? []), ...expiryIssues(input.expiresAt ?? null)];
   if (input.name.trim() === '')
     issues.push({ path: '/name', rule: 'required', message: 'must not be empty' });
   if (input.scopes.length === 0) {
@@ -79,13 +95,35 @@ function checkKeyInput(input: { name: string; scopes: readonly string[] }): void
   if (issues.length > 0) throw new ValidationError('invalid API key', issues);
 }
 
+function namespaceIssues(namespaces: readonly string[]) {
+  return namespaces.some((namespace) => namespace.trim() === '')
+    ? [
+        {
+          path: '/namespaces',
+          rule: 'minLength',
+          message: 'a namespace name must not be empty (no namespaces at all means every namespace)',
+        },
+      ]
+    : [];
+}
+
+function expiryIssues(expiresAt: Date | null) {
+  if (expiresAt === null) return [];
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()))
+    return [{ path: '/expiresAt', rule: 'format', message: 'must be a valid date' }];
+  if (expiresAt.getTime() <= Date.now())
+    return [{ path: '/expiresAt', rule: 'minimum', message: 'must be in the future' }];
+  return [];
+}
+
 /**
- * The live (not revoked) key with this secret, or null. Stamps `last_used_at` at most once a
- * minute per key, so a busy client does not turn every request into a row update.
+ * The live (neither revoked nor expired) key with this secret, or null. Stamps `last_used_at` at
+ * most once a minute per key, so a busy client does not turn every request into a row update.
  */
 export async function authenticateApiKey(db: Queryable, key: string): Promise<ApiKeyView | null> {
   const { rows } = await db.query(
-    `SELECT ${KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+    `SELECT ${KEY_COLUMNS} FROM api_keys
+      WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > clock_timestamp())`,
     [hashApiKey(key)],
   );
   const view = rows[0] as ApiKeyView | undefined;
