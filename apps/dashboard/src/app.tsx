@@ -14,6 +14,8 @@ const NAV: { page: Route['page']; label: string; hash: string }[] = [
   { page: 'queues', label: 'Queues', hash: '#/queues' },
 ];
 
+const TITLES: Partial<Record<Route['page'], string>> = { task: 'Task', not_found: 'Not found' };
+
 /** The shell: a skip link, the navigation, the API key form, and the page the URL names. */
 export function App() {
   const route = useRoute();
@@ -26,7 +28,7 @@ export function App() {
   // Not on the first load, where focus belongs at the top (the skip link).
   const shown = useRef<string | null>(null);
   useEffect(() => {
-    document.title = `${route.page === 'task' ? 'Task' : label} · Switchyard`;
+    document.title = `${TITLES[route.page] ?? label} · Switchyard`;
     const current = href(route);
     if (shown.current !== null && shown.current !== current) main.current?.focus();
     shown.current = current;
@@ -82,9 +84,22 @@ function Page({ route }: { route: Route }) {
       return <TemplatesPage namespace={route.namespace} name={route.name} />;
     case 'queues':
       return <QueuesPage />;
+    case 'not_found':
+      return <NotFound />;
     default:
       return <TasksPage />;
   }
+}
+
+function NotFound() {
+  return (
+    <section aria-labelledby="not-found-heading">
+      <h1 id="not-found-heading">Page not found</h1>
+      <p>
+        This address names no page of the dashboard. Go to the <a href="#/tasks">task list</a>.
+      </p>
+    </section>
+  );
 }
 
 function KeyForm({ apiKey, onChange }: { apiKey: string | null; onChange(key: string | null): void }) {

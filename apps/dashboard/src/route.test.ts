@@ -20,6 +20,13 @@ describe('routes', () => {
     expect(parseRoute('#/nowhere')).toEqual({ page: 'tasks' });
   });
 
+  it('reads a hash whose percent-encoding is malformed as not found, instead of throwing', () => {
+    for (const hash of ['#/tasks/%E0%A4%A', '#/breakers/%', '#/templates/a/%zz', '#/%E0%A4%A']) {
+      expect(parseRoute(hash)).toEqual({ page: 'not_found', hash });
+    }
+    expect(href(parseRoute('#/tasks/%E0%A4%A'))).toBe('#/tasks/%E0%A4%A');
+  });
+
   it('writes links that read back as the same route, whatever the names hold', () => {
     const routes: Route[] = [
       { page: 'tasks' },

@@ -6,11 +6,17 @@ export type Route =
   | { page: 'task'; id: string }
   | { page: 'breakers'; system?: string }
   | { page: 'templates'; namespace?: string; name?: string }
-  | { page: 'queues' };
+  | { page: 'queues' }
+  /** A hash that cannot be read (a malformed percent-encoding such as `%E0%A4%A`). */
+  | { page: 'not_found'; hash: string };
 
-/** The route a hash names; anything unknown is the task list. */
+/**
+ * The route a hash names; an unknown page is the task list, a hash that does not decode is
+ * not found (decodeURIComponent throws on it, which would leave the page blank).
+ */
 export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = decodeParts(hash.replace(/^#\/?/, '').split('/').filter(Boolean));
+  if (!parts) return { page: 'not_found', hash };
   const [page, a, b] = parts;
   if (page === 'tasks' && a) return { page: 'task', id: a };
   if (page === 'breakers') return a ? { page: 'breakers', system: a } : { page: 'breakers' };
@@ -18,6 +24,14 @@ export function parseRoute(hash: string): Route {
     return a && b ? { page: 'templates', namespace: a, name: b } : { page: 'templates' };
   if (page === 'queues') return { page: 'queues' };
   return { page: 'tasks' };
+}
+
+function decodeParts(parts: string[]): string[] | null {
+  try {
+    return parts.map(decodeURIComponent);
+  } catch {
+    return null;
+  }
 }
 
 /** The hash of a route, for links. */
@@ -32,6 +46,8 @@ export function href(route: Route): string {
       return route.namespace && route.name
         ? `#/templates/${enc(route.namespace)}/${enc(route.name)}`
         : '#/templates';
+    case 'not_found':
+      return route.hash;
     default:
       return `#/${route.page}`;
   }
