@@ -3,7 +3,13 @@
  * table; anything that is not a known error is a 500 whose details stay in the log.
  */
 import { type Problem, ProblemSchema } from '@switchyard/client';
-import { type FieldIssue, SwitchyardError, toError, ValidationError } from '@switchyard/core';
+import {
+  type FieldIssue,
+  SwitchyardError,
+  TaskCreateUnavailableError,
+  toError,
+  ValidationError,
+} from '@switchyard/core';
 import { isRetriableDbError } from '@switchyard/db';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -37,6 +43,8 @@ const PROBLEMS: Record<string, { status: number; title: string }> = {
   uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   transient_infrastructure: { status: 503, title: 'Service unavailable' },
+  outcome_unknown: { status: 503, title: 'Outcome unknown' },
+  database_unavailable: { status: 503, title: 'Service unavailable' },
   not_ready: { status: 503, title: 'Service unavailable' },
   internal: { status: 500, title: 'Internal error' },
 };
@@ -99,6 +107,7 @@ const FASTIFY_CODES: Record<string, string> = {
 export function toProblem(err: unknown): Problem {
   if (hasZodFastifySchemaValidationErrors(err)) return validationProblem(err);
   if (err instanceof ValidationError) return problem('validation_failed', err.message, err.issues);
+  if (err instanceof TaskCreateUnavailableError) return createUnavailableProblem(err.taskMayExist);
   if (err instanceof SwitchyardError && PROBLEMS[err.code]) return problem(err.code, err.message);
   const e = err as FastifyError & { code?: string; statusCode?: number };
   const fastifyCode = e.code ? FASTIFY_CODES[e.code] : undefined;
@@ -110,6 +119,22 @@ export function toProblem(err: unknown): Problem {
   // Postgres class 22 (data exception): input the checks above let through that the database refuses.
   if (typeof e.code === 'string' && e.code.startsWith('22')) return problem('bad_request', e.message);
   return problem('internal', 'an unexpected error occurred; it has been logged');
+}
+
+/**
+ * A create's 503 says whether the task may exist, and how to retry without making it twice: the
+ * same key returns the task an earlier attempt made (Stripe's idempotency keys work the same way).
+ */
+export function createUnavailableProblem(taskMayExist: boolean): Problem {
+  const retry =
+    'retry with the same Idempotency-Key (the typed client does so by itself, with a key of its own when none was given)';
+  const detail = taskMayExist
+    ? `the database failed after the task was sent to it, so the task may exist; ${retry}, which returns the task if it exists. Without a key, a unique-identity template would make a second task: look for it by its correlationId first`
+    : `the database is unavailable and the task was not created; ${retry}`;
+  return {
+    ...problem(taskMayExist ? 'outcome_unknown' : 'database_unavailable', detail),
+    task_may_exist: taskMayExist,
+  };
 }
 
 // Body paths are pointers into the body (as the engine's own issues are); other parts say which.

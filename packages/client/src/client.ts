@@ -46,7 +46,10 @@ export type SwitchyardClientOptions = {
   correlationId?: string;
   /** Per-request timeout (ms). Default 10 000. */
   timeoutMs?: number;
-  /** Extra attempts of an idempotent call after a network error or a 5xx. Default 3. */
+  /**
+   * Extra attempts of a call that is safe to repeat, after a network error or a 5xx. Default 3.
+   * Reads are; so is every `createTask` (see there); the operator operations are not.
+   */
   retries?: number;
   /** First retry delay (ms), doubled each time, with full jitter. Default 200. */
   retryBaseMs?: number;
@@ -74,8 +77,8 @@ const TERMINAL: readonly Task['status'][] = ['complete', 'error', 'cancelled'];
 
 /**
  * Creates a client. Every call resolves to the parsed response, or throws SwitchyardApiError
- * (with the problem details) or SwitchyardNetworkError. Reads, and writes that are safe to
- * repeat (a create with an idempotency key), are retried on network errors and 5xx.
+ * (with the problem details) or SwitchyardNetworkError. Reads and creates are retried on
+ * network errors and 5xx (a create keeps its key across them, so none is made twice).
  */
 export function createSwitchyardClient(options: SwitchyardClientOptions) {
   const http = axios.create({
@@ -90,14 +93,19 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
   const enc = encodeURIComponent;
 
   return {
-    /** Starts a task; `duplicate` says an existing task with the same identity was returned. */
+    /**
+     * Starts a task; `duplicate` says an existing task with the same identity was returned.
+     * Retried like a read: every attempt carries the same key, `idempotencyKey` if given, else
+     * a `Switchyard-Retry-Key` made for this call (the server dedupes a `unique`-identity
+     * template's retries by it; `strict` and `caller_key` identities dedupe them already). So a
+     * create whose answer was lost (a dropped connection, a 503 `outcome_unknown`) is never made
+     * twice; a retry that finds the task an earlier attempt made returns it.
+     */
     createTask(body: CreateTaskBody, opts: { idempotencyKey?: string } = {}): Promise<CreateTaskResponse> {
-      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
-      return send(
-        { method: 'POST', path: '/v1/tasks', body, headers },
-        CreateTaskResponseSchema,
-        !!opts.idempotencyKey,
-      );
+      const headers = opts.idempotencyKey
+        ? { 'idempotency-key': opts.idempotencyKey }
+        : { 'switchyard-retry-key': randomUUID() };
+      return send({ method: 'POST', path: '/v1/tasks', body, headers }, CreateTaskResponseSchema, true);
     },
     /** A task with its steps. */
     getTask: (id: string): Promise<Task> =>

@@ -334,9 +334,21 @@ export const ProblemSchema = z
     /** Stable, safe to branch on: validation_failed, not_found, conflict, unauthorized, ... */
     code: z.string(),
     errors: z.array(FieldProblemSchema).optional(),
+    /** On a 503 answering a create only: whether the task may have been created (see CreateUnavailableProblemSchema). */
+    task_may_exist: z.boolean().optional(),
   })
   .meta({ id: 'Problem' });
 export type Problem = z.output<typeof ProblemSchema>;
+
+/** The 503 of a create: the database failed, and whether the task may exist is said. */
+export const CreateUnavailableProblemSchema = ProblemSchema.extend({
+  /**
+   * `true` (code `outcome_unknown`): the insert had been sent when the database failed, so the
+   * task may exist; `false` (code `database_unavailable`): nothing was written. Either way,
+   * retrying with the same `Idempotency-Key` (or `Switchyard-Retry-Key`) is safe.
+   */
+  task_may_exist: z.boolean(),
+}).meta({ id: 'CreateUnavailableProblem' });
 
 export const HealthSchema = z
   .object({

@@ -57,8 +57,28 @@ export class ConfigError extends SwitchyardError {
 /** Postgres or Redis hiccuped (pool timeout, deadlock, connection reset). Retry the operation. */
 export class TransientInfrastructureError extends SwitchyardError {
   override name = 'TransientInfrastructureError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 'transient_infrastructure', options);
+  /** `options.code` narrows the default code `transient_infrastructure` (for a subclass). */
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+    super(message, options?.code ?? 'transient_infrastructure', options);
+  }
+}
+
+/**
+ * A task create failed because the database was unavailable. `taskMayExist` says whether its
+ * insert had reached Postgres (then whether it committed is unknown: code `outcome_unknown`) or
+ * not (nothing was written: `database_unavailable`). Either way the create is safe to retry with
+ * the same idempotency key, which returns the task if the first attempt made it.
+ */
+export class TaskCreateUnavailableError extends TransientInfrastructureError {
+  override name = 'TaskCreateUnavailableError';
+  readonly taskMayExist: boolean;
+
+  constructor(taskMayExist: boolean, options?: ErrorOptions) {
+    const message = taskMayExist
+      ? 'the database failed after the task was sent to it: the task may exist'
+      : 'the database is unavailable; the task was not created';
+    super(message, { ...options, code: taskMayExist ? 'outcome_unknown' : 'database_unavailable' });
+    this.taskMayExist = taskMayExist;
   }
 }
 

@@ -53,6 +53,20 @@ describe('taskIdentityHash', () => {
     expect(b).not.toBe(a);
   });
 
+  it("a client's retry key dedupes unique tasks only, and never stands in for a caller's key", () => {
+    const retried = taskIdentityHash({ ...base, strategy: 'unique', context: {}, retryKey: 'r1' });
+    expect(taskIdentityHash({ ...base, strategy: 'unique', context: { other: 1 }, retryKey: 'r1' })).toBe(
+      retried,
+    );
+    expect(taskIdentityHash({ ...base, strategy: 'unique', context: {}, retryKey: 'r2' })).not.toBe(retried);
+    const strict = taskIdentityHash({ ...base, strategy: 'strict', context: { a: 1 } });
+    expect(taskIdentityHash({ ...base, strategy: 'strict', context: { a: 1 }, retryKey: 'r1' })).toBe(strict);
+    expect(taskIdentityHash({ ...base, strategy: 'unique', context: {}, callerKey: 'r1' })).not.toBe(retried);
+    expect(() => taskIdentityHash({ ...base, strategy: 'caller_key', context: {}, retryKey: 'r1' })).toThrow(
+      ValidationError,
+    );
+  });
+
   it('an explicit key wins under strict and unique', () => {
     const keyed = taskIdentityHash({ ...base, strategy: 'caller_key', context: {}, callerKey: 'k' });
     expect(taskIdentityHash({ ...base, strategy: 'strict', context: { a: 1 }, callerKey: 'k' })).toBe(keyed);

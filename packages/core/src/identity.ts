@@ -15,6 +15,11 @@ export type TaskIdentityInput = {
   context: unknown;
   /** The caller's idempotency key; `null`, `undefined` and `''` mean none. */
   callerKey?: string | null;
+  /**
+   * A key the client library made for one create and sends again on its own retries; it dedupes
+   * only a `unique` task without a caller key (the other strategies dedupe those retries already).
+   */
+  retryKey?: string | null;
 };
 
 /**
@@ -22,14 +27,15 @@ export type TaskIdentityInput = {
  * - `strict`: namespace, name, version and context (key order does not matter);
  * - `caller_key`: namespace, name and the caller's key, not the version, so a client retrying
  *   with its key across a template upgrade still gets its first task;
- * - `unique`: random, so never a duplicate.
+ * - `unique`: random, so never a duplicate; with a retry key, namespace, name and that key, so
+ *   a client's retry of a create whose answer it lost returns the task the first attempt made.
  *
  * An explicit caller key always wins: under `strict` or `unique` it gives the `caller_key` hash,
  * because a caller that sends a key is asking for exactly that deduplication.
  * @throws ValidationError (path `/idempotency_key`, rule `required`) for `caller_key` without a key.
  */
 export function taskIdentityHash(input: TaskIdentityInput): string {
-  const { strategy, namespace, name, version, context, callerKey } = input;
+  const { strategy, namespace, name, version, context, callerKey, retryKey } = input;
   if (callerKey) return sha256(canonicalJson([namespace, name, callerKey]));
   if (strategy === 'caller_key') {
     const message = `template ${namespace}/${name} deduplicates by the caller's key; send an idempotency key`;
@@ -37,7 +43,11 @@ export function taskIdentityHash(input: TaskIdentityInput): string {
       { path: '/idempotency_key', rule: 'required', message },
     ]);
   }
-  if (strategy === 'unique') return sha256(`unique:${randomUUID()}`);
+  if (strategy === 'unique') {
+    return retryKey
+      ? sha256(canonicalJson(['retry', namespace, name, retryKey]))
+      : sha256(`unique:${randomUUID()}`);
+  }
   return sha256(canonicalJson([namespace, name, version, context]));
 }
 

@@ -105,8 +105,10 @@ export { findTemplate, listTemplateRefs, registerTemplate, type StoredTemplate }
 export {
   isDatabaseUnavailable,
   isRetriableDbError,
+  mayHaveTakenEffect,
   type TransactionOptions,
   withRetries,
+  withStatement,
   withTransaction,
 } from './transaction.ts';
 export {

@@ -37,6 +37,54 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return err instanceof TransientInfrastructureError || isRetriableDbError(err);
 }
 
+// Failures raised after a statement, or a COMMIT, was sent to Postgres: it may have taken effect.
+const SENT = new WeakSet<object>();
+
+function markSent(err: unknown): void {
+  if (typeof err === 'object' && err !== null) SENT.add(err);
+}
+
+/**
+ * Whether a failed operation run through withStatement, withTransaction or withRetries may have
+ * taken effect: a statement run on its own (sending it is sending its commit) or a COMMIT had
+ * been sent when it failed. False when it failed before that: no connection could be made (pool
+ * timeout, refused or dropped during connect), or a transaction failed before its COMMIT (it
+ * rolled back). Looks through `cause`, so the error withRetries throws at the end counts every
+ * attempt.
+ */
+export function mayHaveTakenEffect(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    if (SENT.has(e)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Runs `fn` (one statement that needs no transaction) on a connection of its own, so that a
+ * failure can tell "no connection" (nothing sent) from "lost during the statement" (it may have
+ * committed): see mayHaveTakenEffect. A connection that failed does not go back to the pool.
+ */
+export async function withStatement<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // As in runOnce: a checked-out client has no error listener of the pool's.
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (err) {
+    broken = toError(err);
+    markSent(err);
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken && isRetriableDbError(broken) ? broken : undefined);
+  }
+}
+
 export type TransactionOptions = {
   /** Extra attempts after a retriable failure. Default 3. */
   retries?: number;
@@ -61,15 +109,22 @@ export async function withTransaction<T>(
  */
 export async function withRetries<T>(fn: () => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const retries = options.retries ?? 3;
+  // An earlier attempt that may have taken effect makes the final failure one that may have too.
+  let sent = false;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (!isRetriableDbError(err)) throw err;
-      if (attempt >= retries) {
-        throw new TransientInfrastructureError('database unavailable', { cause: toError(err) });
+      sent ||= mayHaveTakenEffect(err);
+      if (isRetriableDbError(err) && attempt < retries) {
+        await sleep(25 * 2 ** attempt);
+        continue;
       }
-      await sleep(25 * 2 ** attempt);
+      const final = isRetriableDbError(err)
+        ? new TransientInfrastructureError('database unavailable', { cause: toError(err) })
+        : err;
+      if (sent) markSent(final);
+      throw final;
     }
   }
 }
@@ -87,7 +142,10 @@ async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<
   try {
     await client.query('BEGIN');
     const result = await fn(client);
-    await client.query('COMMIT');
+    await client.query('COMMIT').catch((err: unknown) => {
+      markSent(err);
+      throw err;
+    });
     return result;
   } catch (err) {
     broken = toError(err);

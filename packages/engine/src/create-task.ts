@@ -1,21 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import {
   NotFoundError,
+  TaskCreateUnavailableError,
   type TaskTemplate,
   taskIdentityHash,
+  toError,
   ValidationError,
   validateContext,
 } from '@switchyard/core';
 import {
   findTemplate,
   insertTask,
+  isDatabaseUnavailable,
   listTemplateRefs,
+  mayHaveTakenEffect,
+  type NewTask,
   type Pool,
   type TaskRow,
   withRetries,
+  withStatement,
 } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { inSpan, trace, context as traceContextApi, traceparentOf, tracer } from '@switchyard/tracing';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 
 /** A request to start a workflow. */
@@ -34,6 +41,12 @@ export const CreateTaskRequestSchema = z.strictObject({
   priority: z.number().int().min(-1000).max(1000).optional(),
   /** Caller-provided identity: a second create with the same key returns the first task. */
   idempotencyKey: z.string().min(1).max(200).optional(),
+  /**
+   * A key a client made for this one create and sends again on its own retries: for a `unique`
+   * template without `idempotencyKey`, a retry returns the task an earlier attempt made (as a
+   * new task, `duplicate: false`: it is the answer the client lost). Ignored otherwise.
+   */
+  retryKey: z.string().min(1).max(200).optional(),
 });
 export type CreateTaskRequest = z.input<typeof CreateTaskRequestSchema>;
 
@@ -51,17 +64,19 @@ export type CreateTaskOptions = {
 /**
  * Creates a task from a registered template in one statement (task, steps, edges, initial
  * transitions) and dispatches its root steps right after commit.
- * @throws ValidationError naming each bad field (request or context); NotFoundError for an unknown template.
+ * @throws ValidationError naming each bad field (request or context); NotFoundError for an unknown template;
+ *   TaskCreateUnavailableError when the database failed, saying whether the task may exist.
  */
 export async function createTask(
-  deps: { pool: Pool; dispatcher: StepDispatcher },
+  deps: { pool: Pool; dispatcher: StepDispatcher; logger?: Logger },
   input: CreateTaskRequest,
   actor = 'client',
   options: CreateTaskOptions = {},
 ): Promise<CreatedTask> {
   const request = parseRequest(input);
-  const stored = await findTemplate(deps.pool, request);
-  if (!stored) throw await unknownTemplate(deps.pool, request, options.visibleNamespaces ?? null);
+  const stored = await findTemplate(deps.pool, request).catch(notCreated);
+  if (!stored)
+    throw await unknownTemplate(deps.pool, request, options.visibleNamespaces ?? null).catch(notCreated);
   const { template } = stored;
   if (template.identity_strategy === 'caller_key' && !request.idempotencyKey) {
     throw new ValidationError('invalid task request', [
@@ -80,6 +95,7 @@ export async function createTask(
     version: template.version,
     context,
     callerKey: request.idempotencyKey ?? null,
+    retryKey: request.retryKey ?? null,
   });
   const span = tracer().startSpan('task.create', {
     attributes: {
@@ -90,27 +106,54 @@ export async function createTask(
   });
   const traceContext = traceparentOf(trace.setSpan(traceContextApi.active(), span));
   const created = await inSpan(span, () =>
-    withRetries(() =>
-      insertTask(deps.pool, {
-        namedTaskId: stored.id,
-        template,
-        context,
-        identityStrategy: request.idempotencyKey ? 'caller_key' : template.identity_strategy,
-        identityHash,
-        correlationId: request.correlationId ?? randomUUID(),
-        initiator: request.initiator ?? null,
-        sourceSystem: request.sourceSystem ?? null,
-        reason: request.reason ?? null,
-        tags: request.tags ?? [],
-        priority: request.priority ?? 0,
-        traceContext,
-        actor,
-      }),
-    ),
+    insertOnce(deps.pool, {
+      namedTaskId: stored.id,
+      template,
+      context,
+      identityStrategy: request.idempotencyKey ? 'caller_key' : template.identity_strategy,
+      identityHash,
+      correlationId: request.correlationId ?? randomUUID(),
+      initiator: request.initiator ?? null,
+      sourceSystem: request.sourceSystem ?? null,
+      reason: request.reason ?? null,
+      tags: request.tags ?? [],
+      priority: request.priority ?? 0,
+      traceContext,
+      actor,
+    }),
   );
   span.setAttribute('switchyard.task_id', created.task.id);
-  await deps.dispatcher.dispatch(created.ready);
-  return { task: created.task, duplicate: created.duplicate, template };
+  // The task is committed: a dispatch that fails (Redis down) is left to the scheduler, whose
+  // sweep puts back every enqueued step without a job, so the create still succeeds.
+  await deps.dispatcher.dispatch(created.ready).catch((err: unknown) => {
+    deps.logger?.warn(
+      { err: toError(err), task_id: created.task.id },
+      'task created; its first steps could not be dispatched, the scheduler will',
+    );
+  });
+  // A match through the retry key is the client's own earlier attempt: answer as that attempt would have.
+  const replayed = !!request.retryKey && !request.idempotencyKey && template.identity_strategy === 'unique';
+  return { task: created.task, duplicate: created.duplicate && !replayed, template };
+}
+
+/**
+ * Inserts the task, retrying a lost connection (the identity hash makes a retry after a commit
+ * return that task). A database failure becomes TaskCreateUnavailableError saying whether an
+ * attempt got as far as sending the insert, i.e. whether the task may exist.
+ */
+function insertOnce(pool: Pool, task: NewTask) {
+  return withRetries(() => withStatement(pool, (client) => insertTask(client, task))).catch(
+    (err: unknown) => {
+      if (!isDatabaseUnavailable(err)) throw err;
+      throw new TaskCreateUnavailableError(mayHaveTakenEffect(err), { cause: err });
+    },
+  );
+}
+
+/** A database failure before the insert was sent: nothing was written. */
+function notCreated(err: unknown): never {
+  if (isDatabaseUnavailable(err)) throw new TaskCreateUnavailableError(false, { cause: err });
+  throw err;
 }
 
 function parseRequest(input: unknown) {

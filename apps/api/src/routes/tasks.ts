@@ -2,6 +2,7 @@ import {
   AttemptListSchema,
   CreateTaskBodySchema,
   CreateTaskResponseSchema,
+  CreateUnavailableProblemSchema,
   ListTasksQuerySchema,
   OperatorBodySchema,
   ResolveBodySchema,
@@ -13,10 +14,11 @@ import {
   TaskStatusSchema,
   TransitionListSchema,
 } from '@switchyard/client';
-import { NotFoundError, ValidationError } from '@switchyard/core';
+import { NotFoundError, TaskCreateUnavailableError, ValidationError } from '@switchyard/core';
 import {
   countTasksByStatus,
   getTaskDetail,
+  isDatabaseUnavailable,
   listStepAttempts,
   listTaskAttempts,
   listTasks,
@@ -31,7 +33,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { assertNamespace, mayTouch, type Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
-import { problems } from '../problem.ts';
+import { problemResponse, problems } from '../problem.ts';
 import { redactSecrets, redactTask } from '../redact.ts';
 import { decodeCursor, encodeCursor, wire } from '../wire.ts';
 
@@ -39,6 +41,14 @@ const TaskParams = z.strictObject({ id: z.uuid() });
 const StepParams = z.strictObject({ id: z.uuid(), step: z.string().min(1).max(100) });
 const CreateHeaders = z.object({
   'idempotency-key': z.string().min(1).max(200).optional().describe('dedupes creates by this key'),
+  'switchyard-retry-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      "a key the typed client makes for one create without an Idempotency-Key and sends again on its own retries: dedupes those retries of a unique-identity template (the other identities dedupe them already); never stands in for a caller_key template's key",
+    ),
   'x-correlation-id': z.string().min(1).max(200).optional(),
 });
 
@@ -83,6 +93,12 @@ async function assertTaskAccess(deps: ApiDeps, principal: Principal, id: string)
   if (!namespace || !mayTouch(principal, namespace)) throw new NotFoundError(`task ${id} does not exist`);
 }
 
+/** The task is committed but could not be read back: its create must not be answered as not done. */
+function committedButUnread(err: unknown): never {
+  if (isDatabaseUnavailable(err)) throw new TaskCreateUnavailableError(true, { cause: err });
+  throw err;
+}
+
 /** Task routes: create, read, list, audit trail, attempts, and the operator operations. */
 export function taskRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
@@ -109,13 +125,19 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
         response: {
           200: CreateTaskResponseSchema,
           201: CreateTaskResponseSchema,
-          ...problems(400, 401, 403, 404, 413, 415, 503),
+          ...problems(400, 401, 403, 404, 413, 415),
+          503: problemResponse(
+            503,
+            CreateUnavailableProblemSchema,
+            'The database failed. `task_may_exist` says whether the task may have been created (code `outcome_unknown`: the insert had been sent when it failed) or not (`database_unavailable`). Retry with the same `Idempotency-Key` either way: a task an earlier attempt made is returned, not made twice. Without a key, a retry of a `unique`-identity create makes a second task; the typed client sends a `Switchyard-Retry-Key` of its own to prevent that.',
+          ),
         },
       },
     },
     async (request, reply) => {
       assertNamespace(request.principal, request.body.namespace);
       const idempotencyKey = request.headers['idempotency-key'];
+      const retryKey = request.headers['switchyard-retry-key'];
       // A caller's traceparent makes the task (and every step of it) part of the caller's trace.
       const caller = contextFromTraceparent(headerString(request.headers.traceparent));
       const created = await traceContextApi
@@ -127,13 +149,14 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
               // The request's correlation id (given or made up) follows the task it creates.
               correlationId: request.body.correlationId ?? request.id,
               ...(idempotencyKey ? { idempotencyKey } : {}),
+              ...(retryKey ? { retryKey } : {}),
             },
             request.principal.actor,
             { visibleNamespaces: request.principal.namespaces },
           ),
         )
         .catch(rebaseContextIssues);
-      const task = await shownTask(deps, created.task.id);
+      const task = await shownTask(deps, created.task.id).catch(committedButUnread);
       reply.code(created.duplicate ? 200 : 201).header('location', `/v1/tasks/${created.task.id}`);
       return wire(CreateTaskResponseSchema, { duplicate: created.duplicate, task });
     },
