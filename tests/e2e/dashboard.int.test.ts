@@ -19,11 +19,16 @@ const LIVE = { timeout: 30_000, interval: 200 };
 let fleet: DashboardFleet;
 let page: Page;
 const signupIds: string[] = [];
+/** What the browser refused under the API's Content-Security-Policy: a passing run has none. */
+const cspViolations: string[] = [];
 
 beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
   fleet = await startDashboardFleet();
   page = await fleet.newPage();
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
+  });
 }, 120_000);
 afterAll(() => fleet?.close());
 
@@ -353,6 +358,16 @@ describe('dashboard', () => {
       expect(await lowContrastText(), hash).toEqual([]);
     }
     expect(fleet.pageErrors).toEqual([]);
+  });
+
+  it('shows a not-found page for an address that does not decode, and runs within its CSP', async () => {
+    await open('#/tasks/%E0%A4%A');
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    expect(await page.title()).toBe('Not found · Switchyard');
+    await page.getByRole('link', { name: 'task list' }).click();
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    expect(fleet.pageErrors).toEqual([]);
+    expect(cspViolations).toEqual([]);
   });
 });
 

@@ -221,11 +221,34 @@ describe('GET /ui', () => {
     expect((await fetch(`${h.url}/ui/missing.js`)).status).toBe(404);
   });
 
+  it('sends a Content-Security-Policy and the anti-framing headers on every /ui response', async () => {
+    const responses = [
+      await fetch(`${h.url}/ui`, { redirect: 'manual' }),
+      await fetch(`${h.url}/ui/`),
+      await fetch(`${h.url}/ui/index.html`),
+    ];
+    for (const response of responses) {
+      const csp = response.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("object-src 'none'");
+      expect(csp).not.toContain('unsafe');
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    // The API's own answers are not a page: they keep their headers.
+    expect((await h.call('GET', '/v1/tasks')).headers.get('content-security-policy')).toBeNull();
+  });
+
   it('says which command builds the dashboard when there is no build', async () => {
     const bare = await createApiHarness({ dashboardDir: join(dashboardDir, 'nothing-here') });
     try {
       const page = await fetch(`${bare.url}/ui/`);
       expect(page.status).toBe(503);
+      expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(page.headers.get('x-frame-options')).toBe('DENY');
       expect(await page.text()).toContain('pnpm dashboard:build');
     } finally {
       await bare.close();
