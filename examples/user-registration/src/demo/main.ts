@@ -15,10 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createSwitchyardClient, type SwitchyardClient } from '@switchyard/client';
 import { commonEnvShape, parseEnvOrExit } from '@switchyard/config';
-import { applyMigrations, createApiKey, createPool, ensureDatabase, type Pool } from '@switchyard/db';
+import { applyMigrations, createPool, ensureDatabase, type Pool } from '@switchyard/db';
 import { ensureLocalPostgres, ensureLocalRedis, LocalInfraError } from '@switchyard/local-infra';
 import { z } from 'zod';
 import { type AllServices, startAllServices } from '../services/index.ts';
+import { withDemoKey } from './demo-key.ts';
 import { type FleetProcess, freePort, startApp, stopAll, waitUntilReady } from './processes.ts';
 import { type DemoSummary, printSummary, summarize } from './summary.ts';
 
@@ -63,12 +64,16 @@ async function runDemo(infra: Infrastructure): Promise<number> {
   const pool = createPool(infra.databaseUrl, { max: 4, application: 'switchyard-demo' });
   const services = await startAllServices({ basePort: 0, rateLimitPerMinute: 100_000 });
   const fleet: FleetProcess[] = [];
+  const runId = randomUUID().slice(0, 8);
   try {
-    const client = await startFleet(infra, pool, services, fleet);
-    const summary = await run(pool, client, services);
-    if (args.json) console.log(JSON.stringify(summary));
-    else printSummary(summary);
-    return summary.completed === summary.total ? 0 : 1;
+    // The run's admin key is short-lived and revoked when the run ends, however it ends.
+    return await withDemoKey(pool, `demo-${runId}`, async (key) => {
+      const client = await startFleet(infra, { runId, key }, services, fleet);
+      const summary = await run(pool, client, services);
+      if (args.json) console.log(JSON.stringify(summary));
+      else printSummary(summary);
+      return summary.completed === summary.total ? 0 : 1;
+    });
   } finally {
     await stopAll(fleet);
     await services.close();
@@ -109,12 +114,10 @@ function exitWithAdvice(err: unknown): never {
 
 async function startFleet(
   infra: Infrastructure,
-  pool: Pool,
+  { runId: run, key }: { runId: string; key: string },
   services: AllServices,
   fleet: FleetProcess[],
 ): Promise<SwitchyardClient> {
-  const run = randomUUID().slice(0, 8);
-  const { key } = await createApiKey(pool, { name: `demo-${run}`, scopes: ['admin'], createdBy: 'demo' });
   const port = await freePort();
   const common = {
     DATABASE_URL: infra.databaseUrl,
