@@ -170,11 +170,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+/**
+ * Polls `check` until it returns a value, or fails after `timeoutMs`. The default deadline is
+ * generous (the CI machine is shared, and a loaded one starts processes many times slower):
+ * a wait is a condition, and only one that never comes true fails.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | null | false>,
-  timeoutMs = 20_000,
+  timeoutMs = 120_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -9,11 +9,16 @@ import { type Fleet, recordedTemplate, sleep, startFleet, waitFor } from './harn
 // ends is a failure. What the recovery took is printed, not asserted.
 const DEADLINE_MS = 120_000;
 
+// These tests are about Redis, not leases: a lease and step timeout far longer than a loaded
+// machine's stalls keep a slow handler from being retried and completing twice.
+const WORKER_ENV = { SWITCHYARD_LEASE_MS: '30000' };
+const STEP_TIMEOUT_MS = 30_000;
+
 let fleet: Fleet;
 beforeEach(async () => {
   fleet = await startFleet();
-});
-afterEach(() => fleet.close());
+}, DEADLINE_MS);
+afterEach(() => fleet.close(), DEADLINE_MS);
 
 async function completedCount(ids: string[]): Promise<number> {
   const { rows } = await fleet.pool.query(
@@ -60,10 +65,18 @@ function expectEachStepCompletedOnce(
 }
 
 describe('losing Redis', () => {
-  it('FLUSHALL mid-run of 200 tasks: every task completes and no handler completes twice', async () => {
-    fleet.spawnWorker({ SWITCHYARD_CONCURRENCY: '20' });
-    const ids = await fleet.createTasks(recordedTemplate('flushed', 3), 200, { sleepMs: 20 });
-    await waitFor('a third of the tasks to complete', async () => (await completedCount(ids)) >= 60, 60_000);
+  it('FLUSHALL mid-run of 200 tasks: every task completes and no handler completes twice', {
+    timeout: 4 * DEADLINE_MS,
+  }, async () => {
+    fleet.spawnWorker({ ...WORKER_ENV, SWITCHYARD_CONCURRENCY: '20' });
+    const ids = await fleet.createTasks(recordedTemplate('flushed', 3, STEP_TIMEOUT_MS), 200, {
+      sleepMs: 20,
+    });
+    await waitFor(
+      'a third of the tasks to complete',
+      async () => (await completedCount(ids)) >= 60,
+      DEADLINE_MS,
+    );
 
     const before = fleet.scheduler.repairs().job_missing;
     await fleet.redis.flushall();
@@ -71,7 +84,7 @@ describe('losing Redis', () => {
     await waitFor(
       'every lost step to be back in a queue',
       async () => (await stepsWithoutJob()) === 0,
-      30_000,
+      DEADLINE_MS,
     );
     const backAfterMs = Date.now() - flushedAt;
     // The scheduler adds a sweep's repairs to its totals when the whole sweep ends, which can be
@@ -79,13 +92,13 @@ describe('losing Redis', () => {
     const repaired = await waitFor(
       'the scheduler to count its repairs',
       async () => fleet.scheduler.repairs().job_missing - before,
-      5_000,
+      DEADLINE_MS,
     );
     console.info(
       `[measure] FLUSHALL lost ${repaired} queued steps; all back in a queue ${backAfterMs} ms later`,
     );
     expect(repaired).toBeGreaterThan(0);
-    await fleet.waitForTasks(ids, 90_000);
+    await fleet.waitForTasks(ids, DEADLINE_MS);
 
     expectEachStepCompletedOnce(await fleet.sideEffects('completed'), 200, 3);
   });
@@ -103,8 +116,8 @@ describe('losing Redis', () => {
       identity_strategy: 'unique',
       retry: { max_attempts: 3, backoff_base_ms: 1_000, backoff_cap_ms: 1_000, jitter: false },
       steps: [
-        { name: 's1', handler: 'recorded', timeout_ms: 2_000 },
-        { name: 's2', handler: 'recorded', timeout_ms: 2_000, depends_on: ['s1'] },
+        { name: 's1', handler: 'recorded', timeout_ms: STEP_TIMEOUT_MS },
+        { name: 's2', handler: 'recorded', timeout_ms: STEP_TIMEOUT_MS, depends_on: ['s1'] },
       ],
     });
     await registerTemplate(fleet.pool, template);
@@ -118,7 +131,7 @@ describe('losing Redis', () => {
         min_calls: 1_000_000,
       }),
     );
-    fleet.spawnWorker({ SWITCHYARD_CONCURRENCY: '10' });
+    fleet.spawnWorker({ ...WORKER_ENV, SWITCHYARD_CONCURRENCY: '10' });
     const ids: string[] = [];
     let flushedAt = 0;
     let streamEndedAt = 0;
@@ -169,15 +182,19 @@ describe('losing Redis', () => {
     expectEachStepCompletedOnce(await fleet.sideEffects('completed'), ids.length, 2);
   });
 
-  it('Redis killed and restarted mid-run: the fleet recovers by itself', async () => {
-    fleet.spawnWorker({ SWITCHYARD_CONCURRENCY: '10' });
-    const ids = await fleet.createTasks(recordedTemplate('restarted', 2), 60, { sleepMs: 20 });
-    await waitFor('some tasks to complete', async () => (await completedCount(ids)) >= 10, 60_000);
+  it('Redis killed and restarted mid-run: the fleet recovers by itself', {
+    timeout: 3 * DEADLINE_MS,
+  }, async () => {
+    fleet.spawnWorker({ ...WORKER_ENV, SWITCHYARD_CONCURRENCY: '10' });
+    const ids = await fleet.createTasks(recordedTemplate('restarted', 2, STEP_TIMEOUT_MS), 60, {
+      sleepMs: 20,
+    });
+    await waitFor('some tasks to complete', async () => (await completedCount(ids)) >= 10, DEADLINE_MS);
 
     await fleet.redisServer.kill();
     await sleep(1_000);
     await fleet.redisServer.restart();
-    await fleet.waitForTasks(ids, 90_000);
+    await fleet.waitForTasks(ids, DEADLINE_MS);
 
     expectEachStepCompletedOnce(await fleet.sideEffects('completed'), 60, 2);
   });

@@ -108,7 +108,7 @@ export async function startRedisCluster(options: TestRedisClusterOptions = {}): 
         '0',
         '--cluster-yes',
       ],
-      { timeout: 30_000 },
+      { timeout: 120_000 },
     );
     await Promise.all(ports.map((port) => waitForClusterOk(`redis://${userinfo}127.0.0.1:${port}`)));
     const url = `redis://${userinfo}127.0.0.1:${ports[0]}`;
@@ -155,7 +155,8 @@ async function unusedFreePort(used: number[]): Promise<number> {
   }
 }
 
-async function waitForClusterOk(url: string, timeoutMs = 20_000): Promise<void> {
+// Generous: on a loaded machine the nodes take many times longer to agree on the slots.
+async function waitForClusterOk(url: string, timeoutMs = 120_000): Promise<void> {
   const node = new Redis(url, { maxRetriesPerRequest: 1 });
   const deadline = Date.now() + timeoutMs;
   try {

@@ -28,7 +28,7 @@ export async function freePort(): Promise<number> {
 /** Waits until a PING on `url` succeeds; `options` add to the client's (TLS, for example). */
 export async function waitForPing(
   url: string,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
   options: RedisOptions = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
