@@ -214,6 +214,10 @@ describe('switchyard CLI', () => {
       /accounts\s+closed\s+-/,
     );
     expect((await cli('breakers', 'open', 'accounts')).code).toBe(2);
+    // A system no template calls (a typo) is not found, and no breaker is made for it.
+    const typo = await cli('breakers', 'open', 'acounts', '--reason', 'maintenance');
+    expect(typo).toMatchObject({ code: 3, err: expect.stringContaining('acounts') });
+    expect((await cli('breakers', 'list')).out).not.toContain('acounts');
 
     const made = JSON.parse(
       (
