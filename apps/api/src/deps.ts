@@ -7,6 +7,10 @@ export type ApiDeps = {
   pool: Pool;
   /** One Redis server or a Redis Cluster. */
   redis: RedisConnection;
+  /**
+   * Built with a `timeoutMs`, so a create does not wait for a Redis that is down (its dispatch
+   * is then left to the scheduler); the main's connection also fails Redis commands at once.
+   */
   dispatcher: StepDispatcher;
   /** BullMQ key prefix of the deployment (cancellation announcements, queue depths). */
   queuePrefix: string;
@@ -23,4 +27,26 @@ export type ApiOptions = {
   metricsRequireKey: boolean;
   /** The dashboard's static build served at /ui; default apps/dashboard/dist of this repository. */
   dashboardDir?: string;
+  /** How long to wait for clients and for Redis; any not given takes its default. */
+  timeouts?: Partial<ApiTimeouts>;
+};
+
+/** Request and dependency timeouts (ms), from the SWITCHYARD_API_*_TIMEOUT_MS variables. */
+export type ApiTimeouts = {
+  /** A request's headers must arrive within it (408). */
+  headersMs: number;
+  /** A whole request, headers and body, must arrive within it (408). */
+  requestMs: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleMs: number;
+  /** Longest wait for Redis in a request (a dispatch, a queue read); readiness waits at most 1.5 s. */
+  redisMs: number;
+};
+
+/** The defaults, as in the API's env schema. */
+export const DEFAULT_API_TIMEOUTS: ApiTimeouts = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  idleMs: 60_000,
+  redisMs: 2_000,
 };

@@ -36,3 +36,36 @@ describe('api env', () => {
     ]);
   });
 });
+
+describe('api timeouts', () => {
+  it('defaults: headers 10 s, whole request 30 s, idle 60 s, Postgres connect 5 s and statements 10 s, Redis 2 s', () => {
+    expect(parseEnv(ApiEnvSchema, {})).toMatchObject({
+      SWITCHYARD_API_HEADERS_TIMEOUT_MS: 10_000,
+      SWITCHYARD_API_REQUEST_TIMEOUT_MS: 30_000,
+      SWITCHYARD_API_IDLE_TIMEOUT_MS: 60_000,
+      SWITCHYARD_API_DATABASE_CONNECT_TIMEOUT_MS: 5_000,
+      SWITCHYARD_API_STATEMENT_TIMEOUT_MS: 10_000,
+      SWITCHYARD_API_REDIS_TIMEOUT_MS: 2_000,
+    });
+  });
+
+  it('refuses a headers timeout longer than the request timeout (Node would refuse to start)', () => {
+    const error = (() => {
+      try {
+        parseEnv(ApiEnvSchema, {
+          SWITCHYARD_API_HEADERS_TIMEOUT_MS: '20000',
+          SWITCHYARD_API_REQUEST_TIMEOUT_MS: '5000',
+        });
+      } catch (err) {
+        return err as EnvConfigError;
+      }
+    })();
+    expect(error).toBeInstanceOf(EnvConfigError);
+    expect(error!.problems).toEqual([
+      {
+        variable: 'SWITCHYARD_API_HEADERS_TIMEOUT_MS',
+        rule: 'must not exceed SWITCHYARD_API_REQUEST_TIMEOUT_MS',
+      },
+    ]);
+  });
+});

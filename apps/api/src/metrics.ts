@@ -7,11 +7,13 @@
  * and each scrape reads only what is new. A row is read once it is `SETTLE_MS` old: ids are
  * taken at insert and committed later, so a row with a lower id can appear after a higher one;
  * a transaction open longer than that could still be missed (acceptable for metrics).
- * Gauges (queue depth, breaker state) are read fresh each scrape.
+ * Gauges (queue depth, breaker state) are read fresh each scrape. Without Redis the scrape still
+ * answers (within the Redis timeout): `switchyard_redis_up` is 0 and no queue depth is reported.
  */
 import type { Pool } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withDeadline } from './dependencies.ts';
 
 const SETTLE_MS = 2_000;
 const BATCH = 5_000;
@@ -25,15 +27,17 @@ type Tail = { table: string; sql: string; apply(rows: Record<string, unknown>[])
 /** The registry and the scrape-time refresh behind GET /metrics. */
 export type FleetMetrics = { registry: Registry; refresh(): Promise<void> };
 
-/** Builds the fleet metrics on a registry of their own. */
-export function createFleetMetrics(deps: { pool: Pool; dispatcher: StepDispatcher }): FleetMetrics {
+type MetricsDeps = { pool: Pool; dispatcher: StepDispatcher };
+
+/** Builds the fleet metrics on a registry of their own; Redis gets `redisMs` per scrape. */
+export function createFleetMetrics(deps: MetricsDeps, redisMs = 2_000): FleetMetrics {
   const registry = new Registry();
   const m = defineMetrics(registry);
   const tails = defineTails(m);
   let running: Promise<void> | null = null;
   const refresh = async () => {
     for (const tail of tails) await drain(deps.pool, tail);
-    await refreshGauges(deps, m);
+    await refreshGauges(deps, m, redisMs);
   };
   return {
     registry,
@@ -92,6 +96,11 @@ function defineMetrics(registry: Registry) {
       name: 'switchyard_queue_depth',
       help: 'Jobs in each step type queue by state: the signal to scale workers per step type',
       labelNames: ['step_type', 'state'],
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: 'switchyard_redis_up',
+      help: 'Whether this scrape read the queue depths from Redis: 1 yes, 0 Redis did not answer',
       registers,
     }),
     breaker: new Gauge({
@@ -179,7 +188,7 @@ async function drain(pool: Pool, tail: Tail): Promise<void> {
   }
 }
 
-async function refreshGauges(deps: { pool: Pool; dispatcher: StepDispatcher }, m: Metrics): Promise<void> {
+async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Promise<void> {
   const breakers = await deps.pool.query('SELECT dependent_system, state FROM circuit_breakers');
   m.breaker.reset();
   for (const row of breakers.rows) {
@@ -193,10 +202,19 @@ async function refreshGauges(deps: { pool: Pool; dispatcher: StepDispatcher }, m
     `SELECT DISTINCT step->>'handler' AS handler FROM named_tasks, jsonb_array_elements(definition->'steps') step`,
   );
   m.depth.reset();
-  for (const { handler } of types.rows) {
-    const counts = await deps.dispatcher
-      .queue(handler)
-      .getJobCounts('wait', 'prioritized', 'delayed', 'active');
-    for (const [state, count] of Object.entries(counts)) m.depth.set({ step_type: handler, state }, count);
-  }
+  const handlers: string[] = types.rows.map((row) => row.handler);
+  const depths = await withDeadline(
+    Promise.all(
+      handlers.map((handler) =>
+        deps.dispatcher.queue(handler).getJobCounts('wait', 'prioritized', 'delayed', 'active'),
+      ),
+    ),
+    redisMs,
+    'Redis',
+  ).catch(() => null);
+  m.redisUp.set(depths ? 1 : 0);
+  handlers.forEach((handler, i) => {
+    for (const [state, count] of Object.entries(depths?.[i] ?? {}))
+      m.depth.set({ step_type: handler, state }, count);
+  });
 }

@@ -116,6 +116,9 @@ export function toProblem(err: unknown): Problem {
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return problem('bad_request', e.message);
   if (isRetriableDbError(err))
     return problem('transient_infrastructure', 'the database is unavailable; retry');
+  // statement_timeout (SQLSTATE 57014): Postgres cancelled the statement, so it changed nothing.
+  if (e.code === '57014')
+    return problem('transient_infrastructure', 'the database did not answer in time; retry');
   // Postgres class 22 (data exception): input the checks above let through that the database refuses.
   if (typeof e.code === 'string' && e.code.startsWith('22')) return problem('bad_request', e.message);
   return problem('internal', 'an unexpected error occurred; it has been logged');

@@ -8,7 +8,8 @@ import { ValidationError } from '@switchyard/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { installAuth } from './auth.ts';
-import type { ApiDeps, ApiOptions } from './deps.ts';
+import { watchRedis } from './dependencies.ts';
+import { type ApiDeps, type ApiOptions, DEFAULT_API_TIMEOUTS } from './deps.ts';
 import { findUnstorableInput } from './input-guard.ts';
 import { createFleetMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
@@ -25,9 +26,20 @@ const CORRELATION_HEADER = 'x-correlation-id';
 
 /** Builds the API server (not listening yet). The caller owns `deps` and closes them after the server. */
 export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<FastifyInstance> {
+  const timeouts = { ...DEFAULT_API_TIMEOUTS, ...options.timeouts };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
+    // A client that sends its request slowly (one byte every few seconds) gets a 408 and is cut
+    // off once the whole request has taken requestMs; Node checks every connectionsCheckingInterval
+    // (30 s by default, which would let a 30 s limit run to 60 s).
+    requestTimeout: timeouts.requestMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
+    },
+    // The last resort for a request nothing else bounds: a silent connection is closed.
+    connectionTimeout: timeouts.idleMs,
     // Room for any step name (≤ 100) or dependent system (≤ 200); longer ones get a 414 problem.
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: frameworkErrorHandler,
@@ -42,17 +54,19 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   // JSON only: a text/plain body gets 415 instead of failing validation as a string.
   app.removeContentTypeParser('text/plain');
   installProblemHandlers(app);
+  const unwatch = watchRedis(deps.redis, deps.logger);
+  app.addHook('onClose', async () => unwatch());
   app.addHook('onSend', async (request, reply) => {
     reply.header(CORRELATION_HEADER, request.id);
   });
   app.addHook('preValidation', async (request) => rejectUnstorable(request));
   installAuth(app, { pool: deps.pool, disabled: options.authDisabled });
   await app.register(swagger, openapiOptions());
-  const metrics = createFleetMetrics(deps);
+  const metrics = createFleetMetrics(deps, timeouts.redisMs);
   await app.register(taskRoutes(deps));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
-  await app.register(queueRoutes(deps));
+  await app.register(queueRoutes(deps, timeouts.redisMs));
   await app.register(healthRoutes(deps, options, metrics));
   await app.register(docsRoutes);
   await app.register(dashboardRoutes(options.dashboardDir));

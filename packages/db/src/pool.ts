@@ -10,6 +10,11 @@ export type PoolOptions = {
   max?: number;
   /** How long to wait for a free connection before failing (ms). Default 10 000. */
   connectionTimeoutMillis?: number;
+  /**
+   * Postgres cancels a statement that runs longer (ms; `statement_timeout`, SQLSTATE 57014),
+   * which also bounds a wait for a row lock. Default: none (the server's setting).
+   */
+  statementTimeoutMillis?: number;
   application?: string;
 };
 
@@ -23,6 +28,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     application_name: options.application ?? 'switchyard',
+    ...(options.statementTimeoutMillis ? { statement_timeout: options.statementTimeoutMillis } : {}),
   });
   // A backend killed under an idle client (pg_terminate_backend, failover) emits 'error' on the
   // pool; without a listener Node would exit. The pool replaces the client on next checkout.

@@ -9,6 +9,7 @@ export {
 export { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
 export { type OperatorDeps, type OperatorRequest, resolveStep, retryStep } from './operator-steps.ts';
 export {
+  type ConnectOptions,
   connect,
   type Infrastructure,
   runUntilSignal,

@@ -6,8 +6,8 @@
 
 import type { CommonEnv, SchedulerEnvSettings, WorkerEnvSettings } from '@switchyard/config';
 import { ConfigError } from '@switchyard/core';
-import { createPool, type Pool } from '@switchyard/db';
-import { connectRedis, type RedisConnection } from '@switchyard/queue';
+import { createPool, type Pool, type PoolOptions } from '@switchyard/db';
+import { connectRedis, type RedisConnection, type RedisOptions } from '@switchyard/queue';
 import { startTracing } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { loadHandlerModules, loadTemplateFiles, requireHandlersFor } from './load-modules.ts';
@@ -16,17 +16,23 @@ import { type RunningWorker, startWorker } from './worker.ts';
 
 export type Infrastructure = { pool: Pool; redis: RedisConnection; close(): Promise<void> };
 
+/** What a role sets on its connections besides the common env (the API's timeouts). */
+export type ConnectOptions = {
+  pool?: Pick<PoolOptions, 'connectionTimeoutMillis' | 'statementTimeoutMillis'>;
+  redis?: RedisOptions;
+};
+
 /**
  * The process's Postgres pool, Redis connection (one server, or a cluster with REDIS_CLUSTER)
  * and tracing (on when an OTLP endpoint is set).
  */
-export function connect(env: CommonEnv, application: string): Infrastructure {
+export function connect(env: CommonEnv, application: string, options: ConnectOptions = {}): Infrastructure {
   const tracing = startTracing({
     serviceName: application,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
   });
-  const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application });
-  const redis = connectRedis({ url: env.REDIS_URL, cluster: env.REDIS_CLUSTER });
+  const pool = createPool(env.DATABASE_URL, { max: env.DATABASE_POOL_SIZE, application, ...options.pool });
+  const redis = connectRedis({ url: env.REDIS_URL, cluster: env.REDIS_CLUSTER }, options.redis);
   return {
     pool,
     redis,

@@ -52,6 +52,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     onError: (err, handler) => log.error({ err, handler }, 'queue consumer error'),
   });
   const cancellations = compiled.redis.duplicate();
+  // Once per outage, not once per reconnect attempt (ioredis prints those to stderr when nobody listens).
+  let cancellationsDown = false;
+  cancellations.on('error', (err: Error) => {
+    if (!cancellationsDown) log.warn({ err }, 'cancellation channel: Redis is unavailable');
+    cancellationsDown = true;
+  });
+  cancellations.on('ready', () => {
+    cancellationsDown = false;
+  });
   cancellations.on('message', (_channel: string, message: string) => {
     const { taskId } = JSON.parse(message) as { taskId: string };
     runner.abortTask(taskId);

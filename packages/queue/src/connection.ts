@@ -1,5 +1,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 
+export type { RedisOptions };
+
 /**
  * What the queues, the cancellation channel and the scheduler run on: one Redis server (a
  * primary, managed or not) or a Redis Cluster. BullMQ and everything in this repository accept
@@ -42,9 +44,37 @@ export function createRedisClusterConnection(seedUrl: string, options: ClusterOp
   });
 }
 
-/** One Redis server, or a cluster when `cluster` is true (see REDIS_CLUSTER in @switchyard/config). */
-export function connectRedis(settings: { url: string; cluster: boolean }): RedisConnection {
-  return settings.cluster ? createRedisClusterConnection(settings.url) : createRedisConnection(settings.url);
+/**
+ * One Redis server, or a cluster when `cluster` is true (see REDIS_CLUSTER in @switchyard/config).
+ * `options` add to the client's (on a cluster, to every node's; `enableOfflineQueue` to the
+ * cluster's own as well), e.g. {@link failFastRedisOptions}.
+ */
+export function connectRedis(
+  settings: { url: string; cluster: boolean },
+  options: RedisOptions = {},
+): RedisConnection {
+  if (!settings.cluster) return createRedisConnection(settings.url, options);
+  const { enableOfflineQueue } = options;
+  return createRedisClusterConnection(settings.url, {
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    redisOptions: options,
+  });
+}
+
+/**
+ * Options for a connection that serves requests (the API) rather than blocking consumers: while
+ * Redis is unreachable a command fails at once (no offline queue, no resend after a reconnect)
+ * instead of waiting for Redis to come back, and a connect or a command that gets no answer
+ * (a host that drops packets) fails after `timeoutMs`. BullMQ accepts this for its producers
+ * (`Queue`), not for workers, which need `maxRetriesPerRequest: null`.
+ */
+export function failFastRedisOptions(timeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+  };
 }
 
 /** The seed node and per-node options (credentials, TLS) of a cluster URL. */

@@ -7,6 +7,12 @@ export type StepDispatcherOptions = {
   connection: RedisConnection;
   /** BullMQ key prefix. Default {@link DEFAULT_QUEUE_PREFIX}; on Redis Cluster it needs a hash tag. */
   prefix?: string;
+  /**
+   * Longest wait for Redis in `dispatch` (ms), after which it rejects; the jobs may still be
+   * added later. Default: none. BullMQ waits for a connection that was never ready however the
+   * connection is set up, so a caller that must answer in time (the API) bounds it here.
+   */
+  timeoutMs?: number;
 };
 
 // Postgres is the record of every attempt, so finished jobs are dropped from Redis at once:
@@ -29,10 +35,12 @@ export class StepDispatcher {
   readonly #connection: RedisConnection;
   readonly #prefix: string;
   readonly #queues = new Map<string, Queue<StepJobPayload, void, string>>();
+  readonly #timeoutMs: number | undefined;
 
   constructor(options: StepDispatcherOptions) {
     this.#connection = options.connection;
     this.#prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
+    this.#timeoutMs = options.timeoutMs;
     assertQueuePrefixFits(this.#connection, this.#prefix);
   }
 
@@ -44,7 +52,8 @@ export class StepDispatcher {
       group.push(item);
       byHandler.set(item.handler, group);
     }
-    await Promise.all([...byHandler].map(([handler, group]) => this.#addGroup(handler, group)));
+    const added = Promise.all([...byHandler].map(([handler, group]) => this.#addGroup(handler, group)));
+    await (this.#timeoutMs === undefined ? added : withinMs(added, this.#timeoutMs));
   }
 
   /**
@@ -93,4 +102,15 @@ export class StepDispatcher {
       })),
     );
   }
+}
+
+/** `work`, or a rejection once `ms` have passed without it settling. */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  // A late failure of `work` after the timeout won is not an unhandled rejection.
+  work.catch(() => {});
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -4,9 +4,11 @@ export {
   connectRedis,
   createRedisClusterConnection,
   createRedisConnection,
+  failFastRedisOptions,
   hasHashTag,
   isCluster,
   type RedisConnection,
+  type RedisOptions,
 } from './connection.ts';
 export {
   DELIVERY_LOCK_MS,

@@ -4,6 +4,7 @@ import { pendingMigrations } from '@switchyard/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { withDeadline } from '../dependencies.ts';
 import type { ApiDeps, ApiOptions } from '../deps.ts';
 import type { FleetMetrics } from '../metrics.ts';
 import { PROBLEM_MEDIA_TYPE, problem, problemResponse, problems } from '../problem.ts';
@@ -18,9 +19,12 @@ const MetricsText = {
   content: { 'text/plain': { schema: z.string() } },
 };
 
-async function check(fn: () => Promise<string | undefined>): Promise<Check> {
+// Readiness answers within 2 s whatever is down: each check gets this long, all run at once.
+const CHECK_MS = 1_500;
+
+async function check(what: string, fn: () => Promise<string | undefined>): Promise<Check> {
   try {
-    const detail = await fn();
+    const detail = await withDeadline(fn(), CHECK_MS, what);
     return detail ? { ok: true, detail } : { ok: true };
   } catch (err) {
     return { ok: false, detail: toError(err).message };
@@ -62,15 +66,16 @@ export function healthRoutes(deps: ApiDeps, options: ApiOptions, metrics: FleetM
         },
       },
       async (request, reply) => {
-        const checks = {
-          postgres: await check(async () => void (await deps.pool.query('SELECT 1'))),
-          redis: await check(async () => void (await deps.redis.ping())),
-          migrations: await check(async () => {
+        const [postgres, redis, migrations] = await Promise.all([
+          check('Postgres', async () => void (await deps.pool.query('SELECT 1'))),
+          check('Redis', async () => void (await deps.redis.ping())),
+          check('Postgres', async () => {
             const pending = await pendingMigrations(deps.pool);
             if (pending.length > 0) throw new Error(`pending: ${pending.join(', ')}`);
             return undefined;
           }),
-        };
+        ]);
+        const checks = { postgres, redis, migrations };
         const failed = Object.entries(checks).filter(([, c]) => !c.ok);
         if (failed.length === 0) return reply.code(200).send({ status: 'ok' as const, checks });
         const detail = `not ready: ${failed.map(([name, c]) => `${name} (${c.detail ?? 'failed'})`).join('; ')}`;

@@ -2,6 +2,7 @@ import { QueueListSchema } from '@switchyard/client';
 import { countOpenStepsByType, type LiveWorkerView, listLiveWorkers, listStepTypes } from '@switchyard/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { fromRedis } from '../dependencies.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
 import { wire } from '../wire.ts';
@@ -10,8 +11,11 @@ import { wire } from '../wire.ts';
 // scheduler judges unserved steps).
 const WORKER_LIVENESS_MS = 30_000;
 
-/** Queue routes: each step type's queue depth and the workers consuming it. */
-export function queueRoutes(deps: ApiDeps) {
+/**
+ * Queue routes: each step type's queue depth and the workers consuming it. Without Redis
+ * (no answer within `redisMs`) the answer is a 503 naming Redis.
+ */
+export function queueRoutes(deps: ApiDeps, redisMs: number) {
   return async (root: FastifyInstance) => {
     root.withTypeProvider<ZodTypeProvider>().get(
       '/v1/queues',
@@ -32,20 +36,26 @@ export function queueRoutes(deps: ApiDeps) {
           countOpenStepsByType(deps.pool),
           listLiveWorkers(deps.pool, WORKER_LIVENESS_MS),
         ]);
-        const queues = await Promise.all(
-          stepTypes.map(async (stepType) => {
-            const jobs = await deps.dispatcher
-              .queue(stepType)
-              .getJobCounts('wait', 'prioritized', 'delayed', 'active');
-            return {
-              stepType,
-              jobs,
-              depth: (jobs.wait ?? 0) + (jobs.prioritized ?? 0),
-              steps: steps[stepType] ?? {},
-              workers: consumersOf(workers, stepType),
-            };
-          }),
+        const counts = await fromRedis(
+          () =>
+            Promise.all(
+              stepTypes.map((stepType) =>
+                deps.dispatcher.queue(stepType).getJobCounts('wait', 'prioritized', 'delayed', 'active'),
+              ),
+            ),
+          redisMs,
+          'queue depths',
         );
+        const queues = stepTypes.map((stepType, i) => {
+          const jobs = counts[i] ?? {};
+          return {
+            stepType,
+            jobs,
+            depth: (jobs.wait ?? 0) + (jobs.prioritized ?? 0),
+            steps: steps[stepType] ?? {},
+            workers: consumersOf(workers, stepType),
+          };
+        });
         return wire(QueueListSchema, { queues });
       },
     );
