@@ -162,10 +162,21 @@ function validationProblem(err: {
   return problem('validation_failed', `invalid request ${where}`, issues);
 }
 
+/**
+ * A create's 503 always says whether the task may exist. One that the engine did not classify
+ * failed before any insert was sent (the API key could not be checked, or Postgres cancelled a
+ * statement at its timeout), so the task was not created.
+ */
+function createSaysWhetherTaskExists(request: FastifyRequest, body: Problem): Problem {
+  const isCreate = request.method === 'POST' && request.routeOptions.url === '/v1/tasks';
+  if (!isCreate || body.status !== 503 || body.task_may_exist !== undefined) return body;
+  return createUnavailableProblem(false);
+}
+
 /** Installs the error and not-found handlers that answer every failure with a problem document. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const body = toProblem(err);
+    const body = createSaysWhetherTaskExists(request, toProblem(err));
     if (body.status >= 500) request.log.error({ err: toError(err) }, 'request failed');
     else request.log.info({ code: body.code, detail: body.detail }, 'request refused');
     return sendProblem(reply, { ...body, instance: request.url });
