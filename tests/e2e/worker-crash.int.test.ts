@@ -63,8 +63,10 @@ describe('a worker that dies or is stopped mid-step', () => {
       SWITCHYARD_SHUTDOWN_GRACE_MS: '500',
       SWITCHYARD_LEASE_MS: '30000',
     });
-    const [taskId] = await fleet.createTasks(recordedTemplate('terminated', 1, 10_000), 1, {
-      slowFirstAttemptMs: 60_000,
+    // The signal comes only once the taker runs, which on a loaded machine takes many seconds:
+    // the attempt's timeout (and so its lease) must outlast that, or it ends by timing out.
+    const [taskId] = await fleet.createTasks(recordedTemplate('terminated', 1, 300_000), 1, {
+      slowFirstAttemptMs: 600_000,
     });
     await waitFor(
       'the first attempt to start',
@@ -89,8 +91,8 @@ describe('a worker that dies or is stopped mid-step', () => {
     );
     expect(code).toBe(0);
     // Handed back, not expired: attempt 1 ends 'aborted' by its own worker (an expired lease would
-    // record 'lease_expired' after 30 s), and the worker exited before that lease could run out.
-    expect(exitedAfterMs).toBeLessThan(30_000);
+    // record 'lease_expired' after 300 s, the step's timeout), and the worker exited long before.
+    expect(exitedAfterMs).toBeLessThan(60_000);
     expect(attempts.map((a) => [a.attempt, a.outcome, a.worker_id])).toEqual([
       [1, 'aborted', 'stopping'],
       [2, 'success', 'taker'],
