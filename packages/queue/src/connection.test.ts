@@ -1,5 +1,6 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { clusterSeed, hasHashTag } from './connection.ts';
+import { clusterSeed, connectRedis, failFastRedisOptions, hasHashTag } from './connection.ts';
 
 describe('clusterSeed', () => {
   it('takes the seed node, the decoded credentials and TLS from the URL', () => {
@@ -34,5 +35,35 @@ describe('hasHashTag', () => {
     ['}{x}', true],
   ])('%s → %s', (prefix, expected) => {
     expect(hasHashTag(prefix)).toBe(expected);
+  });
+});
+
+describe('failFastRedisOptions', () => {
+  it('makes a command fail at once while nothing answers, instead of waiting for a reconnect', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const redis = connectRedis(
+      { url: `redis://127.0.0.1:${port}`, cluster: false },
+      failFastRedisOptions(500),
+    );
+    const errors: Error[] = [];
+    redis.on('error', (err: Error) => errors.push(err));
+    try {
+      const started = Date.now();
+      await expect(redis.ping()).rejects.toThrow(/enableOfflineQueue/);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(redis.options).toMatchObject({
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: 500,
+      });
+    } finally {
+      redis.disconnect();
+    }
   });
 });
