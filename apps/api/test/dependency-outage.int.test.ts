@@ -37,6 +37,12 @@ const WAIT_MS = 60_000;
 
 const template = apiTemplate({ steps: [{ name: 'only', handler: `outage_${randomUUID().slice(0, 8)}` }] });
 const handler = template.steps[0]!.handler;
+const twoSteps = apiTemplate({
+  steps: [
+    { name: 'first', handler: `${handler}_first` },
+    { name: 'second', handler: `${handler}_second`, depends_on: ['first'] },
+  ],
+});
 
 let database: TestDatabase;
 let redisServer: TestRedisServer;
@@ -60,7 +66,7 @@ beforeAll(async () => {
   redisServer = await startRedisServer();
   const target = new URL(database.url);
   proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-  await registerTemplates(database.pool, [template]);
+  await registerTemplates(database.pool, [template, twoSteps]);
   adminKey = (
     await createApiKey(database.pool, {
       name: 'outage',
@@ -193,7 +199,7 @@ describe('Redis down', () => {
     vi.restoreAllMocks();
   });
 
-  it('readiness 503 naming Redis within 2 s; create 201, cancel 200, queues 503, metrics 200: all fast', async () => {
+  it('readiness 503 naming Redis within 2 s; create 201, cancel and resolve 200, queues 503, metrics 200: all fast', async () => {
     const consoleError = vi.spyOn(console, 'error');
     api = await startApi({ redisUrl: redisServer.url });
     const worker = await startBlockingWorker(api.prefix);
@@ -235,6 +241,25 @@ describe('Redis down', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.ms).toBeLessThan(5_000);
     expect(cancelled.body).toMatchObject({ status: 'cancelled' });
+
+    // Resolving a step by hand commits; the child it makes ready is left to the scheduler.
+    const parent = await api.call('POST', '/v1/tasks', {
+      namespace: twoSteps.namespace,
+      name: twoSteps.name,
+      context: {},
+    });
+    expect(parent.status).toBe(201);
+    const parentId = (parent.body as { task: { id: string } }).task.id;
+    const resolved = await api.call('POST', `/v1/tasks/${parentId}/steps/first/resolve`, {
+      reason: 'outage test',
+    });
+    expect(resolved.status).toBe(200);
+    expect(resolved.ms).toBeLessThan(5_000);
+    const second = await database.pool.query(
+      `SELECT status FROM workflow_steps WHERE task_id = $1 AND name = 'second'`,
+      [parentId],
+    );
+    expect(second.rows).toEqual([{ status: 'enqueued' }]);
 
     const queues = await api.call('GET', '/v1/queues');
     expect(queues.status).toBe(503);

@@ -1,3 +1,4 @@
+import { toError } from '@switchyard/core';
 import {
   type OperatorStepResult,
   type Pool,
@@ -5,7 +6,7 @@ import {
   retryFailedStep,
   withTransaction,
 } from '@switchyard/db';
-import type { StepDispatcher } from '@switchyard/queue';
+import type { StepDispatch, StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 
 /** What the operator operations need: the pool to change state, the dispatcher to dispatch after commit. */
@@ -28,7 +29,7 @@ export async function retryStep(
   const result = await withTransaction(deps.pool, (client) =>
     retryFailedStep(client, { taskId, stepName, actor: request.actor, reason: request.reason ?? null }),
   );
-  await deps.dispatcher.dispatch(result.ready);
+  await dispatchCommitted(deps, taskId, result.ready);
   deps.logger?.info({ task_id: taskId, step: stepName, actor: request.actor }, 'step retried by operator');
   return result;
 }
@@ -53,7 +54,20 @@ export async function resolveStep(
       results: request.results,
     }),
   );
-  await deps.dispatcher.dispatch(result.ready);
+  await dispatchCommitted(deps, taskId, result.ready);
   deps.logger?.info({ task_id: taskId, step: stepName, actor: request.actor }, 'step resolved by operator');
   return result;
+}
+
+/**
+ * Dispatches steps whose state change has committed. A failed dispatch (Redis down) does not
+ * fail the operation: the scheduler's sweep dispatches every enqueued step that has no job.
+ */
+async function dispatchCommitted(deps: OperatorDeps, taskId: string, ready: readonly StepDispatch[]) {
+  await deps.dispatcher.dispatch(ready).catch((err: unknown) => {
+    deps.logger?.warn(
+      { err: toError(err), task_id: taskId },
+      'steps made ready could not be dispatched; the scheduler will',
+    );
+  });
 }
