@@ -66,23 +66,7 @@ export function mayHaveTakenEffect(err: unknown): boolean {
  * committed): see mayHaveTakenEffect. A connection that failed does not go back to the pool.
  */
 export async function withStatement<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  // As in runOnce: a checked-out client has no error listener of the pool's.
-  const onError = (err: Error) => {
-    broken = err;
-  };
-  client.on('error', onError);
-  try {
-    return await fn(client);
-  } catch (err) {
-    broken = toError(err);
-    markSent(err);
-    throw err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken && isRetriableDbError(broken) ? broken : undefined);
-  }
+  return withClient(pool, fn, (_client, err) => markSent(err));
 }
 
 export type TransactionOptions = {
@@ -130,30 +114,50 @@ export async function withRetries<T>(fn: () => Promise<T>, options: TransactionO
 }
 
 async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(
+    pool,
+    async (client) => {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT').catch((err: unknown) => {
+        markSent(err);
+        throw err;
+      });
+      return result;
+    },
+    (client) =>
+      client.query('ROLLBACK').then(
+        () => {},
+        () => {},
+      ),
+  );
+}
+
+/**
+ * Runs `fn` on a checked-out connection; `onFailure` runs before a failure is rethrown. A
+ * checked-out client has no error listener of the pool's: a connection that drops between two
+ * statements (pg_terminate_backend, failover) would emit an unhandled 'error' and crash the
+ * process, so the error is kept, and a client whose connection failed does not go back to the pool.
+ */
+async function withClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  onFailure: (client: pg.PoolClient, err: unknown) => unknown,
+): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
-  // A checked-out client has no error listener of the pool's: a connection that drops between
-  // two statements (pg_terminate_backend, failover) would emit an unhandled 'error' and crash
-  // the process. Keep the error; the next statement fails and the transaction is retried.
   const onError = (err: Error) => {
     broken = err;
   };
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT').catch((err: unknown) => {
-      markSent(err);
-      throw err;
-    });
-    return result;
+    return await fn(client);
   } catch (err) {
     broken = toError(err);
-    await client.query('ROLLBACK').catch(() => {});
+    await onFailure(client, err);
     throw err;
   } finally {
     client.off('error', onError);
-    // A client whose connection failed must not go back to the pool.
     client.release(broken && isRetriableDbError(broken) ? broken : undefined);
   }
 }
