@@ -57,9 +57,6 @@ export function resolveBreakerPolicy(input: BreakerPolicyInput = {}): BreakerPol
   return { ...BREAKER_POLICY_DEFAULTS, ...defined };
 }
 
-/** Outcomes of attempts that count against a service: it failed or did not answer in time. */
-export const BREAKER_FAILURE_OUTCOMES = ['retryable_error', 'timeout'] as const;
-
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** What the attempt history says about one system (gathered in one query). */

@@ -2,12 +2,14 @@
  * @switchyard/core: the pure domain of Switchyard (templates, step graph, states, errors,
  * backoff, identity). No I/O: everything here is decided from its arguments.
  */
+export * from './attempts.ts';
 export * from './backoff.ts';
 export * from './breaker.ts';
 export * from './canonical.ts';
 export * from './context.ts';
 export * from './dag.ts';
 export * from './errors.ts';
+export * from './holds.ts';
 export * from './identity.ts';
 export * from './states.ts';
 export * from './template.ts';
