@@ -14,3 +14,12 @@ export function nextAttempt(attemptsMade: number): number {
 export function attemptsBefore(attempt: number): number {
   return attempt - 1;
 }
+
+/**
+ * How many of a step's attempts count against its max_attempts: attempts handed back (a
+ * shutdown, a hold after a failure while the breaker was open, those before an operator retry)
+ * do not.
+ */
+export function countedAttempts(attempts: number, uncountedAttempts: number): number {
+  return attempts - uncountedAttempts;
+}

@@ -31,7 +31,7 @@ const KEY_COLUMNS = `id, name, prefix, scopes, namespaces, created_by AS "create
   last_used_at AS "lastUsedAt", revoked_at AS "revokedAt", expires_at AS "expiresAt"`;
 
 /** The sha256 (hex) under which a key is stored. */
-export function hashApiKey(key: string): string {
+function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 

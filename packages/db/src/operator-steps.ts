@@ -3,10 +3,9 @@
  * by hand so its dependents proceed. Each is one transaction (run them through withTransaction)
  * that locks the task row, then the step row, and writes the audit rows of every change.
  */
-import { ConflictError, decideTaskStatus, NotFoundError } from '@switchyard/core';
+import { ConflictError, decideTaskStatus, NotFoundError, nextAttempt } from '@switchyard/core';
 import type pg from 'pg';
-import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
-import type { ReadyStep } from './step-attempts.ts';
+import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 
 /** What an operator repair changed; dispatch `ready` after commit. */
@@ -90,7 +89,9 @@ export async function retryFailedStep(
     taskId: input.taskId,
     step: { id: step.id, name: input.stepName, from: 'error', to: 'enqueued' },
     task: taskStatus === 'error' ? { from: 'error', to: 'in_progress' } : null,
-    ready: [{ stepId: step.id, taskId: input.taskId, handler: step.handler, attempt: step.attempts + 1 }],
+    ready: [
+      { stepId: step.id, taskId: input.taskId, handler: step.handler, attempt: nextAttempt(step.attempts) },
+    ],
   };
 }
 

@@ -5,6 +5,11 @@
  * that satisfied it.
  */
 
+import { nextAttemptSql } from './attempt-fence.ts';
+
+/** A step made ready by a state change; dispatch it after the transaction commits. */
+export type ReadyStep = { stepId: string; taskId: string; handler: string; attempt: number };
+
 /**
  * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
  * `parent` (rows with `id`; none, one or many). `actor` is the SQL expression of the actor (a
@@ -42,4 +47,4 @@ export function readyChildrenCtes(parent: string, actor: string): string {
 
 /** The steps made ready, as ReadyStep JSON (`[]` when none). */
 export const READY_STEPS_JSON = `COALESCE((SELECT json_agg(json_build_object('stepId', id, 'taskId', task_id, 'handler', handler,
-                                                   'attempt', attempts + 1)) FROM ready), '[]'::json)`;
+                                                   'attempt', ${nextAttemptSql()})) FROM ready), '[]'::json)`;

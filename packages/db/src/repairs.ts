@@ -4,12 +4,16 @@
  * two scheduler replicas running the same sweep at once never repair the same step twice.
  */
 import type pg from 'pg';
+import { countedAttemptsSql, nextAttemptSql } from './attempt-fence.ts';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './step-attempts.ts';
+import type { ReadyStep } from './ready-children.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withTransaction } from './transaction.ts';
 
 export type ExpiredLease = ReadyStep & { status: 'enqueued' | 'error'; workerId: string };
+
+// The expired attempt counts: the step gets another only if attempts are left.
+const ATTEMPTS_LEFT = `${countedAttemptsSql('s')} < s.max_attempts`;
 
 const EXPIRE_LEASES_SQL = `
 WITH expired AS (
@@ -20,9 +24,9 @@ WITH expired AS (
    FOR UPDATE SKIP LOCKED
 ), released AS (
   UPDATE workflow_steps s
-     SET status = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN 'enqueued' ELSE 'error' END,
-         enqueued_at = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN clock_timestamp() ELSE s.enqueued_at END,
-         completed_at = CASE WHEN s.attempts - s.uncounted_attempts < s.max_attempts THEN NULL ELSE clock_timestamp() END,
+     SET status = CASE WHEN ${ATTEMPTS_LEFT} THEN 'enqueued' ELSE 'error' END,
+         enqueued_at = CASE WHEN ${ATTEMPTS_LEFT} THEN clock_timestamp() ELSE s.enqueued_at END,
+         completed_at = CASE WHEN ${ATTEMPTS_LEFT} THEN NULL ELSE clock_timestamp() END,
          claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, updated_at = clock_timestamp(),
          last_error = jsonb_build_object('outcome', 'lease_expired', 'class', 'LeaseExpired', 'attempt', s.attempts,
                                          'message', 'worker ' || e.claimed_by || ' stopped renewing its lease')
@@ -41,7 +45,7 @@ WITH expired AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT id, task_id, attempts, 'in_progress', status, 'lease expired', $2 FROM released
 )
-SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, status, claimed_by AS "workerId"
+SELECT id AS "stepId", task_id AS "taskId", handler, ${nextAttemptSql()} AS attempt, status, claimed_by AS "workerId"
   FROM released`;
 
 /**
@@ -92,7 +96,7 @@ export async function findDispatchCandidates(
   input: { graceMs: number; limit: number; after?: DispatchCursor | null },
 ): Promise<DispatchCandidate[]> {
   const { rows } = await db.query(
-    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, s.attempts + 1 AS attempt, ${DUE_AT} AS "dueAt"
+    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, ${nextAttemptSql('s')} AS attempt, ${DUE_AT} AS "dueAt"
        FROM workflow_steps s
       WHERE ${CANDIDATE} AND ($3::timestamptz IS NULL OR (${DUE_AT}, s.id) > ($3::timestamptz, $4::uuid))
       ORDER BY ${DUE_AT}, s.id
@@ -115,7 +119,7 @@ export async function stillAwaitingDispatch<T extends ReadyStep>(
   if (steps.length === 0) return [];
   const { rows } = await db.query(
     `SELECT s.id FROM workflow_steps s
-       JOIN unnest($1::uuid[], $2::int[]) AS w(id, attempt) ON s.id = w.id AND s.attempts + 1 = w.attempt
+       JOIN unnest($1::uuid[], $2::int[]) AS w(id, attempt) ON s.id = w.id AND ${nextAttemptSql('s')} = w.attempt
       WHERE s.status IN ('enqueued', 'waiting_retry')`,
     [steps.map((step) => step.stepId), steps.map((step) => step.attempt)],
   );

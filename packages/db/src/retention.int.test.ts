@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.ts';
-import { listBreakers } from './breakers.ts';
+import { listBreakers } from './breaker-views.ts';
 import { applyMigrations } from './migrator.ts';
 import { createPool, type Pool } from './pool.ts';
 import { pruneFinishedTasks } from './retention.ts';

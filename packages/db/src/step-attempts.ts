@@ -1,14 +1,11 @@
 /**
- * The hot path: claim an attempt, record its outcome, renew its lease. Each operation is one
- * statement (one round trip, atomic) except where a task may be finalized, which needs the
- * task row lock first (see finalizeTaskIfDone).
- *
- * The fence: a step's `attempts` counts the attempts started. The message for attempt N may
- * claim only while `attempts = N - 1`, and only the claimer of attempt N (`claimed_by`, while
- * the step is `in_progress` with `attempts = N`) may record its outcome. A duplicate, late or
- * stale message therefore matches no row and changes nothing.
+ * The hot path's claim and lease: claim an attempt, renew its lease, and explain a claim that
+ * missed. Each is one statement (one round trip, atomic). The fence that makes a duplicate,
+ * late or stale delivery change nothing is in attempt-fence.ts.
  */
-import { BLOCKED_BY_BREAKER } from './breakers.ts';
+import { attemptsBefore } from '@switchyard/core';
+import { claimableBySql, heldByClaimerSql } from './attempt-fence.ts';
+import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
 
 /** Everything a worker needs to run a claimed attempt. */
@@ -77,7 +74,7 @@ WITH async_commit AS (
          lease_expires_at = clock_timestamp() + GREATEST(r.lease_ms, s.timeout_ms) * interval '1 millisecond',
          started_at = clock_timestamp(), updated_at = clock_timestamp()
     FROM request r, previous p, tasks t
-   WHERE s.id = r.step_id AND s.attempts = r.attempt - 1 AND p.id = s.id
+   WHERE s.id = r.step_id AND ${claimableBySql('s', 'r.attempt')} AND p.id = s.id
      AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND t.id = s.task_id AND (t.status IN ('pending', 'in_progress')) IS TRUE
@@ -111,27 +108,17 @@ SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.unc
 export type ClaimRequest = { stepId: string; attempt: number; leaseMs: number };
 
 /**
- * Claims attempt `attempt` of a step for `workerId` with a lease of `leaseMs`, or of the step's
- * timeout if that is longer. The lease never ends before the handler's own timeout has aborted
- * it, so a worker that cannot renew (a blocked event loop, Postgres unreachable for a while)
- * never sees its step run elsewhere while its own attempt may still be running.
- * Locks: the step row; the task row only on the task's first claim (pending → in_progress).
- * Returns the claimed step, or null when the fence rejects the message (see explainClaimMiss).
- */
-export async function claimStepAttempt(
-  db: Queryable,
-  input: { stepId: string; attempt: number; workerId: string; leaseMs: number },
-): Promise<ClaimedStep | null> {
-  const [claimed] = await claimStepAttempts(db, input.workerId, [input]);
-  return claimed ?? null;
-}
-
-/**
- * Claims several deliveries in one statement (one round trip, one commit): what a busy worker
- * does with the deliveries that arrived while its previous claim was running. Each request is
- * judged by the fence on its own, exactly as by claimStepAttempt. Returns one entry per request,
- * in order: the claimed step, or null. Two requests for the same attempt claim it once; the
- * first of them gets it.
+ * Claims deliveries for `workerId` in one statement (one round trip, one commit): a busy worker
+ * claims together the deliveries that arrived while its previous claim was running. Each
+ * request is judged by the fence on its own (attempt-fence.ts). Returns one entry per request,
+ * in order: the claimed step, or null (see explainClaimMiss). Two requests for the same attempt
+ * claim it once; the first of them gets it.
+ *
+ * The lease lasts `leaseMs`, or the step's timeout if that is longer: it never ends before the
+ * handler's own timeout has aborted it, so a worker that cannot renew (a blocked event loop,
+ * Postgres unreachable for a while) never sees its step run elsewhere while its own attempt may
+ * still be running.
+ * Locks: the step rows; a task row only on the task's first claim (pending → in_progress).
  */
 export async function claimStepAttempts(
   db: Queryable,
@@ -202,13 +189,23 @@ export async function explainClaimMiss(db: Queryable, stepId: string, attempt: n
   );
   const row = rows[0];
   if (!row) return { reason: 'not_found' };
-  const claimable = row.attempts === attempt - 1 && ['enqueued', 'waiting_retry'].includes(row.status);
+  const claimable =
+    row.attempts === attemptsBefore(attempt) && ['enqueued', 'waiting_retry'].includes(row.status);
   if (claimable && !['pending', 'in_progress'].includes(row.task_status)) {
     return { reason: 'task_not_running', taskStatus: row.task_status };
   }
   if (claimable && row.due_in_ms > 0) return { reason: 'not_due', dueInMs: row.due_in_ms };
   return { reason: 'stale', status: row.status, attempts: row.attempts };
 }
+
+const RENEW_LEASE_SQL = `
+WITH request AS (
+  SELECT $1::uuid AS step_id, $2::int AS attempt, $3::text AS worker_id, $4::int AS lease_ms
+)
+UPDATE workflow_steps s
+   SET lease_expires_at = clock_timestamp() + GREATEST(r.lease_ms, s.timeout_ms) * interval '1 millisecond'
+  FROM request r
+ WHERE s.id = r.step_id AND ${heldByClaimerSql('s', 'r.attempt', 'r.worker_id')}`;
 
 /**
  * Extends the lease of a running attempt (by `leaseMs`, or the step's timeout if longer). Returns false when the attempt no longer holds its
@@ -219,13 +216,10 @@ export async function renewStepLease(
   db: Queryable,
   input: { stepId: string; attempt: number; workerId: string; leaseMs: number },
 ): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE workflow_steps SET lease_expires_at = clock_timestamp() + GREATEST($4, timeout_ms) * interval '1 millisecond'
-      WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3`,
-    [input.stepId, input.attempt, input.workerId, input.leaseMs],
-  );
+  const { rowCount } = await db.query({
+    name: 'switchyard_renew_lease',
+    text: RENEW_LEASE_SQL,
+    values: [input.stepId, input.attempt, input.workerId, input.leaseMs],
+  });
   return rowCount === 1;
 }
-
-/** A step made ready by an outcome; dispatch it after the transaction commits. */
-export type ReadyStep = { stepId: string; taskId: string; handler: string; attempt: number };

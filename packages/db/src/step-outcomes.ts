@@ -2,12 +2,20 @@
  * Recording an attempt's outcome: one transaction that writes the attempt row, moves the step,
  * makes its children ready, keeps the breaker of its service current and finalizes the task
  * when nothing of it is left to run. Only the claimer of the attempt may record it (the fence,
- * see step-attempts.ts); anything else is kept as a stale attempt and changes nothing.
+ * see attempt-fence.ts); anything else is kept as a stale attempt and changes nothing.
  */
+import {
+  type AttemptOutcome,
+  countsAgainstService,
+  holdsAfterFailure,
+  nextAttempt,
+  serviceHoldUntil,
+} from '@switchyard/core';
 import type pg from 'pg';
-import { type BreakerTransition, evaluateBreaker, holdBlockedStep, holdServiceUntil } from './breakers.ts';
-import { READY_STEPS_JSON, readyChildrenCtes } from './ready-children.ts';
-import type { ReadyStep } from './step-attempts.ts';
+import { heldByClaimerSql } from './attempt-fence.ts';
+import { type BreakerTransition, evaluateBreaker } from './breaker-state.ts';
+import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
+import { holdBlockedStep, holdServiceUntil } from './step-holds.ts';
 import { finalizeAfterCommit, finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withRetries, withTransaction } from './transaction.ts';
 
@@ -59,7 +67,7 @@ WITH request AS (
          claimed_by = NULL, lease_expires_at = NULL, next_attempt_at = NULL, last_error = NULL
     FROM request r
    -- By primary key from the request, never by a status index (see the claim in step-attempts.ts).
-   WHERE s.id = r.step_id AND s.attempts = r.attempt AND (s.status = 'in_progress') IS TRUE AND s.claimed_by = $10
+   WHERE s.id = r.step_id AND ${heldByClaimerSql('s', 'r.attempt', '$10')}
   RETURNING s.id, s.task_id, s.attempts
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome,
@@ -77,18 +85,6 @@ SELECT COALESCE((SELECT array_agg(id || '.' || attempts) FROM done), '{}') AS ap
 
 /** A successful attempt to record, with the handler's results. */
 export type StepSuccess = { record: AttemptRecord; results: unknown };
-
-/**
- * Records a successful attempt; see recordStepSuccesses.
- */
-export async function recordStepSuccess(
-  pool: pg.Pool,
-  record: AttemptRecord,
-  results: unknown,
-): Promise<OutcomeResult> {
-  const [outcome] = await recordStepSuccesses(pool, record.workerId, [{ record, results }]);
-  return outcome!;
-}
 
 /**
  * Records successful attempts of one worker and makes the children whose parents are now all
@@ -165,7 +161,7 @@ export async function recordStepSuccesses(
 
 /** How a failed attempt was classified, and what the retry policy decided. */
 export type AttemptFailure = {
-  outcome: 'retryable_error' | 'permanent_error' | 'timeout' | 'aborted';
+  outcome: Extract<AttemptOutcome, 'retryable_error' | 'permanent_error' | 'timeout' | 'aborted'>;
   errorClass: string;
   errorCode: string | null;
   message: string;
@@ -176,22 +172,34 @@ export type AttemptFailure = {
 };
 
 const FAILURE_SQL = `
-WITH failed AS (
-  UPDATE workflow_steps
-     SET status = $5, last_error = $6::jsonb, claimed_by = NULL, lease_expires_at = NULL, updated_at = clock_timestamp(),
-         next_attempt_at = CASE WHEN $5 = 'waiting_retry' THEN clock_timestamp() + $7 * interval '1 millisecond' END,
-         completed_at = CASE WHEN $5 = 'error' THEN clock_timestamp() END
-   WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3
-  RETURNING id, task_id
+WITH request AS (
+  SELECT $1::uuid AS step_id, $2::int AS attempt, $3::text AS worker_id, $4::uuid AS task_id,
+         $5::text AS next_status, $6::jsonb AS last_error, $7::float8 AS retry_delay_ms, $8::text AS dependent_system,
+         $9::text AS outcome, $10::text AS error_class, $11::text AS error_code, $12::text AS error_message,
+         $13::int AS http_status, $14::int AS retry_after_ms, $15::timestamptz AS started_at,
+         $16::timestamptz AS finished_at, $17::int AS duration_ms, $18::text AS reason, $19::boolean AS fallback
+), failed AS (
+  UPDATE workflow_steps s
+     SET status = r.next_status, last_error = r.last_error, claimed_by = NULL, lease_expires_at = NULL,
+         updated_at = clock_timestamp(),
+         next_attempt_at = CASE WHEN r.next_status = 'waiting_retry'
+                                THEN clock_timestamp() + r.retry_delay_ms * interval '1 millisecond' END,
+         completed_at = CASE WHEN r.next_status = 'error' THEN clock_timestamp() END
+    FROM request r
+   WHERE s.id = r.step_id AND ${heldByClaimerSql('s', 'r.attempt', 'r.worker_id')}
+  RETURNING s.id, s.task_id
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome, error_class,
                              error_code, error_message, http_status, retry_after_ms,
                              started_at, finished_at, duration_ms, fallback, stale)
-  VALUES ($1, $4, $2, $8, $3, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, NOT EXISTS (SELECT 1 FROM failed))
+  SELECT r.step_id, r.task_id, r.attempt, r.dependent_system, r.worker_id, r.outcome, r.error_class,
+         r.error_code, r.error_message, r.http_status, r.retry_after_ms,
+         r.started_at, r.finished_at, r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM failed)
+    FROM request r
   ON CONFLICT (step_id, attempt) DO NOTHING
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
-  SELECT id, task_id, $2, 'in_progress', $5, $18, $3 FROM failed
+  SELECT f.id, f.task_id, r.attempt, 'in_progress', r.next_status, r.reason, r.worker_id FROM failed f, request r
 )
 SELECT EXISTS (SELECT 1 FROM failed) AS applied`;
 
@@ -243,41 +251,38 @@ export async function recordStepFailure(
   const { held, breaker } = await applyToBreaker(client, record, failure);
   if (held) return { ...nothing(), applied: true, held, breaker };
   if (failure.next.status === 'waiting_retry') {
-    return { ...nothing(), applied: true, retry: { attempt: record.attempt + 1, delayMs }, breaker };
+    return { ...nothing(), applied: true, retry: { attempt: nextAttempt(record.attempt), delayMs }, breaker };
   }
   const task = await finalizeTaskIfDone(client, record.taskId, record.workerId);
   return { ...nothing(), applied: true, task, breaker };
 }
 
 /**
- * A failure that counts against the service (retryable, timeout) is evidence for its breaker:
- * a Retry-After of 429/503 holds the whole service until then, and the breaker is re-decided
- * now, so a trip stops further calls at once. While the breaker is open the failed step is
- * held rather than retried, and this attempt does not count against its max_attempts: the
- * outage is the service's, not the step's.
+ * Applies core's hold policy to a failed attempt. A failure that counts against its service is
+ * evidence for the breaker: a 429/503 Retry-After holds the whole service until then, and the
+ * breaker is re-decided now, so a trip stops further calls at once. While the breaker is not
+ * closed the failed step is held rather than retried, and the attempt is given back.
  */
 async function applyToBreaker(
   client: pg.PoolClient,
   record: AttemptRecord,
   failure: AttemptFailure,
 ): Promise<{ held: boolean; breaker: BreakerTransition | null }> {
-  if (record.fallback || (failure.outcome !== 'retryable_error' && failure.outcome !== 'timeout')) {
+  if (!countsAgainstService({ outcome: failure.outcome, fallback: record.fallback })) {
     return { held: false, breaker: null };
   }
   const system = record.dependentSystem;
-  if (failure.retryAfterMs !== null && (failure.httpStatus === 429 || failure.httpStatus === 503)) {
-    await holdServiceUntil(client, system, new Date(record.finishedAt.getTime() + failure.retryAfterMs));
-  }
+  const holdUntil = serviceHoldUntil(failure, record.finishedAt);
+  if (holdUntil) await holdServiceUntil(client, system, holdUntil);
   const { state, transition } = await evaluateBreaker(client, {
     dependentSystem: system,
     actor: record.workerId,
   });
-  if (state === 'closed') return { held: false, breaker: transition };
+  if (!holdsAfterFailure(state)) return { held: false, breaker: transition };
   const held = await holdBlockedStep(client, {
     stepId: record.stepId,
     attempts: record.attempt,
-    from: ['waiting_retry', 'error'],
-    uncount: true,
+    point: 'after_failure',
     actor: record.workerId,
   });
   return { held, breaker: transition };

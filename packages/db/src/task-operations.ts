@@ -4,8 +4,9 @@
  */
 import { ConflictError, NotFoundError } from '@switchyard/core';
 import type pg from 'pg';
+import { heldByClaimerSql, nextAttemptSql } from './attempt-fence.ts';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './step-attempts.ts';
+import type { ReadyStep } from './ready-children.ts';
 
 export type CancelledTask = {
   taskId: string;
@@ -70,7 +71,7 @@ WITH released AS (
   UPDATE workflow_steps
      SET status = 'enqueued', uncounted_attempts = uncounted_attempts + 1, enqueued_at = clock_timestamp(),
          claimed_by = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-   WHERE id = $1 AND attempts = $2 AND status = 'in_progress' AND claimed_by = $3
+   WHERE id = $1 AND ${heldByClaimerSql('', '$2', '$3')}
   RETURNING id, task_id, handler, attempts, dependent_system, started_at
 ), attempt_row AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome, error_class,
@@ -83,7 +84,7 @@ WITH released AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT id, task_id, attempts, 'in_progress', 'enqueued', $4, $3 FROM released
 )
-SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt FROM released`;
+SELECT id AS "stepId", task_id AS "taskId", handler, ${nextAttemptSql()} AS attempt FROM released`;
 
 /**
  * Hands a running attempt back (the worker is shutting down): the step is enqueued again at

@@ -1,6 +1,6 @@
 import type { IdentityStrategy, TaskTemplate } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './step-attempts.ts';
+import type { ReadyStep } from './ready-children.ts';
 
 export type TaskRow = {
   id: string;
@@ -144,10 +144,4 @@ function stepSpecs(template: TaskTemplate) {
     depends_on: step.depends_on,
     on_breaker_open: step.on_breaker_open,
   }));
-}
-
-/** One task by id, or null. */
-export async function findTask(db: Queryable, taskId: string): Promise<TaskRow | null> {
-  const { rows } = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [taskId]);
-  return (rows[0] as TaskRow | undefined) ?? null;
 }

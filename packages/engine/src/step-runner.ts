@@ -1,4 +1,11 @@
-import { classifyStepError, decideAfterFailure, PermanentError, toError } from '@switchyard/core';
+import {
+  attemptsBefore,
+  classifyStepError,
+  countedAttempts,
+  decideAfterFailure,
+  PermanentError,
+  toError,
+} from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
@@ -237,10 +244,8 @@ export class StepRunner {
   async #onClaimMiss(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt, taskId } = job.data;
     const { pool, workerId } = this.#options;
-    const from = ['enqueued', 'waiting_retry'];
-    if (
-      await holdBlockedStep(pool, { stepId, attempts: attempt - 1, from, uncount: false, actor: workerId })
-    ) {
+    const attempts = attemptsBefore(attempt);
+    if (await holdBlockedStep(pool, { stepId, attempts, point: 'before_claim', actor: workerId })) {
       this.#log.info({ task_id: taskId, step_id: stepId, attempt }, 'step held: its service breaker is open');
       return;
     }
@@ -328,7 +333,7 @@ function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
     classified.outcome === 'aborted'
       ? ({ status: 'error', reason: 'aborted' } as const)
       : decideAfterFailure({
-          attempt: step.attempt - step.uncountedAttempts,
+          attempt: countedAttempts(step.attempt, step.uncountedAttempts),
           maxAttempts: step.maxAttempts,
           error: classified,
           policy,

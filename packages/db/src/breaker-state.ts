@@ -1,0 +1,166 @@
+/**
+ * A breaker's state: its row (created on first use with the default policy, or configured),
+ * the evidence gathered from the attempt history, and the decisions of @switchyard/core's
+ * decideBreaker applied to it. The breaker row is the one shared verdict: workers read it when
+ * they claim, and whoever changes it (a worker recording a failure, the scheduler's sweep, an
+ * operator) locks it first.
+ */
+import {
+  BREAKER_POLICY_DEFAULTS,
+  type BreakerDecision,
+  type BreakerEvidence,
+  type BreakerPolicy,
+  type BreakerRow,
+  type BreakerState,
+  decideBreaker,
+} from '@switchyard/core';
+import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
+import type { Queryable } from './pool.ts';
+
+/** Creates the breaker row of a system if it has none yet (with the default policy). */
+export async function ensureBreakerRow(db: Queryable, system: string): Promise<void> {
+  await db.query(
+    `INSERT INTO circuit_breakers (dependent_system, policy) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING`,
+    [system, JSON.stringify(BREAKER_POLICY_DEFAULTS)],
+  );
+}
+
+/** Sets the policy in force for a system (scheduler start-up, from its configuration). */
+export async function configureBreaker(db: Queryable, system: string, policy: BreakerPolicy): Promise<void> {
+  await db.query(
+    `INSERT INTO circuit_breakers (dependent_system, policy) VALUES ($1, $2::jsonb)
+     ON CONFLICT (dependent_system) DO UPDATE SET policy = EXCLUDED.policy, updated_at = clock_timestamp()`,
+    [system, JSON.stringify(policy)],
+  );
+}
+
+export type LockedBreaker = BreakerRow & { dependentSystem: string; policy: BreakerPolicy };
+
+export async function lockBreaker(db: Queryable, system: string): Promise<LockedBreaker> {
+  await ensureBreakerRow(db, system);
+  const { rows } = await db.query(
+    `SELECT dependent_system AS "dependentSystem", state, since, next_probe_at AS "nextProbeAt",
+            trip_count AS "tripCount", forced, policy
+       FROM circuit_breakers WHERE dependent_system = $1 FOR UPDATE`,
+    [system],
+  );
+  return { ...rows[0], policy: { ...BREAKER_POLICY_DEFAULTS, ...rows[0].policy } };
+}
+
+/** The window counts, consecutive failures and probe results for one system, in one query. */
+async function gatherEvidence(
+  db: Queryable,
+  breaker: LockedBreaker,
+): Promise<BreakerEvidence & { trippingAttempts: number[] }> {
+  const { policy } = breaker;
+  // A closed breaker judges only calls made since it last closed: the failures of the outage
+  // it recovered from are still in the window, and would trip it again at once.
+  const { rows } = await db.query(
+    `WITH bounds AS (
+       SELECT GREATEST(clock_timestamp() - $2 * interval '1 millisecond',
+                       COALESCE((SELECT max(created_at) FROM breaker_transitions
+                                  WHERE dependent_system = $1 AND to_state = 'closed'), '-infinity')) AS window_start
+     ), calls AS (
+       SELECT id, outcome, finished_at, finished_at > (SELECT window_start FROM bounds) AS in_window
+         FROM step_attempts
+        WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}
+          AND finished_at > LEAST((SELECT window_start FROM bounds), $3))
+     SELECT count(*) FILTER (WHERE in_window)::int AS calls,
+            count(*) FILTER (WHERE in_window AND outcome IN ${FAILURE_OUTCOMES})::int AS failures,
+            count(*) FILTER (WHERE finished_at >= $3 AND outcome = 'success')::int AS probe_successes,
+            count(*) FILTER (WHERE finished_at >= $3 AND outcome IN ${FAILURE_OUTCOMES})::int AS probe_failures,
+            (SELECT json_agg(json_build_object('id', id, 'failed', outcome IN ${FAILURE_OUTCOMES}) ORDER BY finished_at DESC)
+               FROM (SELECT * FROM calls WHERE in_window ORDER BY finished_at DESC LIMIT $4) newest) AS newest
+       FROM calls`,
+    [breaker.dependentSystem, policy.window_ms, breaker.since, policy.consecutive_failures],
+  );
+  const row = rows[0];
+  const newest = (row.newest ?? []) as { id: number; failed: boolean }[];
+  const streak = newest.findIndex((call) => !call.failed);
+  const consecutive = streak === -1 ? newest.length : streak;
+  return {
+    calls: row.calls,
+    failures: row.failures,
+    consecutiveFailures: consecutive,
+    probeSuccesses: row.probe_successes,
+    probeFailures: row.probe_failures,
+    trippingAttempts: newest.slice(0, consecutive).map((call) => call.id),
+  };
+}
+
+/** A breaker state change, for logs and counters. */
+export type BreakerTransition = {
+  dependentSystem: string;
+  from: BreakerState;
+  to: BreakerState;
+  reason: string;
+  nextProbeAt: Date | null;
+};
+
+/**
+ * Re-decides one system's breaker from the persisted history and applies the decision.
+ * Locks: the breaker row (created on first use). Returns the transition made, or null.
+ * Called by workers after a counted failure or a probe's success (so a trip stops calls at
+ * once) and by the scheduler every sweep (so time-based moves happen without traffic).
+ */
+export async function evaluateBreaker(
+  db: Queryable,
+  input: { dependentSystem: string; actor: string; now?: Date; random?: () => number },
+): Promise<{ state: BreakerState; transition: BreakerTransition | null }> {
+  const breaker = await lockBreaker(db, input.dependentSystem);
+  const { trippingAttempts, ...evidence } = await gatherEvidence(db, breaker);
+  const now = input.now ?? new Date();
+  const decision = decideBreaker(breaker.policy, breaker, evidence, now, input.random);
+  if (!decision) return { state: breaker.state, transition: null };
+  const recorded = { ...evidence, window_ms: breaker.policy.window_ms, attempts: trippingAttempts };
+  await applyDecision(db, breaker, decision, now, recorded, input.actor);
+  const nextProbeAt = decision.to === 'open' ? decision.nextProbeAt : null;
+  const transition = {
+    dependentSystem: breaker.dependentSystem,
+    from: breaker.state,
+    to: decision.to,
+    reason: decision.reason,
+    nextProbeAt,
+  };
+  return { state: decision.to, transition };
+}
+
+async function applyDecision(
+  db: Queryable,
+  breaker: LockedBreaker,
+  decision: BreakerDecision,
+  decidedAt: Date,
+  evidence: Record<string, unknown>,
+  actor: string,
+): Promise<void> {
+  const open = decision.to === 'open' ? decision : null;
+  // The open period is counted from the database's clock, like `since`, so the two agree exactly
+  // whichever process decided (and however long it waited for the row lock).
+  const openForMs = open ? open.nextProbeAt.getTime() - decidedAt.getTime() : null;
+  await db.query(
+    `WITH updated AS (
+       UPDATE circuit_breakers
+          SET state = $2, since = clock_timestamp(), release_rate = 0, updated_at = clock_timestamp(),
+              next_probe_at = clock_timestamp() + $3 * interval '1 millisecond',
+              trip_count = CASE WHEN $2 = 'closed' THEN 0 WHEN $2 = 'open' THEN $4 ELSE trip_count END
+        WHERE dependent_system = $1 RETURNING dependent_system)
+     INSERT INTO breaker_transitions (dependent_system, from_state, to_state, reason, actor, evidence)
+     SELECT dependent_system, $5, $2, $6, $7, $8::jsonb FROM updated`,
+    [
+      breaker.dependentSystem,
+      decision.to,
+      openForMs,
+      open?.tripCount ?? breaker.tripCount,
+      breaker.state,
+      decision.reason,
+      actor,
+      JSON.stringify(evidence),
+    ],
+  );
+}
+
+/** Dependent systems that have a breaker row. */
+export async function breakerSystems(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query('SELECT dependent_system FROM circuit_breakers ORDER BY dependent_system');
+  return rows.map((row) => row.dependent_system as string);
+}
