@@ -1,6 +1,6 @@
 /**
  * Circuit breaker policy and decisions, pure. One breaker per dependent system; its state is
- * derived from the persisted attempt history (packages/db/src/breakers.ts gathers the evidence,
+ * derived from the persisted attempt history (packages/db/src/breaker-state.ts gathers the evidence,
  * these functions decide), so every worker and scheduler replica reaches the same verdict and a
  * restart changes nothing.
  */

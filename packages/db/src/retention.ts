@@ -6,7 +6,7 @@
  * What the breakers need survives. A breaker reads `step_attempts` of its dependent system over
  * its window (`window_ms`), the newest `consecutive_failures` calls since its last state change,
  * and, while open or half-open, the probe results since then (see `gatherEvidence` in
- * breakers.ts). Attempts cascade from their step, so a task is kept whole while any of its
+ * breaker-state.ts). Attempts cascade from their step, so a task is kept whole while any of its
  * attempts is one of those: finished within `breakerWindowMs`, among the newest
  * `keepNewestPerSystem` attempts of a system that has a breaker row, or since the `since` of a
  * breaker that is not closed. The trade-off: a task holding such an attempt outlives `olderThanMs`

@@ -1,4 +1,5 @@
 import type { IdentityStrategy, TaskTemplate } from '@switchyard/core';
+import { nextAttemptSql } from './attempt-fence.ts';
 import type { Queryable } from './pool.ts';
 import type { ReadyStep } from './ready-children.ts';
 
@@ -50,14 +51,21 @@ const TASK_COLUMNS = `id, named_task_id AS "namedTaskId", status, identity_strat
  * at the end of the statement, when the task row is there.
  */
 const INSERT_TASK_SQL = `
-WITH task AS (
+WITH request AS (
+  SELECT $1::int AS named_task_id, $2::text AS identity_strategy, $3::text AS identity_hash, $4::jsonb AS context,
+         $5::text AS correlation_id, $6::text AS initiator, $7::text AS source_system, $8::text AS reason,
+         $9::text[] AS tags, $10::int AS priority, $11::text AS trace_context, $12::jsonb AS steps,
+         $13::text AS actor, $14::text AS transition_reason
+), task AS (
   INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
                      initiator, source_system, reason, tags, priority, trace_context)
-  VALUES ($1, 'pending', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)
+  SELECT named_task_id, 'pending', identity_strategy, identity_hash, context, correlation_id,
+         initiator, source_system, reason, tags, priority, trace_context
+    FROM request
   ON CONFLICT (identity_hash) DO NOTHING
   RETURNING ${TASK_COLUMNS}
 ), spec AS (
-  SELECT * FROM jsonb_to_recordset($12::jsonb) AS s(
+  SELECT s.* FROM request r, jsonb_to_recordset(r.steps) AS s(
     name text, handler text, dependent_system text, max_attempts int, backoff_base_ms int,
     backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[], on_breaker_open text)
 ), inserted AS (
@@ -70,7 +78,7 @@ WITH task AS (
          cardinality(s.depends_on), CASE WHEN cardinality(s.depends_on) = 0 THEN clock_timestamp() END,
          s.on_breaker_open
     FROM spec s CROSS JOIN task t
-  RETURNING id, task_id, name, status, handler
+  RETURNING id, task_id, name, status, handler, attempts
 ), edges AS (
   INSERT INTO workflow_step_edges (task_id, from_step_id, to_step_id)
   SELECT c.task_id, p.id, c.id
@@ -79,14 +87,16 @@ WITH task AS (
     JOIN inserted p ON p.name = d.parent
 ), step_transitions AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT id, task_id, NULL, status, CASE WHEN status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, $13
-    FROM inserted
+  SELECT i.id, i.task_id, NULL, i.status,
+         CASE WHEN i.status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, r.actor
+    FROM inserted i, request r
 ), task_transition AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
-  SELECT id, NULL, 'pending', $14, $13 FROM task
+  SELECT t.id, NULL, 'pending', r.transition_reason, r.actor FROM task t, request r
 )
 SELECT t.*,
-       COALESCE((SELECT json_agg(json_build_object('stepId', i.id, 'taskId', i.task_id, 'handler', i.handler, 'attempt', 1))
+       COALESCE((SELECT json_agg(json_build_object('stepId', i.id, 'taskId', i.task_id, 'handler', i.handler,
+                                                    'attempt', ${nextAttemptSql('i')}))
                    FROM inserted i WHERE i.status = 'enqueued'), '[]'::json) AS ready
   FROM task t`;
 
