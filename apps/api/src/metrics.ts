@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of the whole fleet, read from Postgres and Redis at scrape time, so any
- * API replica reports the same numbers (aggregate replicas with `max`, not `sum`).
+ * API replica reports the same numbers (aggregate replicas with `max`, not `sum`). The reads are
+ * @switchyard/db's (fleet-metrics.ts); this file turns them into metrics.
  *
  * Counters and histograms tail the append-only tables (task_transitions, step_attempts,
  * step_transitions) by id from the start of history, in batches, so totals survive restarts
@@ -10,7 +11,15 @@
  * Gauges (queue depth, breaker state) are read fresh each scrape. Without Redis the scrape still
  * answers (within the Redis timeout): `switchyard_redis_up` is 0 and no queue depth is reported.
  */
-import type { Pool } from '@switchyard/db';
+import {
+  type HistoryRead,
+  listStepTypes,
+  type Pool,
+  readBreakerStates,
+  readFinishedAttempts,
+  readStepClaims,
+  readTaskTransitions,
+} from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { withDeadline } from './dependencies.ts';
@@ -22,7 +31,8 @@ const MAX_BATCHES = 20;
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 
-type Tail = { table: string; sql: string; apply(rows: Record<string, unknown>[]): void; lastId: number };
+/** One append-only table read forward from the id it reached. */
+type Tail = { drain(pool: Pool): Promise<void> };
 
 /** The registry and the scrape-time refresh behind GET /metrics. */
 export type FleetMetrics = { registry: Registry; refresh(): Promise<void> };
@@ -36,7 +46,7 @@ export function createFleetMetrics(deps: MetricsDeps, redisMs = 2_000): FleetMet
   const tails = defineTails(m);
   let running: Promise<void> | null = null;
   const refresh = async () => {
-    for (const tail of tails) await drain(deps.pool, tail);
+    for (const tail of tails) await tail.drain(deps.pool);
     await refreshGauges(deps, m, redisMs);
   };
   return {
@@ -114,95 +124,64 @@ function defineMetrics(registry: Registry) {
 
 type Metrics = ReturnType<typeof defineMetrics>;
 
+/** Reads a table forward from the last id seen, up to `MAX_BATCHES` batches per scrape. */
+function tail<Row extends { id: number }>(
+  read: (pool: Pool, from: HistoryRead) => Promise<Row[]>,
+  apply: (rows: Row[]) => void,
+): Tail {
+  let lastId = 0;
+  return {
+    async drain(pool) {
+      for (let batch = 0; batch < MAX_BATCHES; batch++) {
+        const rows = await read(pool, { afterId: lastId, limit: BATCH, settledMs: SETTLE_MS });
+        if (rows.length === 0) return;
+        apply(rows);
+        lastId = rows.at(-1)!.id;
+        if (rows.length < BATCH) return;
+      }
+    },
+  };
+}
+
 function defineTails(m: Metrics): Tail[] {
-  const settled = (column: string) =>
-    `${column} < clock_timestamp() - ${SETTLE_MS} * interval '1 millisecond'`;
   return [
-    {
-      table: 'task_transitions',
-      lastId: 0,
-      sql: `SELECT tt.id, tt.from_status, tt.to_status, ns.name AS namespace, nt.name, nt.version
-              FROM task_transitions tt JOIN tasks t ON t.id = tt.task_id
-              JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id
-             WHERE tt.id > $1 AND ${settled('tt.created_at')} ORDER BY tt.id LIMIT $2`,
-      apply: (rows) => {
-        for (const row of rows) {
-          const labels = { namespace: row.namespace, name: row.name, version: row.version } as Record<
-            string,
-            string
-          >;
-          if (row.from_status === null) m.created.inc(labels);
-          else if (['complete', 'error', 'cancelled'].includes(row.to_status as string)) {
-            m.finished.inc({ ...labels, status: row.to_status as string });
-          }
+    tail(readTaskTransitions, (rows) => {
+      for (const row of rows) {
+        const labels = { namespace: row.namespace, name: row.name, version: row.version };
+        if (row.fromStatus === null) m.created.inc(labels);
+        else if (['complete', 'error', 'cancelled'].includes(row.toStatus)) {
+          m.finished.inc({ ...labels, status: row.toStatus });
         }
-      },
-    },
-    {
-      table: 'step_attempts',
-      lastId: 0,
-      sql: `SELECT a.id, a.outcome, a.dependent_system, a.duration_ms, s.handler
-              FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
-             WHERE a.id > $1 AND ${settled('a.finished_at')} ORDER BY a.id LIMIT $2`,
-      apply: (rows) => {
-        for (const row of rows) {
-          const system = row.dependent_system as string;
-          m.attempts.inc({ dependent_system: system, outcome: row.outcome as string });
-          m.duration.observe(
-            { handler: row.handler as string, dependent_system: system },
-            Number(row.duration_ms) / 1000,
-          );
-          if (row.outcome === 'lease_expired') m.repairs.inc({ kind: 'lease_expired' });
-        }
-      },
-    },
-    {
-      table: 'step_transitions',
-      lastId: 0,
-      // The claim's wait: from the transition before it (ready, due or released) to the claim.
-      sql: `SELECT st.id, s.handler, extract(epoch FROM st.created_at - prev.created_at) AS wait_s,
-                   st.from_status
-              FROM step_transitions st JOIN workflow_steps s ON s.id = st.step_id
-              CROSS JOIN LATERAL (SELECT created_at FROM step_transitions p
-                                   WHERE p.step_id = st.step_id AND p.id < st.id ORDER BY p.id DESC LIMIT 1) prev
-             WHERE st.id > $1 AND st.to_status = 'in_progress' AND ${settled('st.created_at')}
-             ORDER BY st.id LIMIT $2`,
-      apply: (rows) => {
-        for (const row of rows) {
-          // A retry's wait starts when it becomes due, not when it failed: only enqueued claims count.
-          if (row.from_status !== 'enqueued') continue;
-          m.queueWait.observe({ handler: row.handler as string }, Math.max(0, Number(row.wait_s)));
-        }
-      },
-    },
+      }
+    }),
+    tail(readFinishedAttempts, (rows) => {
+      for (const row of rows) {
+        const system = row.dependentSystem;
+        m.attempts.inc({ dependent_system: system, outcome: row.outcome });
+        m.duration.observe({ handler: row.handler, dependent_system: system }, row.durationMs / 1000);
+        if (row.outcome === 'lease_expired') m.repairs.inc({ kind: 'lease_expired' });
+      }
+    }),
+    // The claim's wait: from the transition before it (ready, due or released) to the claim.
+    tail(readStepClaims, (rows) => {
+      for (const row of rows) {
+        // A retry's wait starts when it becomes due, not when it failed: only enqueued claims count.
+        if (row.fromStatus !== 'enqueued') continue;
+        m.queueWait.observe({ handler: row.handler }, Math.max(0, row.waitSeconds));
+      }
+    }),
   ];
 }
 
-async function drain(pool: Pool, tail: Tail): Promise<void> {
-  for (let batch = 0; batch < MAX_BATCHES; batch++) {
-    const { rows } = await pool.query(tail.sql, [tail.lastId, BATCH]);
-    if (rows.length === 0) return;
-    tail.apply(rows);
-    tail.lastId = Number(rows.at(-1)!.id);
-    if (rows.length < BATCH) return;
-  }
-}
-
 async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Promise<void> {
-  const breakers = await deps.pool.query('SELECT dependent_system, state FROM circuit_breakers');
+  const breakers = await readBreakerStates(deps.pool);
   m.breaker.reset();
-  for (const row of breakers.rows) {
-    m.breaker.set(
-      { dependent_system: row.dependent_system },
-      BREAKER_STATE[row.state as keyof typeof BREAKER_STATE],
-    );
+  for (const breaker of breakers) {
+    m.breaker.set({ dependent_system: breaker.dependentSystem }, BREAKER_STATE[breaker.state]);
   }
   // Step types come from the registered templates: a small table, unlike workflow_steps.
-  const types = await deps.pool.query(
-    `SELECT DISTINCT step->>'handler' AS handler FROM named_tasks, jsonb_array_elements(definition->'steps') step`,
-  );
+  const handlers = await listStepTypes(deps.pool);
   m.depth.reset();
-  const handlers: string[] = types.rows.map((row) => row.handler);
   const depths = await withDeadline(
     Promise.all(
       handlers.map((handler) =>

@@ -16,6 +16,13 @@ export {
 } from './breaker-state.ts';
 export { listBreakers } from './breaker-views.ts';
 export { findTasksNeedingAttention } from './dead-letters.ts';
+export {
+  type HistoryRead,
+  readBreakerStates,
+  readFinishedAttempts,
+  readStepClaims,
+  readTaskTransitions,
+} from './fleet-metrics.ts';
 export { applyMigrations, ensureDatabase, listMigrations, pendingMigrations } from './migrator.ts';
 export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
 export {
