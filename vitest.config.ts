@@ -8,7 +8,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{packages,apps,examples}/*/src/**/*.test.ts'],
+          // Beside the code, and beside test-only code kept out of the published src (test/).
+          include: ['{packages,apps,examples}/*/{src,test}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
         },
       },

@@ -2,19 +2,20 @@
  * prisma/schema.prisma and prisma/migrations must describe the same database. `prisma migrate
  * diff` would say so, but its schema engine cannot run here; instead the migrations are applied
  * to a fresh database, its catalog is read, and the result is compared with what the schema
- * declares (read by schema-check/prisma-schema.ts). A failure lists each difference as a line.
+ * declares (read by test/schema-check/prisma-schema.ts). A failure lists each difference as a
+ * line.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareShapes } from '../test/schema-check/compare.ts';
+import { expectedShape } from '../test/schema-check/expected-shape.ts';
+import { introspectShape } from '../test/schema-check/introspect.ts';
+import { parsePrismaSchema } from '../test/schema-check/prisma-schema.ts';
+import type { SchemaShape } from '../test/schema-check/shape.ts';
 import { createScratchDatabase } from '../test/scratch-database.ts';
 import { applyMigrations } from './migrator.ts';
-import { compareShapes } from './schema-check/compare.ts';
-import { expectedShape } from './schema-check/expected-shape.ts';
-import { introspectShape } from './schema-check/introspect.ts';
-import { parsePrismaSchema } from './schema-check/prisma-schema.ts';
-import type { SchemaShape } from './schema-check/shape.ts';
 
 const SCHEMA_PATH = fileURLToPath(new URL('../../../prisma/schema.prisma', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { listMigrations, type Migration } from '../src/migrator.ts';
 import { checkMigrationCompatibility, splitStatements } from './migration-compatibility.ts';
-import { listMigrations, type Migration } from './migrator.ts';
 
 const migration = (name: string, sql: string): Migration => ({ name, sql, checksum: '' });
 

@@ -12,7 +12,7 @@
  * migration says so on a line of its own, `-- switchyard:contract <why the previous release no
  * longer needs it>`, and is then reported only when that reason is missing.
  */
-import type { Migration } from './migrator.ts';
+import type { Migration } from '../src/migrator.ts';
 
 /** One statement that the previous release might not survive. */
 export type CompatibilityProblem = { migration: string; statement: string; rule: string };
