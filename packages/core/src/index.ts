@@ -9,6 +9,7 @@ export * from './canonical.ts';
 export * from './context.ts';
 export * from './dag.ts';
 export * from './errors.ts';
+export * from './events.ts';
 export * from './holds.ts';
 export * from './identity.ts';
 export * from './states.ts';

@@ -47,6 +47,10 @@ describe('checkMigrationCompatibility', () => {
         ALTER TABLE "events" ADD CONSTRAINT "events_job_fkey" FOREIGN KEY ("job_id") REFERENCES "jobs"("id");
         CREATE UNIQUE INDEX "events_job_key" ON "events"("job_id");
         UPDATE "jobs" SET "owner" = 'x; y' WHERE "owner" IS NULL;
+        CREATE FUNCTION record_job() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO "events" ("id", "job_id") VALUES (gen_random_uuid(), NEW.id); RETURN NULL; END $$;
+        CREATE TRIGGER "jobs_event" AFTER INSERT ON "jobs" FOR EACH ROW WHEN (NEW.status = 'done')
+            EXECUTE FUNCTION record_job();
       `),
     ).toEqual([]);
   });
@@ -83,6 +87,14 @@ describe('checkMigrationCompatibility', () => {
     ['DELETE FROM "jobs" WHERE "status" = \'done\';', /deletes rows/],
     [
       'CREATE TRIGGER t BEFORE INSERT ON "jobs" FOR EACH ROW EXECUTE FUNCTION f();',
+      /a BEFORE trigger can change or refuse/,
+    ],
+    [
+      'CREATE TRIGGER t AFTER INSERT ON "jobs" FOR EACH ROW EXECUTE FUNCTION existing_function();',
+      /calls existing_function, which this migration does not create/,
+    ],
+    [
+      'CREATE OR REPLACE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ LANGUAGE plpgsql;',
       /not a statement this check knows/,
     ],
   ])('refuses %s', (sql, rule) => {

@@ -34,6 +34,7 @@ export function checkMigrationCompatibility(migrations: readonly Migration[]): C
       migration: migration.name,
       addedColumns: new Set<string>(),
       droppedChecks: new Map<string, Check>(),
+      createdFunctions: new Set<string>(),
     };
     for (const statement of splitStatements(migration.sql)) {
       for (const rule of applyStatement(model, state, statement)) {
@@ -54,7 +55,13 @@ export function checkMigrationCompatibility(migrations: readonly Migration[]): C
   return problems;
 }
 
-type MigrationState = { migration: string; addedColumns: Set<string>; droppedChecks: Map<string, Check> };
+type MigrationState = {
+  migration: string;
+  addedColumns: Set<string>;
+  droppedChecks: Map<string, Check>;
+  /** Functions this migration creates (CREATE FUNCTION fails when one exists: nothing is replaced). */
+  createdFunctions: Set<string>;
+};
 
 /** The rules this statement breaks (empty when compatible), after recording its effect on the model. */
 function applyStatement(model: Model, state: MigrationState, statement: string): string[] {
@@ -67,9 +74,41 @@ function applyStatement(model: Model, state: MigrationState, statement: string):
     return [`drops something the previous release may use (${firstWords(statement, 2)})`];
   if (/^(DELETE|TRUNCATE)\b/.test(upper)) return ['deletes rows the previous release may still read'];
   if (/^(UPDATE|INSERT|SELECT|COMMENT\s+ON|CREATE\s+(EXTENSION|SEQUENCE|SCHEMA))\b/.test(upper)) return [];
+  if (/^CREATE\s+FUNCTION\b/.test(upper)) return createFunction(state, statement);
+  if (/^CREATE\s+TRIGGER\b/.test(upper)) return createTrigger(state, statement);
   return [
     `not a statement this check knows to be additive (${firstWords(statement, 3)}): review it, or mark a contract`,
   ];
+}
+
+function createFunction(state: MigrationState, statement: string): string[] {
+  const name = /^CREATE\s+FUNCTION\s+("?[\w.]+"?)/i.exec(statement)?.[1];
+  if (!name) return ['CREATE FUNCTION this check cannot read'];
+  state.createdFunctions.add(identifier(name));
+  return [];
+}
+
+/**
+ * A trigger runs on the previous release's writes too. An AFTER trigger sees a row once it is
+ * written and cannot change it; calling a function this migration creates, it does only what
+ * the migration shows (for instance, filling a new table). A BEFORE trigger can change or
+ * refuse the previous release's writes.
+ */
+function createTrigger(state: MigrationState, statement: string): string[] {
+  const match =
+    /^CREATE\s+TRIGGER\s+\S+\s+(BEFORE|AFTER|INSTEAD\s+OF)\b[\s\S]*\bEXECUTE\s+(?:FUNCTION|PROCEDURE)\s+("?[\w.]+"?)/i.exec(
+      statement,
+    );
+  if (!match) return ['CREATE TRIGGER this check cannot read'];
+  if (match[1]!.toUpperCase() !== 'AFTER') {
+    return [`a ${match[1]!.toUpperCase()} trigger can change or refuse the previous release's writes`];
+  }
+  if (!state.createdFunctions.has(identifier(match[2]!))) {
+    return [
+      `the trigger calls ${identifier(match[2]!)}, which this migration does not create: review it, or mark a contract`,
+    ];
+  }
+  return [];
 }
 
 function createTable(model: Model, state: MigrationState, statement: string): string[] {
