@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { formatEventCursor, isLifecycleEventType, LIFECYCLE_EVENT_TYPES, parseEventCursor } from './events.ts';
+import {
+  formatEventCursor,
+  isLifecycleEventType,
+  LIFECYCLE_EVENT_TYPES,
+  parseEventCursor,
+} from './events.ts';
 
 describe('event cursors', () => {
   it('round-trip through their text form', () => {
