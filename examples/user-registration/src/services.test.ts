@@ -247,6 +247,7 @@ function stepCtx(
     idempotencyKey: `${taskId}.${step}`,
     signal: new AbortController().signal,
     log: silent,
+    publish() {},
   };
 }
 

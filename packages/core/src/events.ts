@@ -2,8 +2,12 @@
  * The event catalog: what Switchyard tells other services happened. Lifecycle events are
  * written by the database in the same transaction as the transition they report (triggers on
  * the audit tables, see the event_outbox migration), so an event is never lost and never
- * announced for a change that rolled back.
+ * announced for a change that rolled back. Handlers' domain events are committed with the
+ * attempt's outcome, in the statement that records it.
  */
+import { compileContextValidator } from './context.ts';
+import { ValidationError } from './errors.ts';
+import type { PublishCondition, PublishedEvent } from './template-schema.ts';
 
 /** Events Switchyard itself publishes, and the transition each reports. */
 export const LIFECYCLE_EVENTS = {
@@ -40,4 +44,48 @@ export function formatEventCursor(cursor: EventCursor): string {
 export function parseEventCursor(text: string): EventCursor | null {
   const match = /^(\d{1,19})\.(\d{1,19})$/.exec(text);
   return match ? { txId: match[1]!, position: match[2]! } : null;
+}
+
+/** How an attempt ended, as the publish conditions of a step's events see it. */
+export type AttemptEnd = { ok: true } | { ok: false; final: boolean };
+
+/** Whether an event declared with `when` is published for an attempt that ended so. */
+export function publishesOn(when: PublishCondition, end: AttemptEnd): boolean {
+  if (when === 'always') return true;
+  if (when === 'success') return end.ok;
+  if (end.ok) return false;
+  return when === 'failure' || end.final;
+}
+
+/** A domain event to commit with an attempt's outcome. */
+export type DomainEvent = { name: string; payload: unknown };
+
+/**
+ * The events a step publishes for one attempt: each declared event whose condition holds, with
+ * the payload the handler published for it (ctx.publish), or else `fallbackPayload` (the
+ * results of a success, the error of a failure). A payload must satisfy the event's schema.
+ * @throws ValidationError (paths under `/publishes/<name>`) for a payload that does not.
+ */
+export function eventsToPublish(
+  declared: readonly PublishedEvent[],
+  end: AttemptEnd,
+  published: ReadonlyMap<string, unknown>,
+  fallbackPayload: unknown,
+): DomainEvent[] {
+  const events = declared
+    .filter((event) => publishesOn(event.when, end))
+    .map((event) => ({
+      event,
+      payload: published.has(event.name) ? published.get(event.name) : fallbackPayload,
+    }));
+  const issues = events.flatMap(({ event, payload }) =>
+    event.schema
+      ? compileContextValidator(event.schema)(payload).map((issue) => ({
+          ...issue,
+          path: `/publishes/${event.name}${issue.path}`,
+        }))
+      : [],
+  );
+  if (issues.length > 0) throw new ValidationError('an event payload does not match its schema', issues);
+  return events.map(({ event, payload }) => ({ name: event.name, payload }));
 }

@@ -5,15 +5,45 @@
  */
 import { findDagIssues } from './dag.ts';
 import type { FieldIssue } from './errors.ts';
+import { isLifecycleEventType } from './events.ts';
 import { RETRY_POLICY_DEFAULTS } from './template-schema.ts';
 
 type Loose = Record<string, unknown>;
 
-/** Issues of the cross-field rules: `duplicate_step`, `unknown_dependency`, `cycle`, `required`, `backoff_cap`. */
+/**
+ * Issues of the cross-field rules: `duplicate_step`, `unknown_dependency`, `cycle`, `required`,
+ * `backoff_cap`, `reserved_event`, `duplicate_event`.
+ */
 export function crossFieldIssues(input: unknown): FieldIssue[] {
   if (!isObject(input) || !Array.isArray(input.steps)) return [];
   const steps = input.steps.map((step) => (isObject(step) ? step : {}));
-  return [...graphIssues(steps), ...dependentSystemIssues(input, steps), ...backoffIssues(input, steps)];
+  return [
+    ...graphIssues(steps),
+    ...dependentSystemIssues(input, steps),
+    ...backoffIssues(input, steps),
+    ...publishedEventIssues(steps),
+  ];
+}
+
+/** A step may not publish one of Switchyard's own event types, nor declare an event twice. */
+function publishedEventIssues(steps: Loose[]): FieldIssue[] {
+  return steps.flatMap((step, i) => {
+    if (!Array.isArray(step.publishes)) return [];
+    const seen = new Set<string>();
+    return step.publishes.flatMap((event: unknown, j): FieldIssue[] => {
+      const name = isObject(event) ? event.name : undefined;
+      if (!isString(name)) return [];
+      const path = `/steps/${i}/publishes/${j}/name`;
+      if (isLifecycleEventType(name)) {
+        return [
+          { path, rule: 'reserved_event', message: `"${name}" is an event Switchyard publishes itself` },
+        ];
+      }
+      if (seen.has(name)) return [{ path, rule: 'duplicate_event', message: `"${name}" is declared twice` }];
+      seen.add(name);
+      return [];
+    });
+  });
 }
 
 function graphIssues(steps: Loose[]): FieldIssue[] {

@@ -46,7 +46,32 @@ export type StepTemplate = {
    * service recovers; `fallback` runs the handler's fallback instead (a degraded result).
    */
   on_breaker_open: 'wait' | 'fallback';
+  /**
+   * Domain events the step publishes with its attempts' outcomes. Absent when none: a template
+   * without events then stores exactly as before, so the release before this one still reads it
+   * during a rolling upgrade.
+   */
+  publishes?: PublishedEvent[];
 };
+
+/**
+ * When a declared event is published: `success` (default), `failure` (every failed attempt),
+ * `permanent_failure` (the attempt that fails the step for good: a permanent error or the last
+ * attempt), `always` (every attempt that succeeds or fails).
+ */
+export type PublishCondition = 'success' | 'failure' | 'permanent_failure' | 'always';
+
+/** A domain event a step publishes, e.g. `{ name: 'user.registered', when: 'success' }`. */
+export type PublishedEvent = {
+  /** Dotted lowercase name, e.g. `user.registered`; not one of Switchyard's own event types. */
+  name: string;
+  when: PublishCondition;
+  /** JSON Schema the payload must satisfy, or null. */
+  schema: Record<string, unknown> | null;
+};
+
+/** Names of events a handler publishes: dotted lowercase words, e.g. `user.registered`. */
+export const EVENT_NAME_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 
 /** A parsed, validated template; every default is filled in, so consumers never see `undefined`. */
 export type TaskTemplate = {
@@ -111,6 +136,16 @@ export const RetryPolicyInputSchema = z.strictObject({
   jitter: z.boolean().optional(),
 });
 
+/** A published event as written. */
+export const PublishedEventInputSchema = z.strictObject({
+  name: z
+    .string()
+    .max(200)
+    .regex(EVENT_NAME_PATTERN, 'must be dotted lowercase words, e.g. "user.registered"'),
+  when: z.enum(['success', 'failure', 'permanent_failure', 'always']).optional(),
+  schema: jsonSchema.nullable().optional(),
+});
+
 /** A step as written. */
 export const StepTemplateInputSchema = z.strictObject({
   name,
@@ -122,6 +157,7 @@ export const StepTemplateInputSchema = z.strictObject({
   timeout_ms: int(1, MAX_STEP_TIMEOUT_MS).optional(),
   handler_config: z.record(z.string(), z.unknown()).optional(),
   on_breaker_open: z.enum(['wait', 'fallback']).optional(),
+  publishes: z.array(PublishedEventInputSchema).max(20).optional(),
 });
 
 /** A template as written (YAML or builder). Cross-field rules live in template-checks.ts. */

@@ -131,6 +131,15 @@ function resolveStep(
     timeout_ms: step.timeout_ms ?? DEFAULT_STEP_TIMEOUT_MS,
     on_breaker_open: step.on_breaker_open ?? 'wait',
     handler_config: step.handler_config ?? {},
+    ...(step.publishes?.length
+      ? {
+          publishes: step.publishes.map((event) => ({
+            name: event.name,
+            when: event.when ?? 'success',
+            schema: event.schema ?? null,
+          })),
+        }
+      : {}),
   };
 }
 

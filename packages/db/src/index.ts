@@ -54,6 +54,8 @@ export { holdBlockedStep, releaseHeldForBreaker } from './step-holds.ts';
 export {
   type AttemptFailure,
   type AttemptRecord,
+  type EventToCommit,
+  type FailureEvents,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,

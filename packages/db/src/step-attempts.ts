@@ -3,7 +3,7 @@
  * missed. Each is one statement (one round trip, atomic). The fence that makes a duplicate,
  * late or stale delivery change nothing is in attempt-fence.ts.
  */
-import { attemptsBefore } from '@switchyard/core';
+import { attemptsBefore, type PublishedEvent } from '@switchyard/core';
 import { claimableBySql, heldByClaimerSql } from './attempt-fence.ts';
 import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
@@ -38,6 +38,8 @@ export type ClaimedStep = {
   traceContext: string | null;
   /** Claimed while the breaker is open, to run the handler's fallback (on_breaker_open: fallback). */
   fallback: boolean;
+  /** The domain events the step publishes (its template's `publishes`). */
+  publishes: PublishedEvent[];
 };
 
 // Hot-path statements run as named prepared statements: parsed and planned once per connection
@@ -93,7 +95,7 @@ WITH async_commit AS (
 )
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
-       c.fallback, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
+       c.fallback, c.publishes, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
        ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
@@ -170,6 +172,7 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     probe: row.probe as boolean,
     traceContext: row.trace_context as string | null,
     fallback: row.fallback as boolean,
+    publishes: (row.publishes as PublishedEvent[] | null) ?? [],
   };
 }
 

@@ -56,11 +56,25 @@ function nothing(): Omit<OutcomeResult, 'applied'> {
   return { ready: [], retry: null, task: null, held: false, breaker: null };
 }
 
+/** A handler's domain event, committed with its attempt's outcome (see eventsToPublish in core). */
+export type EventToCommit = { type: string; namespace: string; correlationId: string; data: unknown };
+
+/**
+ * SQL inserting the events of the request rows `r` that `applied` (rows with `id`) names: each
+ * row's `events` is a JSON array of EventToCommit. A stale attempt therefore commits none.
+ */
+function insertPublishedEvents(applied: string): string {
+  return `INSERT INTO events (type, namespace, task_id, correlation_id, data)
+  SELECT e->>'type', e->>'namespace', r.task_id, e->>'correlationId', e->'data'
+    FROM request r JOIN ${applied} a ON a.id = r.step_id CROSS JOIN LATERAL jsonb_array_elements(r.events) e`;
+}
+
 const SUCCESS_SQL = `
 WITH request AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::jsonb[], $5::text[], $6::timestamptz[],
-                       $7::timestamptz[], $8::int[], $9::boolean[])
-    AS r(step_id, attempt, task_id, results, dependent_system, started_at, finished_at, duration_ms, fallback)
+                       $7::timestamptz[], $8::int[], $9::boolean[], $11::jsonb[])
+    AS r(step_id, attempt, task_id, results, dependent_system, started_at, finished_at, duration_ms, fallback,
+         events)
 ), done AS (
   UPDATE workflow_steps s
      SET status = 'complete', results = r.results, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
@@ -79,12 +93,14 @@ WITH request AS (
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
   SELECT id, task_id, attempts, 'in_progress', 'complete', $10 FROM done
+), published AS (
+  ${insertPublishedEvents('done')}
 ), ${readyChildrenCtes('done', '$10')}
 SELECT COALESCE((SELECT array_agg(id || '.' || attempts) FROM done), '{}') AS applied,
        ${READY_STEPS_JSON} AS ready`;
 
-/** A successful attempt to record, with the handler's results. */
-export type StepSuccess = { record: AttemptRecord; results: unknown };
+/** A successful attempt to record, with the handler's results and the events it publishes. */
+export type StepSuccess = { record: AttemptRecord; results: unknown; events?: EventToCommit[] };
 
 /**
  * Records successful attempts of one worker and makes the children whose parents are now all
@@ -117,6 +133,7 @@ export async function recordStepSuccesses(
     records.map(durationMs),
     records.map((r) => r.fallback),
     workerId,
+    successes.map((s) => JSON.stringify(s.events ?? [])),
   ];
   const { rows } = await withRetries(() =>
     pool.query(prepared('switchyard_step_successes', SUCCESS_SQL, values)),
@@ -204,14 +221,30 @@ WITH request AS (
 SELECT EXISTS (SELECT 1 FROM failed) AS applied`;
 
 /**
+ * The events a failed attempt publishes: which apply depends on whether the step failed for
+ * good, known only once the breaker has been consulted (a held step runs again).
+ */
+export type FailureEvents = { ifFinal: EventToCommit[]; otherwise: EventToCommit[] };
+
+async function commitEvents(client: pg.PoolClient, taskId: string, events: EventToCommit[]): Promise<void> {
+  if (events.length === 0) return;
+  await client.query(
+    `INSERT INTO events (type, namespace, task_id, correlation_id, data)
+     SELECT e->>'type', e->>'namespace', $1, e->>'correlationId', e->'data' FROM jsonb_array_elements($2::jsonb) e`,
+    [taskId, JSON.stringify(events)],
+  );
+}
+
+/**
  * Records a failed attempt: the step waits for its retry, or fails for good (and the task is
- * finalized as error once nothing else of it is in flight).
+ * finalized as error once nothing else of it is in flight), with the events it publishes.
  * Locks: the step row, and the task row when the step failed for good.
  */
 export async function recordStepFailure(
   client: pg.PoolClient,
   record: AttemptRecord,
   failure: AttemptFailure,
+  events: FailureEvents = { ifFinal: [], otherwise: [] },
 ): Promise<OutcomeResult> {
   const delayMs = failure.next.status === 'waiting_retry' ? failure.next.delayMs : 0;
   const reason =
@@ -249,6 +282,9 @@ export async function recordStepFailure(
   );
   if (!rows[0].applied) return { ...nothing(), applied: false };
   const { held, breaker } = await applyToBreaker(client, record, failure);
+  // The step fails for good only when it is neither retried nor held (a held step runs again).
+  const final = !held && failure.next.status === 'error';
+  await commitEvents(client, record.taskId, final ? events.ifFinal : events.otherwise);
   if (held) return { ...nothing(), applied: true, held, breaker };
   if (failure.next.status === 'waiting_retry') {
     return { ...nothing(), applied: true, retry: { attempt: nextAttempt(record.attempt), delayMs }, breaker };

@@ -2,7 +2,9 @@ import {
   attemptsBefore,
   classifyStepError,
   countedAttempts,
+  type DomainEvent,
   decideAfterFailure,
+  eventsToPublish,
   PermanentError,
   toError,
 } from '@switchyard/core';
@@ -12,7 +14,9 @@ import {
   type ClaimedStep,
   type ClaimRequest,
   claimStepAttempts,
+  type EventToCommit,
   explainClaimMiss,
+  type FailureEvents,
   holdBlockedStep,
   isDatabaseUnavailable,
   type OutcomeResult,
@@ -113,17 +117,18 @@ export class StepRunner {
       contextFromTraceparent(step.traceContext),
     );
     let outcome: HandlerOutcome;
+    const published = new Map<string, unknown>();
     try {
       const handler = handlerFor(this.#options, step);
       outcome = await inSpan(span, () =>
-        runHandler(handler, handlerContext(step, log), step.timeoutMs, controller),
+        runHandler(handler, handlerContext(step, log, published), step.timeoutMs, controller),
       );
       if (!outcome.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
     } finally {
       stopRenewing();
       this.inFlight.delete(key);
     }
-    await this.#record(step, outcome, log);
+    await this.#record(step, outcome, log, published);
   }
 
   /** Aborts every running attempt; each hands its step back (see #release). */
@@ -138,7 +143,12 @@ export class StepRunner {
     }
   }
 
-  async #record(step: ClaimedStep, outcome: HandlerOutcome, log: Logger): Promise<void> {
+  async #record(
+    step: ClaimedStep,
+    outcome: HandlerOutcome,
+    log: Logger,
+    published: ReadonlyMap<string, unknown>,
+  ): Promise<void> {
     if (!outcome.ok && outcome.error instanceof WorkerShutdownError)
       return this.#release(step, outcome.error, log);
     const record: AttemptRecord = {
@@ -153,32 +163,56 @@ export class StepRunner {
       fallback: step.fallback,
     };
     const { failure, result } = outcome.ok
-      ? await this.#recordSuccess(step, record, outcome.results)
-      : await this.#recordFailure(record, describeFailure(step, outcome.error));
+      ? await this.#recordSuccess(step, record, outcome.results, published)
+      : await this.#recordFailure(step, record, describeFailure(step, outcome.error), published, log);
     logOutcome(log, step, failure, result);
     await this.#dispatchAfterCommit(step, result, log);
   }
 
-  async #recordFailure(record: AttemptRecord, failure: AttemptFailure): Promise<RecordedOutcome> {
+  async #recordFailure(
+    step: ClaimedStep,
+    record: AttemptRecord,
+    failure: AttemptFailure,
+    published: ReadonlyMap<string, unknown>,
+    log: Logger,
+  ): Promise<RecordedOutcome> {
+    const events = failureEvents(step, failure, published, log);
     const result = await withTransaction(this.#options.pool, (client) =>
-      recordStepFailure(client, record, failure),
+      recordStepFailure(client, record, failure, events),
     );
     return { failure, result };
   }
 
-  async #recordSuccess(step: ClaimedStep, record: AttemptRecord, results: unknown): Promise<RecordedOutcome> {
+  async #recordSuccess(
+    step: ClaimedStep,
+    record: AttemptRecord,
+    results: unknown,
+    published: ReadonlyMap<string, unknown>,
+  ): Promise<RecordedOutcome> {
+    const refuse = (message: string, errorCode: string, cause: unknown) =>
+      this.#recordFailure(
+        step,
+        record,
+        describeFailure(step, new PermanentError(message, { errorCode, cause })),
+        published,
+        this.#log,
+      );
+    let events: EventToCommit[];
     try {
-      return { failure: null, result: await this.#successes.submit({ record, results }) };
+      events = toCommit(step, eventsToPublish(step.publishes, { ok: true }, published, results));
+    } catch (err) {
+      // The handler published a payload its template's schema refuses: running it again would
+      // publish the same one, so the attempt fails for good, saying which field is wrong.
+      return refuse(toError(err).message, 'event_payload_invalid', err);
+    }
+    try {
+      return { failure: null, result: await this.#successes.submit({ record, results, events }) };
     } catch (err) {
       if (isDatabaseUnavailable(err)) throw err;
       // Postgres refused the results (a NUL byte in a string) or they do not serialize (a
       // BigInt). Running the handler again would return them again: the attempt fails for
       // good, saying why, and an operator can resolve the step with results that fit.
-      const refused = new PermanentError(`results could not be stored: ${toError(err).message}`, {
-        errorCode: 'results_not_storable',
-        cause: err,
-      });
-      return this.#recordFailure(record, describeFailure(step, refused));
+      return refuse(`results could not be stored: ${toError(err).message}`, 'results_not_storable', err);
     }
   }
 
@@ -287,7 +321,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function handlerContext(step: ClaimedStep, log: Logger) {
+function handlerContext(step: ClaimedStep, log: Logger, published: Map<string, unknown>) {
   return {
     task: {
       id: step.taskId,
@@ -308,7 +342,56 @@ function handlerContext(step: ClaimedStep, log: Logger) {
     parents: step.parentResults,
     idempotencyKey: `${step.taskId}.${step.name}`,
     log,
+    publish(name: string, payload: unknown) {
+      if (!step.publishes.some((event) => event.name === name)) {
+        throw new PermanentError(`step ${step.name} does not declare the event ${name} under publishes`, {
+          errorCode: 'event_not_declared',
+        });
+      }
+      published.set(name, payload);
+    },
   };
+}
+
+/** The step's domain events as rows of the event log. */
+function toCommit(step: ClaimedStep, events: DomainEvent[]): EventToCommit[] {
+  return events.map((event) => ({
+    type: event.name,
+    namespace: step.namespace,
+    correlationId: step.correlationId,
+    data: { task_id: step.taskId, step: step.name, attempt: step.attempt, payload: event.payload },
+  }));
+}
+
+/**
+ * The events a failed attempt publishes, for either end (see FailureEvents). An aborted attempt
+ * (cancelled task, lost claim) publishes none: it did not fail, it was stopped. A payload its
+ * schema refuses is left out and logged: the failure itself is still recorded.
+ */
+function failureEvents(
+  step: ClaimedStep,
+  failure: AttemptFailure,
+  published: ReadonlyMap<string, unknown>,
+  log: Logger,
+): FailureEvents {
+  if (failure.outcome === 'aborted' || step.publishes.length === 0) return { ifFinal: [], otherwise: [] };
+  const error = {
+    error: {
+      outcome: failure.outcome,
+      class: failure.errorClass,
+      code: failure.errorCode,
+      message: failure.message,
+    },
+  };
+  const forEnd = (final: boolean) => {
+    try {
+      return toCommit(step, eventsToPublish(step.publishes, { ok: false, final }, published, error));
+    } catch (err) {
+      log.error({ err }, 'a failure event payload does not match its schema; not published');
+      return [];
+    }
+  };
+  return { ifFinal: forEnd(true), otherwise: forEnd(false) };
 }
 
 function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {

@@ -150,6 +150,7 @@ function fakeCtx(baseUrl: string, overrides: Partial<StepHandlerContext> = {}): 
     idempotencyKey: 't1.step',
     signal: new AbortController().signal,
     log: silent,
+    publish() {},
     ...overrides,
   };
 }

@@ -37,6 +37,14 @@ export type StepHandlerContext<TContext = unknown> = {
   /** Aborted when the step times out, its task is cancelled or the worker loses the claim. */
   signal: AbortSignal;
   log: StepLogger;
+  /**
+   * Sets the payload of an event the step's template declares under `publishes`. The event is
+   * committed with this attempt's outcome when its condition holds (exactly once per attempt;
+   * never for an attempt whose outcome is refused as stale). Without a call, the payload is the
+   * step's results (success) or its error (failure). Calling it again replaces the payload.
+   * @throws PermanentError (`event_not_declared`) for an event the template does not declare.
+   */
+  publish(name: string, payload: unknown): void;
 };
 
 /**
