@@ -12,7 +12,7 @@ type Loose = Record<string, unknown>;
 
 /**
  * Issues of the cross-field rules: `duplicate_step`, `unknown_dependency`, `cycle`, `required`,
- * `backoff_cap`, `reserved_event`, `duplicate_event`.
+ * `backoff_cap`, `reserved_event`, `duplicate_event`, `duplicate_trigger`.
  */
 export function crossFieldIssues(input: unknown): FieldIssue[] {
   if (!isObject(input) || !Array.isArray(input.steps)) return [];
@@ -22,7 +22,27 @@ export function crossFieldIssues(input: unknown): FieldIssue[] {
     ...dependentSystemIssues(input, steps),
     ...backoffIssues(input, steps),
     ...publishedEventIssues(steps),
+    ...triggerIssues(input),
   ];
+}
+
+/** A template is not started by Switchyard's own events (they are not posted), nor twice by one. */
+function triggerIssues(input: Loose): FieldIssue[] {
+  if (!Array.isArray(input.triggers)) return [];
+  const seen = new Set<string>();
+  return input.triggers.flatMap((trigger: unknown, i): FieldIssue[] => {
+    const event = isObject(trigger) ? trigger.event : undefined;
+    if (!isString(event)) return [];
+    const path = `/triggers/${i}/event`;
+    if (isLifecycleEventType(event)) {
+      return [
+        { path, rule: 'reserved_event', message: `"${event}" is an event Switchyard publishes itself` },
+      ];
+    }
+    if (seen.has(event)) return [{ path, rule: 'duplicate_trigger', message: `"${event}" is listed twice` }];
+    seen.add(event);
+    return [];
+  });
 }
 
 /** A step may not publish one of Switchyard's own event types, nor declare an event twice. */

@@ -89,6 +89,11 @@ export type TaskTemplate = {
   retry: RetryPolicy;
   /** At least one. */
   steps: StepTemplate[];
+  /**
+   * Events that start a task of this template (POST /v1/events), the event's payload as its
+   * context. Absent when none, so the release before this one still reads the stored template.
+   */
+  triggers?: { event: string }[];
 };
 
 /** The retry policy of a template that gives none. */
@@ -136,12 +141,14 @@ export const RetryPolicyInputSchema = z.strictObject({
   jitter: z.boolean().optional(),
 });
 
+const eventName = z
+  .string()
+  .max(200)
+  .regex(EVENT_NAME_PATTERN, 'must be dotted lowercase words, e.g. "user.registered"');
+
 /** A published event as written. */
 export const PublishedEventInputSchema = z.strictObject({
-  name: z
-    .string()
-    .max(200)
-    .regex(EVENT_NAME_PATTERN, 'must be dotted lowercase words, e.g. "user.registered"'),
+  name: eventName,
   when: z.enum(['success', 'failure', 'permanent_failure', 'always']).optional(),
   schema: jsonSchema.nullable().optional(),
 });
@@ -171,6 +178,10 @@ export const TaskTemplateInputSchema = z.strictObject({
   context_schema: jsonSchema.optional(),
   retry: RetryPolicyInputSchema.optional(),
   steps: z.array(StepTemplateInputSchema).min(1),
+  triggers: z
+    .array(z.strictObject({ event: eventName }))
+    .max(20)
+    .optional(),
 });
 
 /** What a template author writes: the same keys, optional where a default exists. */

@@ -112,6 +112,7 @@ function resolveTemplate(input: ParsedInput): TaskTemplate {
     context_schema: input.context_schema ?? { type: 'object' },
     retry,
     steps: input.steps.map((step) => resolveStep(step, retry, defaultSystem)),
+    ...(input.triggers?.length ? { triggers: input.triggers.map(({ event }) => ({ event })) } : {}),
   };
 }
 

@@ -78,7 +78,7 @@ export {
   taskNamespace,
 } from './task-queries.ts';
 export { insertTask, type NewTask, type TaskRow } from './tasks.ts';
-export { findTemplate, listTemplateRefs, registerTemplate } from './templates.ts';
+export { findTemplate, findTriggeredTemplates, listTemplateRefs, registerTemplate } from './templates.ts';
 export {
   isDatabaseUnavailable,
   isRetriableDbError,

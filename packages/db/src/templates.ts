@@ -64,6 +64,10 @@ async function sameAfterReparse(db: Queryable, id: number, hash: string): Promis
   }
 }
 
+// Newest version first: the highest major.minor.patch, a release above its prereleases.
+const LATEST_FIRST = `string_to_array(split_part(nt.version, '-', 1), '.')::int[] DESC,
+               (strpos(nt.version, '-') > 0) ASC, nt.version DESC`;
+
 /**
  * Loads a template version, or the latest when `version` is omitted. "Latest" is the highest
  * major.minor.patch, a release ranking above its prereleases.
@@ -75,8 +79,7 @@ export async function findTemplate(
   const { rows } = await db.query(
     `SELECT nt.id, nt.definition FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
       WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
-      ORDER BY string_to_array(split_part(nt.version, '-', 1), '.')::int[] DESC,
-               (strpos(nt.version, '-') > 0) ASC, nt.version DESC
+      ORDER BY ${LATEST_FIRST}
       LIMIT 1`,
     [ref.namespace, ref.name, ref.version ?? null],
   );
@@ -93,4 +96,27 @@ export async function listTemplateRefs(
       ORDER BY ns.name, nt.name, nt.created_at`,
   );
   return rows;
+}
+
+/**
+ * The templates an event starts: of each registered template, its latest version, when that
+ * version lists the event under `triggers` (removing a trigger in a new version stops it).
+ * `namespaces` limits the search (null: every namespace).
+ */
+export async function findTriggeredTemplates(
+  db: Queryable,
+  event: string,
+  namespaces: readonly string[] | null,
+): Promise<StoredTemplate[]> {
+  const { rows } = await db.query(
+    `SELECT id, definition FROM (
+       SELECT DISTINCT ON (nt.namespace_id, nt.name) nt.id, nt.definition
+         FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+        WHERE $2::text[] IS NULL OR ns.name = ANY ($2)
+        ORDER BY nt.namespace_id, nt.name, ${LATEST_FIRST}) latest
+      WHERE definition->'triggers' @> jsonb_build_array(jsonb_build_object('event', $1::text))
+      ORDER BY definition->>'namespace', definition->>'name'`,
+    [event, namespaces],
+  );
+  return rows.map((row) => ({ id: row.id, template: row.definition as TaskTemplate }));
 }

@@ -23,6 +23,7 @@ export {
   type SchedulerOptions,
   startScheduler,
 } from './scheduler.ts';
+export { type IncomingEvent, startTasksForEvent } from './start-by-event.ts';
 export { registerTemplates } from './templates.ts';
 export { type RunningWorker, startWorker } from './worker.ts';
 export { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './worker-options.ts';
