@@ -17,6 +17,7 @@ import { frameworkErrorHandler, installProblemHandlers } from './problem.ts';
 import { breakerRoutes } from './routes/breakers.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { docsRoutes } from './routes/docs.ts';
+import { eventTriggerRoutes } from './routes/event-triggers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -64,6 +65,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(swagger, openapiOptions());
   const metrics = createFleetMetrics(deps, timeouts.redisMs);
   await app.register(taskRoutes(deps));
+  await app.register(eventTriggerRoutes(deps));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
   await app.register(queueRoutes(deps, timeouts.redisMs));

@@ -39,6 +39,7 @@ describe('the OpenAPI document', () => {
       'GET /v1/templates',
       'GET /v1/templates/{namespace}/{name}',
       'POST /v1/breakers/{system}/{action}',
+      'POST /v1/events',
       'POST /v1/tasks',
       'POST /v1/tasks/{id}/cancel',
       'POST /v1/tasks/{id}/steps/{step}/resolve',

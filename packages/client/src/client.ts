@@ -14,6 +14,9 @@ import {
   type CreateTaskResponse,
   CreateTaskResponseSchema,
   type ListTasksQuery,
+  type PostEventBody,
+  type PostEventResponse,
+  PostEventResponseSchema,
   ProblemSchema,
   type Queue,
   QueueListSchema,
@@ -106,6 +109,19 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
         ? { 'idempotency-key': opts.idempotencyKey }
         : { 'switchyard-retry-key': randomUUID() };
       return send({ method: 'POST', path: '/v1/tasks', body, headers }, CreateTaskResponseSchema, true);
+    },
+    /**
+     * Posts an event: starts every template whose triggers list it, the payload as context.
+     * Retried like a create when `idempotencyKey` is given (a replay returns the first post's
+     * tasks); without one it is sent once.
+     */
+    postEvent(body: PostEventBody, opts: { idempotencyKey?: string } = {}): Promise<PostEventResponse> {
+      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
+      return send(
+        { method: 'POST', path: '/v1/events', body, headers },
+        PostEventResponseSchema,
+        !!opts.idempotencyKey,
+      );
     },
     /** A task with its steps. */
     getTask: (id: string): Promise<Task> =>

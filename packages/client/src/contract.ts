@@ -357,3 +357,20 @@ export const HealthSchema = z
   })
   .meta({ id: 'Health' });
 export type Health = z.output<typeof HealthSchema>;
+
+/** Body of `POST /v1/events`: an event that starts every template listing it under `triggers`. */
+export const PostEventBodySchema = z
+  .strictObject({
+    name: z.string().min(1).max(200).describe('dotted lowercase words, e.g. user.signed_up'),
+    payload: z
+      .unknown()
+      .describe("the started tasks' context, validated against each template's context_schema"),
+  })
+  .meta({ id: 'PostEventBody' });
+export type PostEventBody = z.input<typeof PostEventBodySchema>;
+
+/** The tasks an event started (`duplicate: true` for a replay with the same Idempotency-Key). */
+export const PostEventResponseSchema = z
+  .object({ event: z.string(), tasks: z.array(CreateTaskResponseSchema) })
+  .meta({ id: 'PostEventResponse' });
+export type PostEventResponse = z.output<typeof PostEventResponseSchema>;
