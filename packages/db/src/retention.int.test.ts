@@ -94,7 +94,11 @@ describe('pruneFinishedTasks', () => {
     const oldError = await agedTask('error', 30 * DAY, [{ system: 'user_service', agoMs: 30 * DAY }]);
     const recent = await agedTask('complete', 1 * DAY, [{ system: 'user_service', agoMs: 1 * DAY }]);
 
-    expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({ deletedTasks: 2, batches: 1 });
+    expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
+      deletedTasks: 2,
+      deletedEvents: 0,
+      batches: 1,
+    });
 
     expect(await existing([oldComplete, oldCancelled, oldError, recent])).toEqual([oldError, recent]);
     for (const table of ['workflow_steps', 'step_attempts', 'step_transitions'])
@@ -154,14 +158,31 @@ describe('pruneFinishedTasks', () => {
       await pruneFinishedTasks(db.pool, { ...OPTIONS, keepNewestPerSystem: 0, batchSize: 2, maxBatches: 2 }),
     ).toEqual({
       deletedTasks: 4,
+      deletedEvents: 0,
       batches: 2,
     });
     expect(await remaining('tasks')).toBe(1);
     expect(await pruneFinishedTasks(db.pool, { ...OPTIONS, batchSize: 2 })).toEqual({
       deletedTasks: 1,
+      deletedEvents: 0,
       batches: 1,
     });
     expect(await remaining('tasks')).toBe(0);
+  });
+
+  it('deletes events older than the retention, oldest first, batch by batch, whatever their task', async () => {
+    await db.pool.query('DELETE FROM events');
+    await db.pool.query(
+      `INSERT INTO events (type, occurred_at, data)
+       SELECT 'user.old', now() - (10 + i) * interval '1 day', '{}'::jsonb FROM generate_series(1, 5) i
+       UNION ALL SELECT 'user.recent', now() - interval '1 day', '{}'::jsonb`,
+    );
+    const first = await pruneFinishedTasks(db.pool, { ...OPTIONS, batchSize: 2, maxBatches: 2 });
+    expect(first.deletedEvents).toBe(4);
+    const second = await pruneFinishedTasks(db.pool, { ...OPTIONS, batchSize: 2 });
+    expect(second.deletedEvents).toBe(1);
+    const { rows } = await db.pool.query('SELECT type FROM events');
+    expect(rows).toEqual([{ type: 'user.recent' }]);
   });
 
   it('skips a task another transaction holds, and deletes it on a later run', async () => {
@@ -170,12 +191,20 @@ describe('pruneFinishedTasks', () => {
     try {
       await client.query('BEGIN');
       await client.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [held]);
-      expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({ deletedTasks: 0, batches: 1 });
+      expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
+        deletedTasks: 0,
+        deletedEvents: 0,
+        batches: 1,
+      });
       await client.query('COMMIT');
     } finally {
       client.release();
     }
-    expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({ deletedTasks: 1, batches: 1 });
+    expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
+      deletedTasks: 1,
+      deletedEvents: 0,
+      batches: 1,
+    });
   });
 });
 

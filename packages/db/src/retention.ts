@@ -33,8 +33,14 @@ export type RetentionOptions = {
   statuses?: readonly string[];
 };
 
-/** What one call deleted. */
-export type RetentionResult = { deletedTasks: number; batches: number };
+/** What one call deleted; `batches` counts the task statements (events have their own, as many at most). */
+export type RetentionResult = { deletedTasks: number; deletedEvents: number; batches: number };
+
+// Events are kept as long as tasks (olderThanMs), whatever became of their task: a receiver
+// catching up reads the log, not the tasks.
+const PRUNE_EVENTS_SQL = `
+DELETE FROM events WHERE position IN (
+  SELECT position FROM events WHERE occurred_at < now() - $1 * interval '1 millisecond' ORDER BY occurred_at LIMIT $2)`;
 
 // Measured on 100k finished tasks (3 steps, 3 attempts, 3 step transitions each; 2 cores), one
 // batch of 500: 34 ms (after the first at 58 ms). Rejected: `ORDER BY created_at` (oldest first)
@@ -71,7 +77,7 @@ DELETE FROM tasks WHERE id IN (SELECT id FROM doomed)`;
 
 /**
  * Deletes finished tasks older than `olderThanMs`, batch by batch, until a batch comes back
- * short or `maxBatches` ran. Each batch is its own statement (autocommit): it locks at most
+ * short or `maxBatches` ran; then events older than `olderThanMs`, the same way. Each batch is its own statement (autocommit): it locks at most
  * `batchSize` task rows, skipping rows another transaction holds (a cancel, a finalization, a
  * second scheduler replica pruning at once), then their cascaded rows.
  * Inputs: a pool or client (never inside a long transaction: that would hold every batch's locks).
@@ -100,5 +106,11 @@ export async function pruneFinishedTasks(db: Queryable, options: RetentionOption
     deletedTasks += rowCount ?? 0;
     if ((rowCount ?? 0) < batchSize) break;
   }
-  return { deletedTasks, batches };
+  let deletedEvents = 0;
+  for (let eventBatches = 0; eventBatches < maxBatches; eventBatches++) {
+    const { rowCount } = await db.query(PRUNE_EVENTS_SQL, [olderThanMs, batchSize]);
+    deletedEvents += rowCount ?? 0;
+    if ((rowCount ?? 0) < batchSize) break;
+  }
+  return { deletedTasks, deletedEvents, batches };
 }

@@ -27,6 +27,9 @@ CREATE INDEX "events_tx_id_position_idx" ON "events"("tx_id", "position");
 -- CreateIndex
 CREATE INDEX "events_task_id_tx_id_position_idx" ON "events"("task_id", "tx_id", "position");
 
+-- CreateIndex
+CREATE INDEX "events_occurred_at_idx" ON "events"("occurred_at");
+
 -- ---------------------------------------------------------------------------------------------
 -- Not expressible in schema.prisma (see the init migration).
 -- ---------------------------------------------------------------------------------------------
