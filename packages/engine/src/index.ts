@@ -17,12 +17,13 @@ export {
   startWorkerRole,
 } from './roles.ts';
 export { ClaimLostError, WorkerShutdownError } from './run-handler.ts';
+export { type RepairKind, type RunningScheduler, startScheduler } from './scheduler.ts';
 export {
-  type RepairKind,
-  type RunningScheduler,
+  type CompiledSchedulerOptions,
+  compileSchedulerOptions,
+  SCHEDULER_DEFAULTS,
   type SchedulerOptions,
-  startScheduler,
-} from './scheduler.ts';
+} from './scheduler-options.ts';
 export { type IncomingEvent, startTasksForEvent } from './start-by-event.ts';
 export { registerTemplates } from './templates.ts';
 export { type RunningWorker, startWorker } from './worker.ts';

@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import { type BreakerPolicyInput, resolveBreakerPolicy, toError } from '@switchyard/core';
+import { toError } from '@switchyard/core';
 import {
   configureBreaker,
   type DispatchCursor,
@@ -9,45 +8,20 @@ import {
   findUnservedSteps,
   type Pool,
   pruneFinishedTasks,
-  type RetentionOptions,
   stillAwaitingDispatch,
   withTransaction,
 } from '@switchyard/db';
-import { type RedisConnection, StepDispatcher } from '@switchyard/queue';
+import { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
+import {
+  type CompiledSchedulerOptions,
+  compileSchedulerOptions,
+  type SchedulerOptions,
+} from './scheduler-options.ts';
 
-export type SchedulerOptions = {
-  pool: Pool;
-  /** Connection string for the leader's own session (the advisory lock lives on it). */
-  databaseUrl: string;
-  redis: RedisConnection;
-  queuePrefix?: string;
-  logger: Logger;
-  /** Time between sweeps. Default 1000 ms. */
-  intervalMs?: number;
-  /**
-   * How long a step may sit enqueued (or overdue for its retry) before the scheduler checks
-   * that its job exists. Dispatch right after commit takes milliseconds; default 2000 ms.
-   */
-  dispatchGraceMs?: number;
-  /** Rows handled per repair query. Default 500. */
-  batchSize?: number;
-  /**
-   * Dispatch candidates checked for a missing job per sweep, oldest first; a larger backlog is
-   * checked over several sweeps, each resuming where the last stopped. Default 2000.
-   */
-  missingJobChecksPerSweep?: number;
-  schedulerId?: string;
-  /**
-   * Prune finished tasks older than `olderThanMs` every `intervalMs` (leader only), keeping the
-   * attempts the breakers still read. Off when omitted.
-   */
-  retention?: RetentionOptions & { intervalMs: number };
-  /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
-  breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
-};
+export type { SchedulerOptions } from './scheduler-options.ts';
 
 // Workers beat every 10 s by default; three missed beats mean the worker is gone.
 const WORKER_LIVENESS_MS = 30_000;
@@ -79,96 +53,148 @@ export type RunningScheduler = {
  * lock sweeps (leadership moves within one interval when the leader's session ends). The
  * repairs are fenced row updates under FOR UPDATE SKIP LOCKED and job ids are deterministic,
  * so even two replicas that both believe they lead cannot repair or finalize anything twice.
+ * @throws ConfigError for bad options, before anything is written or connected.
  */
 export async function startScheduler(options: SchedulerOptions): Promise<RunningScheduler> {
-  const schedulerId = options.schedulerId ?? `scheduler-${hostname()}-${process.pid}`;
-  const log = options.logger.child({ component: 'scheduler', scheduler_id: schedulerId });
-  const dispatcher = new StepDispatcher({
-    connection: options.redis,
-    ...(options.queuePrefix ? { prefix: options.queuePrefix } : {}),
-  });
-  const config = {
-    pool: options.pool,
-    dispatcher,
-    log,
-    actor: schedulerId,
-    graceMs: options.dispatchGraceMs ?? 2_000,
-    batchSize: options.batchSize ?? 500,
-    missingJobChecksPerSweep: options.missingJobChecksPerSweep ?? 2_000,
-    missingJobCursor: { after: null },
-  };
-  const totals: SweepCounts = {
+  const compiled = compileSchedulerOptions(options);
+  for (const [system, policy] of Object.entries(compiled.breakerPolicies)) {
+    await configureBreaker(compiled.pool, system, policy);
+  }
+  const scheduler = new Scheduler(compiled);
+  scheduler.start();
+  return scheduler;
+}
+
+/** Says whether a periodic chore is due, and when due, counts the period from now. */
+class Every {
+  readonly #periodMs: number;
+  #lastAt = 0;
+
+  constructor(periodMs: number) {
+    this.#periodMs = periodMs;
+  }
+
+  claim(): boolean {
+    if (Date.now() - this.#lastAt < this.#periodMs) return false;
+    this.#lastAt = Date.now();
+    return true;
+  }
+}
+
+/**
+ * One replica's loop. Ticks are chained one after another, so a sweep slower than the interval
+ * delays the next one instead of overlapping it; stop() waits for the tick in progress.
+ */
+class Scheduler implements RunningScheduler {
+  readonly schedulerId: string;
+  readonly #options: CompiledSchedulerOptions;
+  readonly #log: Logger;
+  readonly #dispatcher: StepDispatcher;
+  readonly #election: LeaderElection;
+  readonly #sweepConfig: SweepConfig;
+  readonly #totals: SweepCounts = noCounts();
+  readonly #pruneDue: Every | null;
+  readonly #unservedCheckDue = new Every(UNSERVED_CHECK_MS);
+  #unserved = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #tickInProgress: Promise<void> = Promise.resolve();
+
+  constructor(options: CompiledSchedulerOptions) {
+    this.#options = options;
+    this.schedulerId = options.schedulerId;
+    this.#log = options.logger.child({ component: 'scheduler', scheduler_id: options.schedulerId });
+    this.#dispatcher = new StepDispatcher({ connection: options.redis, prefix: options.queuePrefix });
+    this.#election = new LeaderElection(options.databaseUrl, this.#log);
+    this.#pruneDue = options.retention ? new Every(options.retention.intervalMs) : null;
+    this.#sweepConfig = {
+      pool: options.pool,
+      dispatcher: this.#dispatcher,
+      log: this.#log,
+      actor: options.schedulerId,
+      graceMs: options.dispatchGraceMs,
+      batchSize: options.batchSize,
+      missingJobChecksPerSweep: options.missingJobChecksPerSweep,
+      missingJobCursor: { after: null },
+    };
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.#tickInProgress = this.#tickInProgress.then(() => this.#tick());
+    }, this.#options.intervalMs);
+    this.#log.info('scheduler started');
+  }
+
+  isLeader(): boolean {
+    return this.#election.isLeader;
+  }
+
+  repairs(): Readonly<SweepCounts> {
+    return { ...this.#totals };
+  }
+
+  unservedSteps(): number {
+    return this.#unserved;
+  }
+
+  async sweep(): Promise<SweepCounts> {
+    const made = { ...(await sweep(this.#sweepConfig)), tasks_pruned: await this.#prune() };
+    for (const kind of Object.keys(made) as (keyof SweepCounts)[]) this.#totals[kind] += made[kind];
+    return made;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#tickInProgress;
+    await this.#election.close();
+    await this.#dispatcher.close();
+    this.#log.info('scheduler stopped');
+  }
+
+  /** One interval's work: only the leader sweeps; a failure is logged and the next interval tries again. */
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      if (await this.#election.holdOrAcquire()) {
+        await this.sweep();
+        await this.#checkUnserved();
+      }
+    } catch (err) {
+      this.#log.error({ err: toError(err) }, 'sweep failed; retrying next interval');
+    }
+  }
+
+  async #prune(): Promise<number> {
+    const retention = this.#options.retention;
+    if (!retention || !this.#pruneDue?.claim()) return 0;
+    const pruned = await pruneFinishedTasks(this.#options.pool, retention);
+    if (pruned.deletedTasks > 0) this.#log.info(pruned, 'pruned finished tasks');
+    return pruned.deletedTasks;
+  }
+
+  async #checkUnserved(): Promise<void> {
+    if (!this.#unservedCheckDue.claim()) return;
+    const steps = await findUnservedSteps(this.#options.pool, WORKER_LIVENESS_MS);
+    this.#unserved = steps.length;
+    if (steps.length === 0) return;
+    const handlers = [...new Set(steps.map((step) => step.handler))];
+    this.#log.warn(
+      { count: steps.length, handlers },
+      'steps are waiting for handlers that no live worker serves',
+    );
+  }
+}
+
+function noCounts(): SweepCounts {
+  return {
     lease_expired: 0,
     job_missing: 0,
     task_finalized: 0,
     breaker_transitions: 0,
     held_released: 0,
     tasks_pruned: 0,
-  };
-  for (const [system, policy] of Object.entries(options.breakerPolicies ?? {})) {
-    await configureBreaker(options.pool, system, resolveBreakerPolicy(policy));
-  }
-  const election = new LeaderElection(options.databaseUrl, log);
-  let lastPruneAt = 0;
-  const prune = async () => {
-    const retention = options.retention;
-    if (!retention || Date.now() - lastPruneAt < retention.intervalMs) return 0;
-    lastPruneAt = Date.now();
-    const pruned = await pruneFinishedTasks(options.pool, retention);
-    if (pruned.deletedTasks > 0) log.info(pruned, 'pruned finished tasks');
-    return pruned.deletedTasks;
-  };
-  const runSweep = async () => {
-    const made = { ...(await sweep(config)), tasks_pruned: await prune() };
-    for (const kind of Object.keys(made) as (keyof SweepCounts)[]) totals[kind] += made[kind];
-    return made;
-  };
-  let unserved = 0;
-  let lastUnservedCheck = 0;
-  const checkUnserved = async () => {
-    if (Date.now() - lastUnservedCheck < UNSERVED_CHECK_MS) return;
-    lastUnservedCheck = Date.now();
-    const steps = await findUnservedSteps(options.pool, WORKER_LIVENESS_MS);
-    unserved = steps.length;
-    if (steps.length > 0) {
-      const handlers = [...new Set(steps.map((step) => step.handler))];
-      log.warn(
-        { count: steps.length, handlers },
-        'steps are waiting for handlers that no live worker serves',
-      );
-    }
-  };
-  let stopped = false;
-  let current: Promise<unknown> = Promise.resolve();
-  const tick = async () => {
-    if (stopped) return;
-    try {
-      if (await election.holdOrAcquire()) {
-        await runSweep();
-        await checkUnserved();
-      }
-    } catch (err) {
-      log.error({ err: toError(err) }, 'sweep failed; retrying next interval');
-    }
-  };
-  const timer = setInterval(() => {
-    current = current.then(tick);
-  }, options.intervalMs ?? 1_000);
-  log.info('scheduler started');
-  return {
-    schedulerId,
-    isLeader: () => election.isLeader,
-    repairs: () => ({ ...totals }),
-    unservedSteps: () => unserved,
-    sweep: runSweep,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await current;
-      await election.close();
-      await dispatcher.close();
-      log.info('scheduler stopped');
-    },
   };
 }
 

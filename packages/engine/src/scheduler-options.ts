@@ -1,0 +1,129 @@
+import { hostname } from 'node:os';
+import {
+  type BreakerPolicy,
+  type BreakerPolicyInput,
+  ConfigError,
+  resolveBreakerPolicy,
+} from '@switchyard/core';
+import type { Pool, RetentionOptions } from '@switchyard/db';
+import { DEFAULT_QUEUE_PREFIX, type RedisConnection } from '@switchyard/queue';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/** What user code passes to {@link startScheduler}. */
+export type SchedulerOptions = {
+  pool: Pool;
+  /** Connection string for the leader's own session (the advisory lock lives on it). */
+  databaseUrl: string;
+  redis: RedisConnection;
+  /** BullMQ key prefix. Default 'switchyard'; on Redis Cluster it needs a hash tag (`{switchyard}`). */
+  queuePrefix?: string;
+  logger: Logger;
+  /** Time between sweeps. Default {@link SCHEDULER_DEFAULTS}. */
+  intervalMs?: number;
+  /** How long a step may wait for its job before a sweep checks it. Default {@link SCHEDULER_DEFAULTS}. */
+  dispatchGraceMs?: number;
+  /** Rows handled per repair query. Default {@link SCHEDULER_DEFAULTS}. */
+  batchSize?: number;
+  /** Dispatch candidates checked for a missing job per sweep. Default {@link SCHEDULER_DEFAULTS}. */
+  missingJobChecksPerSweep?: number;
+  /** Names this replica in logs and audit rows. Default `scheduler-<hostname>-<pid>`. */
+  schedulerId?: string;
+  /**
+   * Prune finished tasks older than `olderThanMs` every `intervalMs` (leader only), keeping the
+   * attempts the breakers still read. Off when omitted.
+   */
+  retention?: RetentionOptions & { intervalMs: number };
+  /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
+  breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
+};
+
+/** The scheduler's defaults, in one place; the environment's defaults (packages/config) match them. */
+export const SCHEDULER_DEFAULTS = {
+  /** Time between sweeps (ms): also how long leadership takes to move when a leader dies. */
+  intervalMs: 1_000,
+  /**
+   * How long a step may sit enqueued (or overdue for its retry) before a sweep checks that its
+   * job exists (ms). Dispatch right after commit takes milliseconds, so this only has to cover
+   * the gap between commit and the job's add.
+   */
+  dispatchGraceMs: 2_000,
+  /** Rows handled per repair query: bounds how long each repair statement holds its locks. */
+  batchSize: 500,
+  /**
+   * Dispatch candidates checked for a missing job per sweep, oldest first; a larger backlog is
+   * checked over several sweeps, each resuming where the last stopped (cost measured in scheduler.ts).
+   */
+  missingJobChecksPerSweep: 2_000,
+} as const;
+
+/** {@link SchedulerOptions} with every default applied and every rule checked. */
+export type CompiledSchedulerOptions = Required<Omit<SchedulerOptions, 'retention' | 'breakerPolicies'>> & {
+  /** Null when pruning is off. */
+  retention: (RetentionOptions & { intervalMs: number }) | null;
+  /** Every configured policy, resolved against the defaults. */
+  breakerPolicies: Readonly<Record<string, BreakerPolicy>>;
+};
+
+/** Validates and fills in scheduler options once, at the edge, before anything connects. @throws ConfigError */
+export function compileSchedulerOptions(options: SchedulerOptions): CompiledSchedulerOptions {
+  if (!options.databaseUrl)
+    throw new ConfigError('databaseUrl is required: leadership lives on its own session');
+  const schedulerId = options.schedulerId ?? `scheduler-${hostname()}-${process.pid}`;
+  if (schedulerId.length === 0) throw new ConfigError('schedulerId must not be empty');
+  return {
+    pool: options.pool,
+    databaseUrl: options.databaseUrl,
+    redis: options.redis,
+    // An empty prefix has always meant the default one.
+    queuePrefix: options.queuePrefix || DEFAULT_QUEUE_PREFIX,
+    logger: options.logger,
+    intervalMs: integerAtLeast('intervalMs', options.intervalMs ?? SCHEDULER_DEFAULTS.intervalMs, 1),
+    dispatchGraceMs: integerAtLeast(
+      'dispatchGraceMs',
+      options.dispatchGraceMs ?? SCHEDULER_DEFAULTS.dispatchGraceMs,
+      0,
+    ),
+    batchSize: integerAtLeast('batchSize', options.batchSize ?? SCHEDULER_DEFAULTS.batchSize, 1),
+    missingJobChecksPerSweep: integerAtLeast(
+      'missingJobChecksPerSweep',
+      options.missingJobChecksPerSweep ?? SCHEDULER_DEFAULTS.missingJobChecksPerSweep,
+      1,
+    ),
+    schedulerId,
+    retention: compileRetention(options.retention),
+    breakerPolicies: compileBreakerPolicies(options.breakerPolicies ?? {}),
+  };
+}
+
+function integerAtLeast(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer ≥ ${min}`);
+  return value;
+}
+
+function compileRetention(retention: SchedulerOptions['retention']): CompiledSchedulerOptions['retention'] {
+  if (!retention) return null;
+  integerAtLeast('retention.olderThanMs', retention.olderThanMs, 0);
+  integerAtLeast('retention.intervalMs', retention.intervalMs, 0);
+  return retention;
+}
+
+/** Resolves each policy now, so a bad one stops the start with the system's name instead of a bare schema error. */
+function compileBreakerPolicies(
+  policies: Readonly<Record<string, BreakerPolicyInput>>,
+): Record<string, BreakerPolicy> {
+  const resolved: Record<string, BreakerPolicy> = {};
+  for (const [system, policy] of Object.entries(policies)) {
+    try {
+      resolved[system] = resolveBreakerPolicy(policy);
+    } catch (err) {
+      throw new ConfigError(`breaker policy for ${system} is invalid: ${describe(err)}`, { cause: err });
+    }
+  }
+  return resolved;
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof z.ZodError)) return String(err);
+  return err.issues.map((issue) => `${issue.path.join('.') || 'policy'}: ${issue.message}`).join('; ');
+}
