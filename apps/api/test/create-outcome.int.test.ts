@@ -129,7 +129,7 @@ describe('the retry key', () => {
     const refused = await create(keyed.name, 'rk-5');
     expect(refused.status).toBe(400);
     expect(refused.body.errors).toEqual([
-      expect.objectContaining({ path: '/idempotencyKey', rule: 'required' }),
+      expect.objectContaining({ path: '/headers/idempotency-key', rule: 'required' }),
     ]);
   });
 });

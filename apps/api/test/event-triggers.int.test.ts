@@ -8,6 +8,11 @@ const welcome = apiTemplate({
   context_schema: { type: 'object', required: ['email'], properties: { email: { type: 'string' } } },
   steps: [{ name: 'mail', handler: 'trigger_mail' }],
 });
+const keyed = apiTemplate({
+  identity_strategy: 'caller_key',
+  triggers: [{ event: 'invoice.due' }],
+  steps: [{ name: 'remind', handler: 'trigger_remind' }],
+});
 const account = apiTemplate({
   namespace: 'billing',
   triggers: [{ event: 'user.signed_up' }],
@@ -16,7 +21,7 @@ const account = apiTemplate({
 
 beforeAll(async () => {
   h = await createApiHarness();
-  await h.register([welcome, account]);
+  await h.register([welcome, account, keyed]);
 });
 afterAll(() => h.close());
 
@@ -61,6 +66,25 @@ describe('POST /v1/events', () => {
       expect(bad.body.errors[0].path).toBe('/name');
     }
     expect(await h.rowCounts()).toEqual(before);
+  });
+
+  it('answers 400 at the Idempotency-Key header, starting nothing, when a template needs a caller key', async () => {
+    const before = await h.rowCounts();
+    const refused = await post({ name: 'invoice.due', payload: {} });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({
+        path: '/headers/idempotency-key',
+        rule: 'required',
+        message: expect.stringContaining(`shop/${keyed.name}`),
+      }),
+    ]);
+    expect(await h.rowCounts()).toEqual(before);
+    const keyedPost = await post(
+      { name: 'invoice.due', payload: {} },
+      { headers: { 'idempotency-key': 'inv-1' } },
+    );
+    expect(keyedPost.status).toBe(201);
   });
 
   it('starts only templates of the namespaces a key may touch, and needs tasks:write', async () => {

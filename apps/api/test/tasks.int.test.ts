@@ -77,11 +77,27 @@ describe('POST /v1/tasks', () => {
 
   it('dedupes by the Idempotency-Key header, and requires it where the template says so', async () => {
     const body = { namespace: 'shop', name: keyed.name, context: {} };
+    const before = await h.rowCounts();
     const missing = await h.call('POST', '/v1/tasks', { body });
     expect(missing.status).toBe(400);
     expect(missing.body.errors).toEqual([
-      expect.objectContaining({ path: '/idempotencyKey', rule: 'required' }),
+      expect.objectContaining({
+        path: '/headers/idempotency-key',
+        rule: 'required',
+        message: expect.stringContaining(`shop/${keyed.name}`),
+      }),
     ]);
+    // The header's own checks point at the same place.
+    const tooLong = await h.call('POST', '/v1/tasks', {
+      body,
+      headers: { 'idempotency-key': 'k'.repeat(201) },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errors).toEqual([expect.objectContaining({ path: '/headers/idempotency-key' })]);
+    // Told about the missing key first, even when the context is wrong too.
+    const both = await h.call('POST', '/v1/tasks', { body: { ...body, context: 'not an object' } });
+    expect(both.body.errors).toEqual([expect.objectContaining({ path: '/headers/idempotency-key' })]);
+    expect(await h.rowCounts()).toEqual(before);
 
     const headers = { 'idempotency-key': 'order-77' };
     const first = await h.call('POST', '/v1/tasks', { body, headers });

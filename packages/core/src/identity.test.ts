@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from './errors.ts';
-import { taskIdentityHash } from './identity.ts';
+import { CALLER_KEY_PATH, missingCallerKeyIssue, taskIdentityHash } from './identity.ts';
 
 const base = { namespace: 'accounts', name: 'signup', version: '1.0.0' };
 
@@ -71,5 +71,24 @@ describe('taskIdentityHash', () => {
     const keyed = taskIdentityHash({ ...base, strategy: 'caller_key', context: {}, callerKey: 'k' });
     expect(taskIdentityHash({ ...base, strategy: 'strict', context: { a: 1 }, callerKey: 'k' })).toBe(keyed);
     expect(taskIdentityHash({ ...base, strategy: 'unique', context: {}, callerKey: 'k' })).toBe(keyed);
+  });
+});
+
+describe('missingCallerKeyIssue', () => {
+  it("names the template and the key's wire path when a caller_key template gets no key", () => {
+    for (const callerKey of [undefined, null, '']) {
+      expect(missingCallerKeyIssue({ ...base, strategy: 'caller_key', callerKey })).toEqual({
+        path: CALLER_KEY_PATH,
+        rule: 'required',
+        message: "template accounts/signup deduplicates by the caller's key; send an idempotency key",
+      });
+    }
+    expect(CALLER_KEY_PATH).toBe('/idempotency_key');
+  });
+
+  it('finds nothing missing with a key, or for the other strategies', () => {
+    expect(missingCallerKeyIssue({ ...base, strategy: 'caller_key', callerKey: 'k1' })).toBeNull();
+    expect(missingCallerKeyIssue({ ...base, strategy: 'strict' })).toBeNull();
+    expect(missingCallerKeyIssue({ ...base, strategy: 'unique', callerKey: null })).toBeNull();
   });
 });

@@ -3,7 +3,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from './canonical.ts';
-import { ValidationError } from './errors.ts';
+import { type FieldIssue, ValidationError } from './errors.ts';
 import type { IdentityStrategy } from './template-schema.ts';
 
 /** What a task's identity may depend on. */
@@ -23,6 +23,31 @@ export type TaskIdentityInput = {
 };
 
 /**
+ * Where a missing caller key is reported: the key's wire name. (The HTTP API, where the key
+ * travels in the `Idempotency-Key` header, points its problem document at that header.)
+ */
+export const CALLER_KEY_PATH = '/idempotency_key';
+
+/** Which template, and the key its create was given; `null`, `undefined` and `''` mean none. */
+export type CallerKeyInput = Pick<TaskIdentityInput, 'strategy' | 'namespace' | 'name' | 'callerKey'>;
+
+/**
+ * The one check that a `caller_key` template gets its caller's key: the issue to report when
+ * the key is missing, or null. For callers that gather every issue before answering.
+ */
+export function missingCallerKeyIssue(input: CallerKeyInput): FieldIssue | null {
+  if (input.strategy !== 'caller_key' || input.callerKey) return null;
+  const message = `template ${input.namespace}/${input.name} deduplicates by the caller's key; send an idempotency key`;
+  return { path: CALLER_KEY_PATH, rule: 'required', message };
+}
+
+/** @throws ValidationError (path {@link CALLER_KEY_PATH}, rule `required`) for `caller_key` without a key. */
+export function assertCallerKeyGiven(input: CallerKeyInput): void {
+  const issue = missingCallerKeyIssue(input);
+  if (issue) throw new ValidationError('invalid task request', [issue]);
+}
+
+/**
  * SHA-256 (hex) identifying a task for deduplication:
  * - `strict`: namespace, name, version and context (key order does not matter);
  * - `caller_key`: namespace, name and the caller's key, not the version, so a client retrying
@@ -32,17 +57,12 @@ export type TaskIdentityInput = {
  *
  * An explicit caller key always wins: under `strict` or `unique` it gives the `caller_key` hash,
  * because a caller that sends a key is asking for exactly that deduplication.
- * @throws ValidationError (path `/idempotency_key`, rule `required`) for `caller_key` without a key.
+ * @throws ValidationError for `caller_key` without a key (see {@link assertCallerKeyGiven}).
  */
 export function taskIdentityHash(input: TaskIdentityInput): string {
   const { strategy, namespace, name, version, context, callerKey, retryKey } = input;
+  assertCallerKeyGiven(input);
   if (callerKey) return sha256(canonicalJson([namespace, name, callerKey]));
-  if (strategy === 'caller_key') {
-    const message = `template ${namespace}/${name} deduplicates by the caller's key; send an idempotency key`;
-    throw new ValidationError('invalid task request', [
-      { path: '/idempotency_key', rule: 'required', message },
-    ]);
-  }
   if (strategy === 'unique') {
     return retryKey
       ? sha256(canonicalJson(['retry', namespace, name, retryKey]))

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  assertCallerKeyGiven,
   NotFoundError,
   TaskCreateUnavailableError,
   type TaskTemplate,
@@ -78,15 +79,13 @@ export async function createTask(
   if (!stored)
     throw await unknownTemplate(deps.pool, request, options.visibleNamespaces ?? null).catch(notCreated);
   const { template } = stored;
-  if (template.identity_strategy === 'caller_key' && !request.idempotencyKey) {
-    throw new ValidationError('invalid task request', [
-      {
-        path: '/idempotencyKey',
-        rule: 'required',
-        message: `template ${template.name} deduplicates by a caller-provided key`,
-      },
-    ]);
-  }
+  // Before the context is checked, so a create without its required key is told that first.
+  assertCallerKeyGiven({
+    strategy: template.identity_strategy,
+    namespace: template.namespace,
+    name: template.name,
+    callerKey: request.idempotencyKey,
+  });
   const context = validateContext(template.context_schema, request.context);
   const identityHash = taskIdentityHash({
     strategy: template.identity_strategy,

@@ -6,6 +6,7 @@ import {
   EVENT_NAME_PATTERN,
   type FieldIssue,
   isLifecycleEventType,
+  missingCallerKeyIssue,
   type TaskTemplate,
   ValidationError,
   validateContext,
@@ -79,15 +80,13 @@ function checkName(name: string): void {
 /** Why `template` cannot start from this event: its context schema refuses the payload, or it needs a caller key. */
 function payloadIssues(template: TaskTemplate, event: IncomingEvent): FieldIssue[] {
   const label = `${template.namespace}/${template.name}@${template.version}`;
-  if (template.identity_strategy === 'caller_key' && !event.idempotencyKey) {
-    return [
-      {
-        path: '/idempotency_key',
-        rule: 'required',
-        message: `template ${label} deduplicates by a caller-provided key`,
-      },
-    ];
-  }
+  const missingKey = missingCallerKeyIssue({
+    strategy: template.identity_strategy,
+    namespace: template.namespace,
+    name: template.name,
+    callerKey: event.idempotencyKey,
+  });
+  if (missingKey) return [missingKey];
   try {
     validateContext(template.context_schema, event.payload);
     return [];

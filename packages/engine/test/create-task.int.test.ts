@@ -126,6 +126,14 @@ describe('task creation', () => {
       .create({ ...base, context: { email: 'di@example.com', plan: 'free' } })
       .catch((e) => e);
     expect(missing).toBeInstanceOf(ValidationError);
+    expect(missing.issues).toEqual([
+      {
+        path: '/idempotency_key',
+        rule: 'required',
+        message:
+          "template accounts/signup_caller_key deduplicates by the caller's key; send an idempotency key",
+      },
+    ]);
   });
 
   it('unique identity: the same context twice makes two tasks', async () => {

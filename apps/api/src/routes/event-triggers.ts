@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
+import { pointKeyIssuesAtHeader } from '../idempotency-key.ts';
 import { problems } from '../problem.ts';
 import { redactTask } from '../redact.ts';
 import { wire } from '../wire.ts';
@@ -53,7 +54,7 @@ export function eventTriggerRoutes(deps: ApiDeps) {
           },
           request.principal.actor,
           { namespaces: request.principal.namespaces },
-        );
+        ).catch(pointKeyIssuesAtHeader);
         const tasks = [];
         for (const { task, duplicate } of created) {
           const detail = await getTaskDetail(deps.pool, task.id);

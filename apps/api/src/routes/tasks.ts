@@ -33,6 +33,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { assertNamespace, mayTouch, type Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { pointKeyIssuesAtHeader } from '../idempotency-key.ts';
 import { problemResponse, problems } from '../problem.ts';
 import { redactSecrets, redactTask } from '../redact.ts';
 import { decodeCursor, encodeCursor, wire } from '../wire.ts';
@@ -155,7 +156,8 @@ function registerCreate(r: FastifyInstance, deps: ApiDeps) {
             { visibleNamespaces: request.principal.namespaces },
           ),
         )
-        .catch(rebaseContextIssues);
+        .catch(rebaseContextIssues)
+        .catch(pointKeyIssuesAtHeader);
       const task = await shownTask(deps, created.task.id).catch(committedButUnread);
       reply.code(created.duplicate ? 200 : 201).header('location', `/v1/tasks/${created.task.id}`);
       return wire(CreateTaskResponseSchema, { duplicate: created.duplicate, task });
