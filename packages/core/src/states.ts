@@ -1,123 +1,241 @@
 /**
- * Step and task states, their allowed transitions, and the pure decisions built on them:
- * is a step ready, what follows a failed attempt, is the task finished.
+ * Step and task states: the one declaration of every state and every transition the engine or
+ * an operator makes (each with when it happens), the status groups the SQL uses, all derived
+ * from that declaration, and the pure decisions built on them: what follows a failed attempt, is
+ * the task finished. docs/ARCHITECTURE.md's state diagrams are generated from it
+ * (stateDiagramMermaid); tests check the SQL's status literals and every audit row against it.
  */
 import { computeRetryDelayMs } from './backoff.ts';
 import type { ClassifiedStepError } from './errors.ts';
 import type { RetryPolicy } from './template-schema.ts';
 
-/** States of a workflow step (Tasker's names). */
-export const StepStatus = {
-  PENDING: 'pending',
-  ENQUEUED: 'enqueued',
+/** One allowed move; `from: null` is the creation of the row (`[*]` in the diagrams). */
+export type StateTransition<S extends string> = { from: S | null; to: S; when: string };
+
+/** A state machine: its states in display order and every allowed transition. */
+export type StateMachine<S extends string> = {
+  states: readonly S[];
+  transitions: readonly StateTransition<S>[];
+};
+
+/** The same move from several states. */
+function moves<S extends string>(from: readonly (S | null)[], to: S, when: string): StateTransition<S>[] {
+  return from.map((f) => ({ from: f, to, when }));
+}
+
+/**
+ * States of a workflow step (Tasker's names), each with its phase: `waiting` for a parent,
+ * `in_flight` (the task can still make progress through it), or finished (`satisfied`: its
+ * dependents may proceed; `failed`: an operator may retry it; `cancelled`).
+ */
+const STEP_PHASES = {
+  pending: 'waiting',
+  enqueued: 'in_flight',
   /** Ready, but not dispatched: its service's breaker is open or a Retry-After holds it. */
-  HELD: 'held',
-  IN_PROGRESS: 'in_progress',
-  WAITING_RETRY: 'waiting_retry',
-  COMPLETE: 'complete',
-  ERROR: 'error',
-  CANCELLED: 'cancelled',
-  RESOLVED_MANUALLY: 'resolved_manually',
+  held: 'in_flight',
+  in_progress: 'in_flight',
+  waiting_retry: 'in_flight',
+  complete: 'satisfied',
+  error: 'failed',
+  cancelled: 'cancelled',
+  resolved_manually: 'satisfied',
 } as const;
-export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+export type StepStatus = keyof typeof STEP_PHASES;
 
-/** States of a task. */
-export const TaskStatus = {
-  PENDING: 'pending',
-  IN_PROGRESS: 'in_progress',
-  COMPLETE: 'complete',
-  ERROR: 'error',
-  CANCELLED: 'cancelled',
+/** States of a task: `running` until finalized, then finished. */
+const TASK_PHASES = {
+  pending: 'running',
+  in_progress: 'running',
+  complete: 'complete',
+  error: 'failed',
+  cancelled: 'cancelled',
 } as const;
-export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
+export type TaskStatus = keyof typeof TASK_PHASES;
 
 /**
- * Allowed step transitions. `enqueued → enqueued` re-dispatches a lost job; `in_progress → enqueued`
- * is a lost lease or a released claim; `error → enqueued` is an operator retry.
+ * Every step transition the code makes (packages/db), and when. `error → held` happens inside
+ * the transaction of the failure that set `error` (the attempt is given back), so no one ever
+ * sees the step in `error` then; the scheduler's re-dispatch of a lost job changes no status.
  */
-export const STEP_TRANSITIONS: Readonly<Record<StepStatus, readonly StepStatus[]>> = {
-  pending: ['enqueued', 'cancelled', 'resolved_manually'],
-  enqueued: ['in_progress', 'held', 'cancelled', 'resolved_manually', 'enqueued'],
-  held: ['enqueued', 'cancelled', 'resolved_manually'],
-  in_progress: ['complete', 'waiting_retry', 'held', 'error', 'enqueued', 'cancelled'],
-  waiting_retry: ['enqueued', 'in_progress', 'held', 'cancelled', 'resolved_manually'],
-  error: ['enqueued', 'resolved_manually'],
-  complete: [],
-  cancelled: [],
-  resolved_manually: [],
+export const STEP_MACHINE: StateMachine<StepStatus> = {
+  states: Object.keys(STEP_PHASES) as StepStatus[],
+  transitions: [
+    { from: null, to: 'pending', when: 'created with parents' },
+    { from: null, to: 'enqueued', when: 'created without parents' },
+    { from: 'pending', to: 'enqueued', when: 'last parent complete or resolved' },
+    { from: 'enqueued', to: 'in_progress', when: 'claimed (attempt N)' },
+    { from: 'waiting_retry', to: 'in_progress', when: 'claimed once its backoff elapsed' },
+    { from: 'enqueued', to: 'held', when: 'delivered while its breaker blocks (no attempt used)' },
+    {
+      from: 'waiting_retry',
+      to: 'held',
+      when: 'delivered while its breaker blocks, or failed while it is not closed (attempt given back)',
+    },
+    {
+      from: 'error',
+      to: 'held',
+      when: 'last attempt failed while the breaker is not closed (attempt given back)',
+    },
+    { from: 'held', to: 'enqueued', when: 'released as a half-open probe or on the ramp after close' },
+    { from: 'in_progress', to: 'complete', when: 'success' },
+    { from: 'in_progress', to: 'waiting_retry', when: 'retryable error or timeout, attempts left' },
+    {
+      from: 'in_progress',
+      to: 'error',
+      when: 'permanent error, attempts exhausted, aborted, or lease expired on the last attempt',
+    },
+    {
+      from: 'in_progress',
+      to: 'enqueued',
+      when: 'lease expired with attempts left, or handed back at shutdown',
+    },
+    { from: 'error', to: 'enqueued', when: 'operator retry (fresh attempts)' },
+    ...moves<StepStatus>(
+      ['pending', 'enqueued', 'held', 'waiting_retry', 'in_progress'],
+      'cancelled',
+      'task cancelled',
+    ),
+    ...moves<StepStatus>(
+      ['pending', 'enqueued', 'held', 'waiting_retry', 'error'],
+      'resolved_manually',
+      'operator resolve',
+    ),
+  ],
 };
-
-/** Allowed task transitions; `error → in_progress` is an operator retry. */
-export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
-  pending: ['in_progress', 'complete', 'error', 'cancelled'],
-  in_progress: ['complete', 'error', 'cancelled'],
-  error: ['in_progress'],
-  complete: [],
-  cancelled: [],
-};
-
-/** Whether a step may move from `from` to `to`. */
-export function canTransitionStep(from: StepStatus, to: StepStatus): boolean {
-  return STEP_TRANSITIONS[from].includes(to);
-}
-
-/** Whether a task may move from `from` to `to`. */
-export function canTransitionTask(from: TaskStatus, to: TaskStatus): boolean {
-  return TASK_TRANSITIONS[from].includes(to);
-}
-
-const TERMINAL_STEP: ReadonlySet<StepStatus> = new Set([
-  'complete',
-  'error',
-  'cancelled',
-  'resolved_manually',
-]);
-const SATISFIED_STEP: ReadonlySet<StepStatus> = new Set(['complete', 'resolved_manually']);
-const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['complete', 'error', 'cancelled']);
 
 /**
- * Whether nothing automatic will move the step again: complete, error, cancelled, resolved_manually
- * (as in Tasker; an operator may still retry an `error` step).
+ * Every task transition the code makes, and when. Finalization takes a running task (pending or
+ * in_progress) to complete or error; in practice a task is in_progress before any of its steps
+ * can fail, but the finalization statement accepts both.
  */
+export const TASK_MACHINE: StateMachine<TaskStatus> = {
+  states: Object.keys(TASK_PHASES) as TaskStatus[],
+  transitions: [
+    { from: null, to: 'pending', when: 'created' },
+    { from: 'pending', to: 'in_progress', when: 'first step claimed' },
+    ...moves<TaskStatus>(['pending', 'in_progress'], 'complete', 'every step complete or resolved'),
+    ...moves<TaskStatus>(['pending', 'in_progress'], 'error', 'blocked by failures, nothing in flight'),
+    { from: 'error', to: 'in_progress', when: 'operator retry or resolve of a step' },
+    ...moves<TaskStatus>(['pending', 'in_progress', 'error'], 'cancelled', 'operator cancel'),
+  ],
+};
+
+/** Every step status, in display order. */
+export const STEP_STATUSES: readonly StepStatus[] = STEP_MACHINE.states;
+/** Every task status, in display order. */
+export const TASK_STATUSES: readonly TaskStatus[] = TASK_MACHINE.states;
+
+function withPhase<S extends string>(phases: Record<S, string>, ...wanted: string[]): readonly S[] {
+  return (Object.keys(phases) as S[]).filter((status) => wanted.includes(phases[status]));
+}
+
+/** The states with a transition into `to` (creation excluded). */
+function sourcesOf<S extends string>(machine: StateMachine<S>, to: S): readonly S[] {
+  const from = new Set(machine.transitions.filter((t) => t.to === to).map((t) => t.from));
+  return machine.states.filter((status) => from.has(status));
+}
+
+/** The states with no transition out at all. */
+function finalStates<S extends string>(machine: StateMachine<S>): readonly S[] {
+  return machine.states.filter((status) => !machine.transitions.some((t) => t.from === status));
+}
+
+// The status groups. Every literal status list in packages/db's and packages/engine's SQL is
+// one of these (packages/db/test/state-sql.test.ts checks it).
+
+/** Claimable: a delivery may start an attempt from these (the claim's `from`). */
+export const STEP_CLAIMABLE = sourcesOf(STEP_MACHINE, 'in_progress');
+/** In flight: the task can still make progress through these steps (finalization counts them). */
+export const STEP_IN_FLIGHT = withPhase(STEP_PHASES, 'in_flight');
+/** Satisfied: the step's dependents may proceed. */
+export const STEP_SATISFIED = withPhase(STEP_PHASES, 'satisfied');
+/** Terminal: nothing automatic moves the step again (an operator may still retry `error`). */
+export const STEP_TERMINAL = withPhase(STEP_PHASES, 'satisfied', 'failed', 'cancelled');
+/** Final: nothing moves the step again, not even an operator. */
+export const STEP_FINAL = finalStates(STEP_MACHINE);
+/** Cancelling the task cancels its steps in these states. */
+export const STEP_CANCELLABLE = sourcesOf(STEP_MACHINE, 'cancelled');
+/** An operator may resolve a step in these states. */
+export const STEP_RESOLVABLE = sourcesOf(STEP_MACHINE, 'resolved_manually');
+/** A step released from `held` (as a probe) is in these states until its attempt ends. */
+export const STEP_RELEASED: readonly StepStatus[] = [
+  ...STEP_MACHINE.transitions
+    .filter((t) => t.from === 'held' && STEP_PHASES[t.to] === 'in_flight')
+    .map((t) => t.to),
+  'in_progress',
+];
+/** The steps the breaker's release sweep looks at: held ones and released ones not finished. */
+export const STEP_HELD_OR_RELEASED: readonly StepStatus[] = ['held', ...STEP_RELEASED];
+
+/** Running: finalization may still move the task (a claim may start it). */
+export const TASK_RUNNING = withPhase(TASK_PHASES, 'running');
+/** Terminal: nothing automatic moves the task again (an operator may retry in an `error` task). */
+export const TASK_TERMINAL = withPhase(TASK_PHASES, 'complete', 'failed', 'cancelled');
+/** Final: nothing moves the task again. */
+export const TASK_FINAL = finalStates(TASK_MACHINE);
+/** An operator may cancel a task in these states. */
+export const TASK_CANCELLABLE = sourcesOf(TASK_MACHINE, 'cancelled');
+
+/** The step groups by name. */
+export const STEP_STATUS_GROUPS: Readonly<Record<string, readonly StepStatus[]>> = {
+  STEP_CLAIMABLE,
+  STEP_IN_FLIGHT,
+  STEP_SATISFIED,
+  STEP_TERMINAL,
+  STEP_FINAL,
+  STEP_CANCELLABLE,
+  STEP_RESOLVABLE,
+  STEP_RELEASED,
+  STEP_HELD_OR_RELEASED,
+};
+
+/** The task groups by name. */
+export const TASK_STATUS_GROUPS: Readonly<Record<string, readonly TaskStatus[]>> = {
+  TASK_RUNNING,
+  TASK_TERMINAL,
+  TASK_FINAL,
+  TASK_CANCELLABLE,
+};
+
+/** Whether the machine declares the move `from → to` (`from: null`: creation in `to`). */
+function allows<S extends string>(machine: StateMachine<S>, from: S | null, to: S): boolean {
+  return machine.transitions.some((t) => t.from === from && t.to === to);
+}
+
+/** Whether a step may move from `from` to `to` (`from: null`: created in `to`). */
+export function canTransitionStep(from: StepStatus | null, to: StepStatus): boolean {
+  return allows(STEP_MACHINE, from, to);
+}
+
+/** Whether a task may move from `from` to `to` (`from: null`: created in `to`). */
+export function canTransitionTask(from: TaskStatus | null, to: TaskStatus): boolean {
+  return allows(TASK_MACHINE, from, to);
+}
+
+/** Whether nothing automatic will move the step again: complete, error, cancelled, resolved_manually. */
 export function isTerminalStepStatus(status: StepStatus): boolean {
-  return TERMINAL_STEP.has(status);
+  return STEP_TERMINAL.includes(status);
 }
 
 /** Whether the step's dependents may proceed: complete or resolved_manually. */
 export function isSatisfiedStepStatus(status: StepStatus): boolean {
-  return SATISFIED_STEP.has(status);
+  return STEP_SATISFIED.includes(status);
 }
 
-/** Whether nothing automatic will move the task again: complete, error, cancelled (an operator may retry `error`). */
+/** Whether nothing automatic will move the task again: complete, error, cancelled (an operator may retry in `error`). */
 export function isTerminalTaskStatus(status: TaskStatus): boolean {
-  return TERMINAL_TASK.has(status);
+  return TASK_TERMINAL.includes(status);
 }
-
-/** The step fields readiness depends on. */
-export type ReadinessStep = {
-  status: StepStatus;
-  attempts: number;
-  max_attempts: number;
-  next_attempt_at: Date | null;
-};
 
 /**
- * Whether a step may be dispatched now: it is pending, waiting_retry or enqueued (a re-dispatch);
- * every parent is complete or resolved_manually; attempts remain; its backoff has elapsed; and
- * its task is neither cancelled nor complete.
+ * The machine as a mermaid `stateDiagram-v2` (the text inside the fenced block): one line per
+ * transition with its `when`, creation as `[*] --> state`, and `state --> [*]` for final states.
  */
-export function isStepReady(
-  step: ReadinessStep,
-  parents: readonly { status: StepStatus }[],
-  task: { status: TaskStatus },
-  now: Date,
-): boolean {
-  if (task.status === 'cancelled' || task.status === 'complete') return false;
-  if (step.status !== 'pending' && step.status !== 'waiting_retry' && step.status !== 'enqueued')
-    return false;
-  if (step.attempts >= step.max_attempts) return false;
-  if (step.next_attempt_at !== null && step.next_attempt_at.getTime() > now.getTime()) return false;
-  return parents.every((parent) => isSatisfiedStepStatus(parent.status));
+export function stateDiagramMermaid<S extends string>(machine: StateMachine<S>): string {
+  const lines = ['stateDiagram-v2'];
+  for (const t of machine.transitions) lines.push(`  ${t.from ?? '[*]'} --> ${t.to}: ${t.when}`);
+  for (const status of finalStates(machine)) lines.push(`  ${status} --> [*]`);
+  return lines.join('\n');
 }
 
 /** Input of {@link decideAfterFailure}. */
