@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { STEP_STATUSES, TASK_STATUSES } from '@switchyard/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareShapes } from '../test/schema-check/compare.ts';
@@ -48,6 +49,18 @@ describe('schema.prisma and prisma/migrations', () => {
 
   it('declare the same tables, columns, indexes and foreign keys', async () => {
     expect(compareShapes(await declaredShape(), await introspectShape(db.client))).toEqual([]);
+  });
+
+  it('allow exactly the task and step statuses core declares', async () => {
+    const allowed = async (constraint: string) => {
+      const { rows } = await db.client.query(
+        'SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = $1',
+        [constraint],
+      );
+      return [...(rows[0].def as string).matchAll(/'([a-z_]+)'/g)].map((m) => m[1]).sort();
+    };
+    expect(await allowed('tasks_status_check')).toEqual([...TASK_STATUSES].sort());
+    expect(await allowed('workflow_steps_status_check')).toEqual([...STEP_STATUSES].sort());
   });
 
   it('keep the CHECK constraints that Prisma cannot declare', async () => {
