@@ -8,7 +8,15 @@ import { href } from '../route.ts';
 import { useApi } from '../use-api.ts';
 
 type TaskStatus = TaskSummary['status'];
-const STATUSES: TaskStatus[] = ['pending', 'in_progress', 'complete', 'error', 'cancelled'];
+// Every status of the contract, in the order the filter shows them: a status added to the
+// contract fails the typecheck here until it is placed.
+const STATUS_ORDER = { pending: 0, in_progress: 1, complete: 2, error: 3, cancelled: 4 } satisfies Record<
+  TaskStatus,
+  number
+>;
+const STATUSES = (Object.keys(STATUS_ORDER) as TaskStatus[]).sort(
+  (a, b) => STATUS_ORDER[a] - STATUS_ORDER[b],
+);
 const PAGE_SIZE = 25;
 const POLL_MS = 2_000;
 
