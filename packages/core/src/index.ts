@@ -15,3 +15,4 @@ export * from './identity.ts';
 export * from './states.ts';
 export * from './template.ts';
 export * from './template-schema.ts';
+export * from './webhooks.ts';

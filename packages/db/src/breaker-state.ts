@@ -13,6 +13,7 @@ import {
   type BreakerRow,
   type BreakerState,
   decideBreaker,
+  webhookIdOfSystem,
 } from '@switchyard/core';
 import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
@@ -47,6 +48,27 @@ export async function lockBreaker(db: Queryable, system: string): Promise<Locked
   return { ...rows[0], policy: { ...BREAKER_POLICY_DEFAULTS, ...rows[0].policy } };
 }
 
+/**
+ * Where a breaker's evidence comes from: the calls to the system, each with its id, whether it
+ * failed, and when it finished. Steps' calls are their attempts (fallbacks and outcomes that
+ * say nothing about the service left out); a webhook receiver's calls are its delivery
+ * attempts, where anything but a 2xx is a failure. `$1` is the dependent system.
+ */
+const EVIDENCE_SOURCES = {
+  step_attempts: `SELECT id, outcome IN ${FAILURE_OUTCOMES} AS failed, outcome = 'success' AS succeeded, finished_at
+                    FROM step_attempts
+                   WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}`,
+  webhook_delivery_attempts: `SELECT id, outcome <> 'success' AS failed, outcome = 'success' AS succeeded, finished_at
+                                FROM webhook_delivery_attempts WHERE dependent_system = $1`,
+} as const;
+
+/** The source of a system's evidence: a webhook receiver's delivery attempts, or step attempts. */
+function evidenceSource(system: string): string {
+  return webhookIdOfSystem(system) === null
+    ? EVIDENCE_SOURCES.step_attempts
+    : EVIDENCE_SOURCES.webhook_delivery_attempts;
+}
+
 /** The window counts, consecutive failures and probe results for one system, in one query. */
 async function gatherEvidence(
   db: Queryable,
@@ -61,15 +83,14 @@ async function gatherEvidence(
                        COALESCE((SELECT max(created_at) FROM breaker_transitions
                                   WHERE dependent_system = $1 AND to_state = 'closed'), '-infinity')) AS window_start
      ), calls AS (
-       SELECT id, outcome, finished_at, finished_at > (SELECT window_start FROM bounds) AS in_window
-         FROM step_attempts
-        WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}
-          AND finished_at > LEAST((SELECT window_start FROM bounds), $3))
+       SELECT id, failed, succeeded, finished_at, finished_at > (SELECT window_start FROM bounds) AS in_window
+         FROM (${evidenceSource(breaker.dependentSystem)}) source
+        WHERE finished_at > LEAST((SELECT window_start FROM bounds), $3))
      SELECT count(*) FILTER (WHERE in_window)::int AS calls,
-            count(*) FILTER (WHERE in_window AND outcome IN ${FAILURE_OUTCOMES})::int AS failures,
-            count(*) FILTER (WHERE finished_at >= $3 AND outcome = 'success')::int AS probe_successes,
-            count(*) FILTER (WHERE finished_at >= $3 AND outcome IN ${FAILURE_OUTCOMES})::int AS probe_failures,
-            (SELECT json_agg(json_build_object('id', id, 'failed', outcome IN ${FAILURE_OUTCOMES}) ORDER BY finished_at DESC)
+            count(*) FILTER (WHERE in_window AND failed)::int AS failures,
+            count(*) FILTER (WHERE finished_at >= $3 AND succeeded)::int AS probe_successes,
+            count(*) FILTER (WHERE finished_at >= $3 AND failed)::int AS probe_failures,
+            (SELECT json_agg(json_build_object('id', id, 'failed', failed) ORDER BY finished_at DESC)
                FROM (SELECT * FROM calls WHERE in_window ORDER BY finished_at DESC LIMIT $4) newest) AS newest
        FROM calls`,
     [breaker.dependentSystem, policy.window_ms, breaker.since, policy.consecutive_failures],

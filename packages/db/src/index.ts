@@ -87,4 +87,23 @@ export {
   withStatement,
   withTransaction,
 } from './transaction.ts';
+export {
+  type ClaimedDelivery,
+  claimWebhookDeliveries,
+  createWebhook,
+  type DeliveryAttemptOutcome,
+  type DeliveryAttemptRecord,
+  deleteWebhook,
+  failOrphanedDelivery,
+  fanOutEvents,
+  getWebhook,
+  holdWebhookDelivery,
+  listWebhookDeliveries,
+  listWebhooks,
+  recordWebhookDeliveryAttempt,
+  releaseHeldDeliveries,
+  WEBHOOK_FAN_OUT_CONSUMER,
+  type WebhookDeliveryView,
+  type WebhookView,
+} from './webhooks.ts';
 export { findUnservedSteps, recordWorkerHeartbeat, recordWorkerStopped } from './workers.ts';

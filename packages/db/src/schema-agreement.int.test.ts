@@ -75,6 +75,8 @@ describe('schema.prisma and prisma/migrations', () => {
       'step_attempts_outcome_check',
       'tasks_identity_strategy_check',
       'tasks_status_check',
+      'webhook_deliveries_status_check',
+      'webhook_delivery_attempts_outcome_check',
       'workflow_steps_attempts_check',
       'workflow_steps_on_breaker_open_check',
       'workflow_steps_status_check',

@@ -1,8 +1,10 @@
+import { webhookIdOfSystem } from '@switchyard/core';
 import {
   type BreakerTransition,
   breakerSystems,
   evaluateBreaker,
   type Pool,
+  releaseHeldDeliveries,
   releaseHeldForBreaker,
   withTransaction,
 } from '@switchyard/db';
@@ -15,6 +17,8 @@ export type BreakerSweepConfig = { pool: Pool; dispatcher: StepDispatcher; log: 
  * The scheduler's part of the breakers: re-decide every breaker from the history (time moves
  * an open breaker to half-open without any traffic), then release held steps — as probes while
  * half-open (never more in flight than the policy allows), on a doubling ramp once closed.
+ * A webhook receiver's breaker (`webhook:<id>`) is decided the same way from its delivery
+ * attempts, and releases held deliveries instead of steps.
  * Each system is one transaction under its breaker row's lock.
  */
 export async function sweepBreakers(
@@ -30,6 +34,14 @@ export async function sweepBreakers(
     if (transition) {
       transitions.push(transition);
       logTransition(log, transition);
+    }
+    if (webhookIdOfSystem(dependentSystem) !== null) {
+      // A webhook receiver: its held deliveries, not steps (the delivery loop claims them).
+      const deliveries = await withTransaction(pool, (client) =>
+        releaseHeldDeliveries(client, dependentSystem),
+      );
+      released += deliveries.released;
+      continue;
     }
     const release = await withTransaction(pool, (client) =>
       releaseHeldForBreaker(client, dependentSystem, actor),
