@@ -26,5 +26,11 @@ export {
 } from './scheduler-options.ts';
 export { type IncomingEvent, startTasksForEvent } from './start-by-event.ts';
 export { registerTemplates } from './templates.ts';
+export {
+  type RunningWebhookDelivery,
+  startWebhookDelivery,
+  type WebhookDeliveryOptions,
+  withWebhookDelivery,
+} from './webhook-delivery.ts';
 export { type RunningWorker, startWorker } from './worker.ts';
 export { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './worker-options.ts';

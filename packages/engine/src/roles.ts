@@ -12,6 +12,7 @@ import { startTracing } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { loadHandlerModules, loadTemplateFiles, requireHandlersFor } from './load-modules.ts';
 import { type RunningScheduler, startScheduler } from './scheduler.ts';
+import { withWebhookDelivery } from './webhook-delivery.ts';
 import { type RunningWorker, startWorker } from './worker.ts';
 
 export type Infrastructure = { pool: Pool; redis: RedisConnection; close(): Promise<void> };
@@ -92,7 +93,7 @@ export function startSchedulerRole(
           },
         }
       : {}),
-  });
+  }).then((scheduler) => withWebhookDelivery(scheduler, { pool: infra.pool, logger }));
 }
 
 /**
