@@ -38,6 +38,17 @@ import {
   TransitionListSchema,
 } from './contract.ts';
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
+import {
+  type CreatedWebhook,
+  CreatedWebhookSchema,
+  type CreateWebhookBody,
+  type ListWebhookDeliveriesQuery,
+  type Webhook,
+  type WebhookDeliveryPage,
+  WebhookDeliveryPageSchema,
+  WebhookListSchema,
+  WebhookSchema,
+} from './webhook-contract.ts';
 
 /** Options of {@link createSwitchyardClient}. */
 export type SwitchyardClientOptions = {
@@ -71,7 +82,13 @@ export type WaitOptions = {
   signal?: AbortSignal;
 };
 
-type Call = { method: 'GET' | 'POST'; path: string; body?: unknown; query?: object; headers?: object };
+type Call = {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  body?: unknown;
+  query?: object;
+  headers?: object;
+};
 
 /** A typed client of Switchyard's HTTP API. */
 export type SwitchyardClient = ReturnType<typeof createSwitchyardClient>;
@@ -198,6 +215,28 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
         { method: 'POST', path: `/v1/breakers/${enc(system)}/${action}`, body: { reason } },
         BreakerSchema,
         false,
+      ),
+    /** Subscribes a URL to events (scope admin); the answer carries the signing secret, shown this once. */
+    createWebhook: (body: CreateWebhookBody): Promise<CreatedWebhook> =>
+      send({ method: 'POST', path: '/v1/webhooks', body }, CreatedWebhookSchema, false),
+    /** Every webhook not deleted (without secrets). */
+    listWebhooks: async (): Promise<Webhook[]> =>
+      (await send({ method: 'GET', path: '/v1/webhooks' }, WebhookListSchema, true)).webhooks,
+    /** One webhook (a deleted one too, with deletedAt). */
+    getWebhook: (id: string): Promise<Webhook> =>
+      send({ method: 'GET', path: `/v1/webhooks/${enc(id)}` }, WebhookSchema, true),
+    /** Deletes a webhook: nothing more is delivered; its delivery history stays readable. */
+    deleteWebhook: (id: string): Promise<Webhook> =>
+      send({ method: 'DELETE', path: `/v1/webhooks/${enc(id)}` }, WebhookSchema, false),
+    /** A webhook's deliveries, newest first; pass `nextCursor` back as `cursor` for the next page. */
+    listWebhookDeliveries: (
+      id: string,
+      query: ListWebhookDeliveriesQuery = {},
+    ): Promise<WebhookDeliveryPage> =>
+      send(
+        { method: 'GET', path: `/v1/webhooks/${enc(id)}/deliveries`, query },
+        WebhookDeliveryPageSchema,
+        true,
       ),
   };
 }

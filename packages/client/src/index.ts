@@ -10,3 +10,10 @@ export {
 } from './client.ts';
 export * from './contract.ts';
 export { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookPayload,
+  WebhookVerificationError,
+} from './verify-webhook.ts';
+export * from './webhook-contract.ts';

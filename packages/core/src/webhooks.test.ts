@@ -47,7 +47,7 @@ describe('event types a subscription may name', () => {
   it('accepts the lifecycle catalog and handler event names, nothing else', () => {
     expect(isSubscribableEventType('task.completed')).toBe(true);
     expect(isSubscribableEventType('user.registered')).toBe(true);
-    expect(isSubscribableEventType('task.exploded')).toBe(true);
+    expect(isSubscribableEventType('task.complete')).toBe(false);
     expect(isSubscribableEventType('Task.Completed')).toBe(false);
     expect(isSubscribableEventType('completed')).toBe(false);
     expect(isSubscribableEventType('task completed')).toBe(false);

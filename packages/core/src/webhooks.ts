@@ -25,12 +25,18 @@ export function webhookIdOfSystem(system: string): string | null {
   return system.startsWith(WEBHOOK_SYSTEM_PREFIX) ? system.slice(WEBHOOK_SYSTEM_PREFIX.length) : null;
 }
 
+/** The families of Switchyard's own events: a name in them must be one of the catalog. */
+const LIFECYCLE_FAMILIES = ['task.', 'step.', 'breaker.'];
+
 /**
  * Whether a subscription may name `type`: a lifecycle event of the catalog, or a name a handler
- * may publish (`user.registered`: dotted lowercase words, EVENT_NAME_PATTERN).
+ * may publish (`user.registered`: dotted lowercase words, EVENT_NAME_PATTERN) outside the
+ * lifecycle families, so that a typo of a lifecycle event (`task.complete`) is refused rather
+ * than accepted as a subscription that never fires.
  */
 export function isSubscribableEventType(type: string): boolean {
-  return isLifecycleEventType(type) || EVENT_NAME_PATTERN.test(type);
+  if (isLifecycleEventType(type)) return true;
+  return EVENT_NAME_PATTERN.test(type) && !LIFECYCLE_FAMILIES.some((family) => type.startsWith(family));
 }
 
 /** What a subscription asks for. */

@@ -7,6 +7,13 @@
  * beside this same package, so `RetryableError` and `PermanentError` are the classes the worker
  * checks for.
  */
+
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookPayload,
+  WebhookVerificationError,
+} from '@switchyard/client';
 export {
   ConfigError,
   PermanentError,
