@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 const CORRELATION_HEADER = 'x-correlation-id';
 
@@ -68,6 +69,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(eventTriggerRoutes(deps));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
+  await app.register(webhookRoutes(deps));
   await app.register(queueRoutes(deps, timeouts.redisMs));
   await app.register(healthRoutes(deps, options, metrics));
   await app.register(docsRoutes);

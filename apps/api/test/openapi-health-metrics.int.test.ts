@@ -24,6 +24,7 @@ describe('the OpenAPI document', () => {
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(documented).toEqual([
+      'DELETE /v1/webhooks/{id}',
       'GET /health/live',
       'GET /health/ready',
       'GET /metrics',
@@ -38,12 +39,16 @@ describe('the OpenAPI document', () => {
       'GET /v1/tasks/{id}/transitions',
       'GET /v1/templates',
       'GET /v1/templates/{namespace}/{name}',
+      'GET /v1/webhooks',
+      'GET /v1/webhooks/{id}',
+      'GET /v1/webhooks/{id}/deliveries',
       'POST /v1/breakers/{system}/{action}',
       'POST /v1/events',
       'POST /v1/tasks',
       'POST /v1/tasks/{id}/cancel',
       'POST /v1/tasks/{id}/steps/{step}/resolve',
       'POST /v1/tasks/{id}/steps/{step}/retry',
+      'POST /v1/webhooks',
     ]);
     for (const route of documented) {
       const [method, path] = route.split(' ') as [string, string];
