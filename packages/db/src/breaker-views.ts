@@ -2,7 +2,12 @@
  * Breakers as operators see them: state, policy, recent calls and failures, held steps and
  * probes in flight.
  */
-import { BREAKER_POLICY_DEFAULTS, type BreakerPolicy, type BreakerState } from '@switchyard/core';
+import {
+  BREAKER_POLICY_DEFAULTS,
+  type BreakerPolicy,
+  type BreakerState,
+  WEBHOOK_SYSTEM_PREFIX,
+} from '@switchyard/core';
 import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
 
@@ -17,25 +22,39 @@ export type BreakerView = {
   holdUntil: Date | null;
   policy: BreakerPolicy;
   releaseRate: number;
-  /** Over the policy's window. */
+  /** Over the policy's window (a webhook receiver's: its delivery attempts). */
   recent: { calls: number; failures: number; windowMs: number };
+  /** Held steps; for a webhook receiver (`webhook:<id>`), its held deliveries. */
   heldSteps: number;
+  /** Probe steps, or a webhook receiver's probe deliveries, not finished yet. */
   probesInFlight: number;
 };
+
+/** SQL: the webhook id of breaker `b` when it guards a webhook receiver (`webhook:<id>`), else null. */
+const WEBHOOK_ID = `(CASE WHEN b.dependent_system LIKE '${WEBHOOK_SYSTEM_PREFIX}%' THEN substr(b.dependent_system, ${WEBHOOK_SYSTEM_PREFIX.length + 1})::uuid END)`;
 
 const VIEW_SQL = `
 SELECT b.dependent_system AS "dependentSystem", b.state, b.since, b.next_probe_at AS "nextProbeAt",
        b.trip_count AS "tripCount", b.forced, b.hold_until AS "holdUntil", b.policy, b.release_rate AS "releaseRate",
        (SELECT json_build_object(
-                 'calls', count(*) FILTER (WHERE a.outcome IN ${CALL_OUTCOMES}),
-                 'failures', count(*) FILTER (WHERE a.outcome IN ${FAILURE_OUTCOMES}),
+                 'calls', count(*) FILTER (WHERE c.call),
+                 'failures', count(*) FILTER (WHERE c.failed),
                  'windowMs', (b.policy->>'window_ms')::int)
-          FROM step_attempts a
-         WHERE a.dependent_system = b.dependent_system AND NOT a.fallback
-           AND a.finished_at > clock_timestamp() - (b.policy->>'window_ms')::int * interval '1 millisecond') AS recent,
-       (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.status = 'held') AS "heldSteps",
+          FROM (SELECT a.outcome IN ${CALL_OUTCOMES} AS call, a.outcome IN ${FAILURE_OUTCOMES} AS failed
+                  FROM step_attempts a
+                 WHERE a.dependent_system = b.dependent_system AND NOT a.fallback
+                   AND a.finished_at > clock_timestamp() - (b.policy->>'window_ms')::int * interval '1 millisecond'
+                UNION ALL
+                SELECT true, w.outcome <> 'success' FROM webhook_delivery_attempts w
+                 WHERE w.dependent_system = b.dependent_system
+                   AND w.finished_at > clock_timestamp() - (b.policy->>'window_ms')::int * interval '1 millisecond') c) AS recent,
+       (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.status = 'held')
+       + (SELECT count(*)::int FROM webhook_deliveries d
+           WHERE d.webhook_id = ${WEBHOOK_ID} AND d.status = 'pending' AND d.held) AS "heldSteps",
        (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.probe
-           AND s.status IN ('enqueued', 'in_progress')) AS "probesInFlight"
+           AND s.status IN ('enqueued', 'in_progress'))
+       + (SELECT count(*)::int FROM webhook_deliveries d
+           WHERE d.webhook_id = ${WEBHOOK_ID} AND d.status = 'pending' AND d.probe) AS "probesInFlight"
   FROM circuit_breakers b`;
 
 /** Every breaker with its recent counts, held steps and probes in flight. */

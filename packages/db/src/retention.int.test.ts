@@ -97,6 +97,7 @@ describe('pruneFinishedTasks', () => {
     expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
       deletedTasks: 2,
       deletedEvents: 0,
+      deletedDeliveries: 0,
       batches: 1,
     });
 
@@ -159,12 +160,14 @@ describe('pruneFinishedTasks', () => {
     ).toEqual({
       deletedTasks: 4,
       deletedEvents: 0,
+      deletedDeliveries: 0,
       batches: 2,
     });
     expect(await remaining('tasks')).toBe(1);
     expect(await pruneFinishedTasks(db.pool, { ...OPTIONS, batchSize: 2 })).toEqual({
       deletedTasks: 1,
       deletedEvents: 0,
+      deletedDeliveries: 0,
       batches: 1,
     });
     expect(await remaining('tasks')).toBe(0);
@@ -185,6 +188,44 @@ describe('pruneFinishedTasks', () => {
     expect(rows).toEqual([{ type: 'user.recent' }]);
   });
 
+  it('deletes webhook deliveries that ended long ago with their attempts, and keeps the events pending ones wait for', async () => {
+    await db.pool.query('DELETE FROM events');
+    const { rows: hooks } = await db.pool.query(
+      `INSERT INTO webhooks (url, events, secret, created_by) VALUES ('http://localhost/h', '{task.completed}', 'whsec_x', 't')
+       RETURNING id`,
+    );
+    const { rows: events } = await db.pool.query(
+      `INSERT INTO events (type, occurred_at, data)
+       SELECT 'task.completed', now() - interval '10 days', '{}'::jsonb FROM generate_series(1, 4)
+       RETURNING id, tx_id, position`,
+    );
+    const ages = ['10 days', '10 days', '1 day', '10 days'];
+    const statuses = ['delivered', 'failed', 'delivered', 'pending'];
+    for (const [i, event] of events.entries()) {
+      const { rows } = await db.pool.query(
+        `INSERT INTO webhook_deliveries (webhook_id, event_id, event_tx_id, event_position, type, status, updated_at)
+         VALUES ($1, $2, $3, $4, 'task.completed', $5, now() - $6::interval) RETURNING id`,
+        [hooks[0].id, event.id, event.tx_id, event.position, statuses[i], ages[i]],
+      );
+      await db.pool.query(
+        `INSERT INTO webhook_delivery_attempts (delivery_id, webhook_id, dependent_system, attempt, outcome, claimed_by,
+                                                started_at, finished_at, duration_ms)
+         VALUES ($1, $2::uuid, 'webhook:' || $2::text, 1, 'success', 'c', now() - $3::interval, now() - $3::interval, 1)`,
+        [rows[0].id, hooks[0].id, ages[i]],
+      );
+    }
+    const result = await pruneFinishedTasks(db.pool, OPTIONS);
+    expect(result).toMatchObject({ deletedEvents: 3, deletedDeliveries: 2 });
+    const left = await db.pool.query('SELECT status FROM webhook_deliveries ORDER BY id');
+    expect(left.rows.map((r) => r.status)).toEqual(['delivered', 'pending']);
+    expect(await remaining('webhook_delivery_attempts')).toBe(2);
+    // The pending delivery's event stays, so it can still be sent.
+    const kept = await db.pool.query('SELECT id FROM events');
+    expect(kept.rows.map((r) => r.id)).toEqual([events[3].id]);
+    await db.pool.query('DELETE FROM webhooks');
+    await db.pool.query('DELETE FROM events');
+  });
+
   it('skips a task another transaction holds, and deletes it on a later run', async () => {
     const held = await agedTask('complete', 10 * DAY);
     const client = await db.pool.connect();
@@ -194,6 +235,7 @@ describe('pruneFinishedTasks', () => {
       expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
         deletedTasks: 0,
         deletedEvents: 0,
+        deletedDeliveries: 0,
         batches: 1,
       });
       await client.query('COMMIT');
@@ -203,6 +245,7 @@ describe('pruneFinishedTasks', () => {
     expect(await pruneFinishedTasks(db.pool, OPTIONS)).toEqual({
       deletedTasks: 1,
       deletedEvents: 0,
+      deletedDeliveries: 0,
       batches: 1,
     });
   });

@@ -33,14 +33,35 @@ export type RetentionOptions = {
   statuses?: readonly string[];
 };
 
-/** What one call deleted; `batches` counts the task statements (events have their own, as many at most). */
-export type RetentionResult = { deletedTasks: number; deletedEvents: number; batches: number };
+/**
+ * What one call deleted; `batches` counts the task statements (events and webhook deliveries
+ * have their own, as many at most).
+ */
+export type RetentionResult = {
+  deletedTasks: number;
+  deletedEvents: number;
+  deletedDeliveries: number;
+  batches: number;
+};
 
 // Events are kept as long as tasks (olderThanMs), whatever became of their task: a receiver
-// catching up reads the log, not the tasks.
+// catching up reads the log, not the tasks. An event a webhook delivery still waits to send
+// stays until that delivery ends (delivered, or failed after its schedule gives up).
 const PRUNE_EVENTS_SQL = `
 DELETE FROM events WHERE position IN (
-  SELECT position FROM events WHERE occurred_at < now() - $1 * interval '1 millisecond' ORDER BY occurred_at LIMIT $2)`;
+  SELECT e.position FROM events e
+   WHERE e.occurred_at < now() - $1 * interval '1 millisecond'
+     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+   ORDER BY e.occurred_at LIMIT $2)`;
+
+// Webhook deliveries that ended (delivered or failed) longer ago than olderThanMs, and than the
+// breaker window (their attempts are the evidence of the receiver's breaker), with their
+// attempts (ON DELETE CASCADE). Pending ones are never pruned.
+const PRUNE_DELIVERIES_SQL = `
+DELETE FROM webhook_deliveries WHERE id IN (
+  SELECT id FROM webhook_deliveries
+   WHERE status IN ('delivered', 'failed') AND updated_at < now() - $1 * interval '1 millisecond'
+   LIMIT $2)`;
 
 // Measured on 100k finished tasks (3 steps, 3 attempts, 3 step transitions each; 2 cores), one
 // batch of 500: 34 ms (after the first at 58 ms). Rejected: `ORDER BY created_at` (oldest first)
@@ -77,7 +98,8 @@ DELETE FROM tasks WHERE id IN (SELECT id FROM doomed)`;
 
 /**
  * Deletes finished tasks older than `olderThanMs`, batch by batch, until a batch comes back
- * short or `maxBatches` ran; then events older than `olderThanMs`, the same way. Each batch is its own statement (autocommit): it locks at most
+ * short or `maxBatches` ran; then events older than `olderThanMs`, and webhook deliveries that
+ * ended longer ago than that (and than `breakerWindowMs`), the same way. Each batch is its own statement (autocommit): it locks at most
  * `batchSize` task rows, skipping rows another transaction holds (a cancel, a finalization, a
  * second scheduler replica pruning at once), then their cascaded rows.
  * Inputs: a pool or client (never inside a long transaction: that would hold every batch's locks).
@@ -112,5 +134,14 @@ export async function pruneFinishedTasks(db: Queryable, options: RetentionOption
     deletedEvents += rowCount ?? 0;
     if ((rowCount ?? 0) < batchSize) break;
   }
-  return { deletedTasks, deletedEvents, batches };
+  let deletedDeliveries = 0;
+  for (let deliveryBatches = 0; deliveryBatches < maxBatches; deliveryBatches++) {
+    const { rowCount } = await db.query(PRUNE_DELIVERIES_SQL, [
+      Math.max(olderThanMs, breakerWindowMs),
+      batchSize,
+    ]);
+    deletedDeliveries += rowCount ?? 0;
+    if ((rowCount ?? 0) < batchSize) break;
+  }
+  return { deletedTasks, deletedEvents, deletedDeliveries, batches };
 }

@@ -11,6 +11,7 @@ import {
   createWebhook,
   deleteWebhook,
   fanOutEvents,
+  listBreakers,
   withTransaction,
 } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
@@ -242,6 +243,12 @@ describe('webhook delivery', () => {
     }
     for (const id of ids) expect(await h.waitForTask(id, ['complete'])).toBe('complete');
     await waitUntil('the breaker opened', () => transitionsTo(system, 'open'));
+    // Operators see it with the other breakers: its failed calls, and the deliveries it holds.
+    const view = await waitUntil('the breaker view shows held deliveries', async () => {
+      const [breaker] = await listBreakers(h.pool, { dependentSystem: system });
+      return breaker && breaker.heldSteps > 0 ? breaker : null;
+    });
+    expect(view.recent.failures).toBeGreaterThanOrEqual(3);
     const triedWhileDown = receiver.requests.length;
     receiver.setDown(false);
     await waitUntil('all 40 events delivered', () => deliveredCount(webhook.id, 40), 90_000);
