@@ -22,6 +22,7 @@ import { type AllServices, startAllServices } from '../services/index.ts';
 import { withDemoKey } from './demo-key.ts';
 import { type FleetProcess, freePort, startApp, stopAll, waitUntilReady } from './processes.ts';
 import { type DemoSummary, printSummary, summarize } from './summary.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
 const { values: args } = parseArgs({
   options: { count: { type: 'string', default: '50' }, json: { type: 'boolean', default: false } },
@@ -69,7 +70,8 @@ async function runDemo(infra: Infrastructure): Promise<number> {
     // The run's admin key is short-lived and revoked when the run ends, however it ends.
     return await withDemoKey(pool, `demo-${runId}`, async (key) => {
       const client = await startFleet(infra, { runId, key }, services, fleet);
-      const summary = await run(pool, client, services);
+      const receiver = await startWebhookReceiver(client);
+      const summary = await run(pool, client, services, receiver).finally(() => receiver.close());
       if (args.json) console.log(JSON.stringify(summary));
       else printSummary(summary);
       return summary.completed === summary.total ? 0 : 1;
@@ -178,8 +180,15 @@ async function waitForTemplate(client: SwitchyardClient, fleet: FleetProcess[]):
 }
 
 const PLANS = ['pro', 'enterprise', 'free'] as const;
+/** How long the summary waits for the last task.completed deliveries after the tasks settled. */
+const WEBHOOK_WAIT_MS = 30_000;
 
-async function run(pool: Pool, client: SwitchyardClient, services: AllServices): Promise<DemoSummary> {
+async function run(
+  pool: Pool,
+  client: SwitchyardClient,
+  services: AllServices,
+  receiver: WebhookReceiver,
+): Promise<DemoSummary> {
   const started = Date.now();
   const ids: string[] = [];
   const progress = setInterval(() => void reportProgress(pool, client, ids, started), 1_000);
@@ -215,7 +224,13 @@ async function run(pool: Pool, client: SwitchyardClient, services: AllServices):
   }
   if (outage.to < outage.from) outage.to = new Date();
   await reportProgress(pool, client, ids, started);
-  return summarize(pool, ids, outage, new Date(started), Date.now() - started);
+  const elapsedMs = Date.now() - started;
+  const { rows } = await pool.query(`SELECT id FROM tasks WHERE id = ANY($1) AND status = 'complete'`, [ids]);
+  const webhooks = await receiver.waitFor(
+    rows.map((row) => row.id as string),
+    WEBHOOK_WAIT_MS,
+  );
+  return { ...(await summarize(pool, ids, outage, new Date(started), elapsedMs)), webhooks };
 }
 
 async function reportProgress(

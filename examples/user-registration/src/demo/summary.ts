@@ -1,4 +1,5 @@
 import type { Pool } from '@switchyard/db';
+import type { WebhookSummary } from './webhook-receiver.ts';
 
 /** What the demo prints at the end (and as one JSON object with --json). */
 export type DemoSummary = {
@@ -11,6 +12,8 @@ export type DemoSummary = {
   breakerTransitions: { system: string; from: string | null; to: string; at: string; reason: string }[];
   latencyMs: { p50: number; p95: number; p99: number };
   elapsedMs: number;
+  /** The demo's own receiver of task.completed webhooks. */
+  webhooks: WebhookSummary;
 };
 
 export async function summarize(
@@ -19,7 +22,7 @@ export async function summarize(
   outage: { from: Date; to: Date },
   since: Date,
   elapsedMs: number,
-): Promise<DemoSummary> {
+): Promise<Omit<DemoSummary, 'webhooks'>> {
   const { rows: statuses } = await pool.query(
     `SELECT count(*) FILTER (WHERE status = 'complete')::int AS completed,
             count(*) FILTER (WHERE status IN ('error', 'cancelled'))::int AS failed FROM tasks WHERE id = ANY($1)`,
@@ -69,5 +72,9 @@ export function printSummary(summary: DemoSummary): void {
     console.log(`  ${t.at}  ${t.system}  ${t.from ?? '-'} → ${t.to}  (${t.reason})`);
   console.log(
     `registration latency: p50 ${latencyMs.p50} ms, p95 ${latencyMs.p95} ms, p99 ${latencyMs.p99} ms`,
+  );
+  const { received, verified, missing } = summary.webhooks;
+  console.log(
+    `webhooks: ${received} task.completed deliveries received, ${verified} with a valid signature, ${missing} completed registrations announced by none`,
   );
 }
