@@ -35,6 +35,8 @@ export type EventFilter = {
   limit: number;
 };
 
+// The ORDER BY names the table's columns: the bare names would be the text aliases of the
+// select list, and text order ('10' < '9') would page past rows the cursor then skips.
 const READ_EVENTS_SQL = `
 SELECT id, tx_id::text AS tx_id, position::text AS position, type, namespace, task_id, correlation_id,
        occurred_at, data
@@ -43,7 +45,7 @@ SELECT id, tx_id::text AS tx_id, position::text AS position, type, namespace, ta
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
    AND ($3::uuid IS NULL OR task_id = $3)
    AND ($4::text[] IS NULL OR type = ANY ($4))
- ORDER BY tx_id, position
+ ORDER BY events.tx_id, events.position
  LIMIT $5`;
 
 /** A page of the event log in order, from `after`; an empty page when nothing new has settled. */
