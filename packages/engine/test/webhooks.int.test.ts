@@ -164,9 +164,13 @@ describe('webhook delivery', () => {
     );
   });
 
-  it('[measure] delivery throughput: 1000 events of 1000 tasks to one receiver', async () => {
+  it('[measure] two replicas share 1000 deliveries: each posted once, none missing', async () => {
     const webhook = await subscribe(['task.completed']);
-    const loop = deliver({ concurrency: 16 });
+    // Leases far longer than any attempt here: a second post could only come from a double claim.
+    const loops = [
+      deliver({ concurrency: 16, leaseMs: 30_000 }),
+      deliver({ concurrency: 16, leaseMs: 30_000 }),
+    ];
     const startedAt = Date.now();
     await h.pool.query(
       `INSERT INTO events (type, namespace, task_id, data)
@@ -174,10 +178,13 @@ describe('webhook delivery', () => {
     );
     await waitUntil('1000 delivered', () => deliveredCount(webhook.id, 1000), 120_000);
     const seconds = (Date.now() - startedAt) / 1000;
-    expect(new Set(receiver.accepted().map((r) => r.id)).size).toBe(1000);
-    expect(loop.counts().delivered).toBe(1000);
+    // SKIP LOCKED claims: no delivery was posted by both replicas.
+    expect(receiver.requests).toHaveLength(1000);
+    expect(new Set(receiver.requests.map((r) => r.id)).size).toBe(1000);
+    const counts = loops.map((loop) => loop.counts().delivered);
+    expect(counts[0]! + counts[1]!).toBe(1000);
     console.log(
-      `[measure] 1000 deliveries in ${seconds.toFixed(2)} s: ${Math.round(1000 / seconds)}/s (one process, 16 in flight, local receiver)`,
+      `[measure] 1000 deliveries in ${seconds.toFixed(2)} s: ${Math.round(1000 / seconds)}/s (two loops in one process, 16 in flight each, split ${counts.join('/')}, local receiver)`,
     );
   });
 
