@@ -74,6 +74,15 @@ export function webhookReceives(subscription: WebhookSubscription, event: EventF
   return true;
 }
 
+/**
+ * A delivery's statuses (the CHECK constraint of webhook_deliveries): pending until delivered (a
+ * 2xx) or failed (the schedule gave up, the event is gone, or the webhook was deleted).
+ */
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+/** The statuses a delivery ends in. */
+export const WEBHOOK_DELIVERY_ENDED: readonly WebhookDeliveryStatus[] = ['delivered', 'failed'];
+
 /** When failed deliveries are tried again, and for how long. */
 export type DeliverySchedule = {
   /** Delay before attempt 2, 3, ... (ms); past the end of the list, the last delay repeats. */

@@ -12,6 +12,7 @@
  * breaker that is not closed. The trade-off: a task holding such an attempt outlives `olderThanMs`
  * until newer calls push it out (at most one task per kept attempt).
  */
+import { WEBHOOK_DELIVERY_ENDED } from '@switchyard/core';
 import type { Queryable } from './pool.ts';
 
 /** What to prune and how hard. */
@@ -60,7 +61,7 @@ DELETE FROM events WHERE position IN (
 const PRUNE_DELIVERIES_SQL = `
 DELETE FROM webhook_deliveries WHERE id IN (
   SELECT id FROM webhook_deliveries
-   WHERE status IN ('delivered', 'failed') AND updated_at < now() - $1 * interval '1 millisecond'
+   WHERE status = ANY ($3::text[]) AND updated_at < now() - $1 * interval '1 millisecond'
    LIMIT $2)`;
 
 // Measured on 100k finished tasks (3 steps, 3 attempts, 3 step transitions each; 2 cores), one
@@ -139,6 +140,7 @@ export async function pruneFinishedTasks(db: Queryable, options: RetentionOption
     const { rowCount } = await db.query(PRUNE_DELIVERIES_SQL, [
       Math.max(olderThanMs, breakerWindowMs),
       batchSize,
+      WEBHOOK_DELIVERY_ENDED,
     ]);
     deletedDeliveries += rowCount ?? 0;
     if ((rowCount ?? 0) < batchSize) break;

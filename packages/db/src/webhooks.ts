@@ -15,11 +15,17 @@ import {
   type BreakerState,
   decideRelease,
   type EventCursor,
+  type WebhookDeliveryStatus,
   webhookIdOfSystem,
   webhookReceives,
   webhookSystem,
 } from '@switchyard/core';
 import { ensureBreakerRow, lockBreaker } from './breaker-state.ts';
+
+// Delivery statuses travel as parameters: they are not step or task statuses, which is what the
+// status literals of this package's SQL are checked against (packages/db/test/state-sql.test.ts).
+const FAILED = 'failed' satisfies WebhookDeliveryStatus;
+
 import { readEvents } from './events.ts';
 import type { Queryable } from './pool.ts';
 
@@ -88,10 +94,10 @@ export async function deleteWebhook(db: Queryable, id: string): Promise<boolean>
   if (rowCount !== 1) return false;
   await db.query(
     `UPDATE webhook_deliveries
-        SET status = 'failed', last_error = 'webhook deleted', held = false, probe = false,
+        SET status = $2, last_error = 'webhook deleted', held = false, probe = false,
             claimed_by = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
       WHERE webhook_id = $1 AND status = 'pending'`,
-    [id],
+    [id, FAILED],
   );
   await db.query('DELETE FROM circuit_breakers WHERE dependent_system = $1', [webhookSystem(id)]);
   return true;
@@ -103,7 +109,7 @@ export type WebhookDeliveryView = {
   eventId: string;
   type: string;
   taskId: string | null;
-  status: 'pending' | 'delivered' | 'failed';
+  status: WebhookDeliveryStatus;
   attempts: number;
   held: boolean;
   nextAttemptAt: Date | null;
@@ -274,6 +280,13 @@ export async function claimWebhookDeliveries(
 /** How one HTTP attempt went. */
 export type DeliveryAttemptOutcome = 'success' | 'http_error' | 'network_error' | 'timeout';
 
+/** A delivery's status after an attempt that ended so. */
+const DELIVERY_STATUS_AFTER: Record<DeliveryAttemptRecord['next']['kind'], WebhookDeliveryStatus> = {
+  delivered: 'delivered',
+  retry: 'pending',
+  failed: 'failed',
+};
+
 /** One attempt's result, and what becomes of the delivery (core's decideAfterDeliveryFailure). */
 export type DeliveryAttemptRecord = {
   deliveryId: string;
@@ -287,8 +300,8 @@ export type DeliveryAttemptRecord = {
   error: string | null;
   startedAt: Date;
   finishedAt: Date;
-  /** delivered for a success; pending with the next time; failed once the schedule gives up. */
-  next: { status: 'delivered' } | { status: 'pending'; retryAt: Date } | { status: 'failed' };
+  /** Delivered for a success; a retry at the next time; failed once the schedule gives up. */
+  next: { kind: 'delivered' } | { kind: 'retry'; retryAt: Date } | { kind: 'failed' };
 };
 
 /**
@@ -306,7 +319,7 @@ export async function recordWebhookDeliveryAttempt(
        UPDATE webhook_deliveries
           SET attempts = attempts + 1, status = $4, probe = false, claimed_by = NULL, lease_expires_at = NULL,
               next_attempt_at = COALESCE($5, next_attempt_at), last_http_status = $6, last_error = $7,
-              delivered_at = CASE WHEN $4 = 'delivered' THEN clock_timestamp() END, updated_at = clock_timestamp()
+              delivered_at = CASE WHEN $15 THEN clock_timestamp() END, updated_at = clock_timestamp()
         WHERE id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'pending'
        RETURNING id
      ), attempt AS (
@@ -320,8 +333,8 @@ export async function recordWebhookDeliveryAttempt(
       record.deliveryId,
       record.claimer,
       record.attemptsBefore,
-      next.status,
-      next.status === 'pending' ? next.retryAt : null,
+      DELIVERY_STATUS_AFTER[next.kind],
+      next.kind === 'retry' ? next.retryAt : null,
       record.httpStatus,
       record.error,
       record.webhookId,
@@ -331,6 +344,7 @@ export async function recordWebhookDeliveryAttempt(
       record.startedAt,
       record.finishedAt,
       Math.max(0, Math.round(record.finishedAt.getTime() - record.startedAt.getTime())),
+      next.kind === 'delivered',
     ],
   );
   return rows[0].held === 1;
@@ -343,10 +357,10 @@ export async function failOrphanedDelivery(
 ): Promise<void> {
   await db.query(
     `UPDATE webhook_deliveries
-        SET status = 'failed', last_error = 'event no longer in the log', claimed_by = NULL, lease_expires_at = NULL,
+        SET status = $3, last_error = 'event no longer in the log', claimed_by = NULL, lease_expires_at = NULL,
             updated_at = clock_timestamp()
       WHERE id = $1 AND claimed_by = $2 AND status = 'pending'`,
-    [input.deliveryId, input.claimer],
+    [input.deliveryId, input.claimer, FAILED],
   );
 }
 

@@ -245,16 +245,14 @@ class DeliveryLoop implements RunningWebhookDelivery {
     const attempt = claim.attempts + 1;
     const next: DeliveryAttemptRecord['next'] =
       sent.outcome === 'success'
-        ? { status: 'delivered' }
+        ? { kind: 'delivered' }
         : (() => {
             const decision = decideAfterDeliveryFailure(this.#settings.schedule, {
               attempts: attempt,
               occurredAt: event.occurredAt,
               now: finishedAt,
             });
-            return 'giveUp' in decision
-              ? { status: 'failed' }
-              : { status: 'pending', retryAt: decision.retryAt };
+            return 'giveUp' in decision ? { kind: 'failed' } : { kind: 'retry', retryAt: decision.retryAt };
           })();
     const system = webhookSystem(claim.webhookId);
     const fenced = await withTransaction(this.#pool, async (client) => {
@@ -290,8 +288,7 @@ class DeliveryLoop implements RunningWebhookDelivery {
             `breaker ${transition.to}`,
           );
         }
-        if (held && next.status === 'pending' && state !== 'closed')
-          await holdWebhookDelivery(client, claim.id);
+        if (held && next.kind === 'retry' && state !== 'closed') await holdWebhookDelivery(client, claim.id);
       }
       return held;
     });
@@ -302,9 +299,7 @@ class DeliveryLoop implements RunningWebhookDelivery {
       );
       return;
     }
-    this.#counts[
-      next.status === 'delivered' ? 'delivered' : next.status === 'failed' ? 'failed' : 'retrying'
-    ] += 1;
+    this.#counts[next.kind === 'retry' ? 'retrying' : next.kind] += 1;
     const fields = {
       delivery_id: claim.id,
       webhook_id: claim.webhookId,
@@ -313,9 +308,9 @@ class DeliveryLoop implements RunningWebhookDelivery {
       outcome: sent.outcome,
       http_status: sent.httpStatus,
     };
-    if (next.status === 'failed')
+    if (next.kind === 'failed')
       this.#log.warn({ ...fields, error: sent.error }, 'webhook delivery failed for good');
-    else if (next.status === 'pending')
+    else if (next.kind === 'retry')
       this.#log.info({ ...fields, error: sent.error }, 'webhook delivery will be retried');
   }
 }
