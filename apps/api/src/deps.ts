@@ -29,6 +29,16 @@ export type ApiOptions = {
   dashboardDir?: string;
   /** How long to wait for clients and for Redis; any not given takes its default. */
   timeouts?: Partial<ApiTimeouts>;
+  /** Task event streams: the shared tail's poll interval, the heartbeat. */
+  events?: EventStreamOptions;
+};
+
+/** Task event streams (GET /v1/tasks/{id}/events). */
+export type EventStreamOptions = {
+  /** How often the process's one tail of the event log reads it while a stream listens (ms). Default 200. */
+  pollMs?: number;
+  /** A `: keep-alive` comment goes down every open stream this often (ms). Default 15 000. */
+  heartbeatMs?: number;
 };
 
 /** Request and dependency timeouts (ms), from the SWITCHYARD_API_*_TIMEOUT_MS variables. */

@@ -15,6 +15,8 @@ const apiTimeoutShape = {
   SWITCHYARD_API_STATEMENT_TIMEOUT_MS: envInt({ min: 100, max: 3_600_000, default: 10_000 }),
   /** Longest wait for Redis (ms): connect, each command, a dispatch, a queue read. */
   SWITCHYARD_API_REDIS_TIMEOUT_MS: envInt({ min: 100, max: 600_000, default: 2_000 }),
+  /** How often the process's one tail of the event log reads it while a task event stream is open (ms). */
+  SWITCHYARD_API_EVENT_POLL_MS: envInt({ min: 10, max: 60_000, default: 200 }),
 };
 
 /** Every setting of the API process; nothing else reads process.env. */

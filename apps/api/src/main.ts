@@ -44,6 +44,7 @@ runUntilSignal(logger, async () => {
         idleMs: env.SWITCHYARD_API_IDLE_TIMEOUT_MS,
         redisMs: env.SWITCHYARD_API_REDIS_TIMEOUT_MS,
       },
+      events: { pollMs: env.SWITCHYARD_API_EVENT_POLL_MS },
     },
   );
   await app.listen({ host: env.SWITCHYARD_API_HOST, port: env.SWITCHYARD_API_PORT });

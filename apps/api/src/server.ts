@@ -18,6 +18,7 @@ import { breakerRoutes } from './routes/breakers.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { eventTriggerRoutes } from './routes/event-triggers.ts';
+import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -67,6 +68,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   const metrics = createFleetMetrics(deps, timeouts.redisMs);
   await app.register(taskRoutes(deps));
   await app.register(eventTriggerRoutes(deps));
+  await app.register(eventRoutes(deps, options.events));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
   await app.register(webhookRoutes(deps));

@@ -10,6 +10,7 @@ export {
 } from './client.ts';
 export * from './contract.ts';
 export { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
+export * from './event-contract.ts';
 export {
   type VerifyWebhookOptions,
   verifyWebhook,

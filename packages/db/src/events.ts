@@ -32,6 +32,8 @@ export type EventFilter = {
   taskId?: string | null;
   /** Only these types. */
   types?: readonly string[] | null;
+  /** Only events of these namespaces (events without one, the breakers', are then left out). */
+  namespaces?: readonly string[] | null;
   limit: number;
 };
 
@@ -45,6 +47,7 @@ SELECT id, tx_id::text AS tx_id, position::text AS position, type, namespace, ta
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
    AND ($3::uuid IS NULL OR task_id = $3)
    AND ($4::text[] IS NULL OR type = ANY ($4))
+   AND ($6::text[] IS NULL OR namespace = ANY ($6))
  ORDER BY events.tx_id, events.position
  LIMIT $5`;
 
@@ -57,6 +60,7 @@ export async function readEvents(db: Queryable, filter: EventFilter): Promise<St
     filter.taskId ?? null,
     filter.types && filter.types.length > 0 ? filter.types : null,
     filter.limit,
+    filter.namespaces ?? null,
   ]);
   return rows.map((row) => ({
     id: row.id,
@@ -68,4 +72,16 @@ export async function readEvents(db: Queryable, filter: EventFilter): Promise<St
     occurredAt: row.occurred_at,
     data: row.data,
   }));
+}
+
+/**
+ * The cursor of the log's settled end: every event a later readEvents after it returns is one
+ * that had not settled yet (its transaction began at or after the oldest one running now). A
+ * tail that starts here sees every event from now on, and none from before.
+ */
+export async function eventLogHorizon(db: Queryable): Promise<EventCursor> {
+  const { rows } = await db.query(
+    `SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1)::text AS tx_id`,
+  );
+  return { txId: rows[0].tx_id, position: '9223372036854775807' };
 }

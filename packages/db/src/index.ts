@@ -16,7 +16,7 @@ export {
 } from './breaker-state.ts';
 export { listBreakers } from './breaker-views.ts';
 export { findTasksNeedingAttention } from './dead-letters.ts';
-export { type EventFilter, readEvents, type StoredEvent } from './events.ts';
+export { type EventFilter, eventLogHorizon, readEvents, type StoredEvent } from './events.ts';
 export {
   type HistoryRead,
   readBreakerStates,
