@@ -39,6 +39,13 @@ import {
 } from './contract.ts';
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 import {
+  type EventPage,
+  EventPageSchema,
+  type ListEventsQuery,
+  type SwitchyardEvent,
+} from './event-contract.ts';
+import { isTerminalTaskEvent, type StreamTaskEventsOptions, streamTaskEvents } from './event-stream.ts';
+import {
   type CreatedWebhook,
   CreatedWebhookSchema,
   type CreateWebhookBody,
@@ -183,13 +190,28 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
         TaskSchema,
         false,
       ),
-    /** Polls until the task reaches one of `until` (default: a terminal status). */
+    /**
+     * Waits until the task reaches one of `until` (default: a terminal status), following its
+     * event stream; polls instead when the stream cannot be opened or drops, and when `until`
+     * names a status no event announces (pending, in_progress).
+     */
     waitForTask: (id: string, wait: WaitOptions = {}): Promise<Task> =>
-      pollTask(
+      waitForTask(
         (taskId) => send({ method: 'GET', path: `/v1/tasks/${enc(taskId)}` }, TaskSchema, true),
+        (taskId, opts) => streamTaskEvents(http, options.correlationId, taskId, opts),
         id,
         wait,
       ),
+    /**
+     * A task's events as they happen: the past ones, then each new one, until the server ends
+     * the stream after the task's terminal event (task.completed, task.cancelled, task.failed;
+     * a failed task may be retried: resume with `lastEventId` to follow it). Abort with `signal`.
+     */
+    streamTaskEvents: (id: string, opts: StreamTaskEventsOptions = {}): AsyncIterable<SwitchyardEvent> =>
+      streamTaskEvents(http, options.correlationId, id, opts),
+    /** A page of the event log, oldest first; pass `nextCursor` back as `after` for the next page. */
+    listEvents: (query: ListEventsQuery = {}): Promise<EventPage> =>
+      send({ method: 'GET', path: '/v1/events', query }, EventPageSchema, true),
     /** Registered templates with their versions. */
     listTemplates: async (): Promise<TemplateSummary[]> =>
       (await send({ method: 'GET', path: '/v1/templates' }, TemplateListSchema, true)).templates,
@@ -241,10 +263,67 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
   };
 }
 
-async function pollTask(get: (id: string) => Promise<Task>, id: string, wait: WaitOptions): Promise<Task> {
+type StreamOpener = (id: string, options: StreamTaskEventsOptions) => AsyncIterable<SwitchyardEvent>;
+
+async function waitForTask(
+  get: (id: string) => Promise<Task>,
+  stream: StreamOpener,
+  id: string,
+  wait: WaitOptions,
+): Promise<Task> {
   const until = wait.until ?? TERMINAL;
+  // Only terminal statuses are announced by events; any other is seen by polling.
+  if (!until.every((status) => TERMINAL.includes(status))) return pollTask(get, id, wait);
   const timeoutMs = wait.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
+  wait.signal?.throwIfAborted();
+  let task = await get(id);
+  if (until.includes(task.status)) return task;
+
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
+  const onAbort = () => controller.abort();
+  wait.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    let lastEventId: string | undefined;
+    let ended = true;
+    // Each round follows the stream to its end; a terminal event the caller does not wait for
+    // (task.failed when waiting for complete) ends one, and the next resumes after it, in case
+    // an operator retries the task. A stream that ends without one has dropped: poll.
+    while (ended) {
+      ended = false;
+      for await (const event of stream(id, { signal: controller.signal, lastEventId })) {
+        lastEventId = event.cursor;
+        if (!isTerminalTaskEvent(event.type)) continue;
+        task = await get(id);
+        if (until.includes(task.status)) return task;
+        ended = true;
+      }
+    }
+  } catch (err) {
+    if (wait.signal?.aborted) throw wait.signal.reason;
+    if (
+      !controller.signal.aborted &&
+      !(err instanceof SwitchyardNetworkError || err instanceof SwitchyardApiError)
+    )
+      throw err;
+  } finally {
+    clearTimeout(timer);
+    wait.signal?.removeEventListener('abort', onAbort);
+    controller.abort();
+  }
+  // The stream could not be opened, dropped, or the time is up: polling takes over for what is left.
+  return pollTask(get, id, wait, deadline);
+}
+
+async function pollTask(
+  get: (id: string) => Promise<Task>,
+  id: string,
+  wait: WaitOptions,
+  deadline = Date.now() + (wait.timeoutMs ?? 60_000),
+): Promise<Task> {
+  const until = wait.until ?? TERMINAL;
+  const timeoutMs = wait.timeoutMs ?? 60_000;
   let interval = wait.intervalMs ?? 100;
   for (;;) {
     wait.signal?.throwIfAborted();

@@ -11,6 +11,7 @@ export {
 export * from './contract.ts';
 export { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 export * from './event-contract.ts';
+export { parseSse, type SseMessage, type StreamTaskEventsOptions } from './event-stream.ts';
 export {
   type VerifyWebhookOptions,
   verifyWebhook,
