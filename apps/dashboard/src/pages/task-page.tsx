@@ -7,6 +7,7 @@ import { ErrorNote } from '../components/error-note.tsx';
 import { JsonBlock } from '../components/json-block.tsx';
 import { StatusBadge } from '../components/status-badge.tsx';
 import { formatTime } from '../format.ts';
+import { useTaskEvents } from '../task-events.ts';
 import { useApi } from '../use-api.ts';
 import { AttemptTable, AttemptTimeline } from './attempts.tsx';
 
@@ -38,6 +39,9 @@ export function TaskPage({ id }: { id: string }) {
   useEffect(() => {
     if (task) setFinished(FINISHED.has(task.status));
   }, [task]);
+  // Failures, resolutions and the end show at once from the task's event stream; the polling
+  // above shows the steps' progress in between, which has no events.
+  useTaskEvents(id, !finished, view.reload);
 
   const act = async (path: string, body: unknown) => {
     await callApi('POST', path, body);
