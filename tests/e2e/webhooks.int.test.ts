@@ -21,7 +21,7 @@ afterEach(async () => {
 /** A receiver that verifies each delivery with verifyWebhook and answers after `delayMs`. */
 type Receiver = {
   url: string;
-  requests: { id: string; taskId: string; valid: boolean }[];
+  requests: { id: string; taskId: string; valid: boolean; at: number }[];
   close(): Promise<void>;
 };
 
@@ -31,10 +31,10 @@ async function startReceiver(secret: string, delayMs: number): Promise<Receiver>
     const chunks: Buffer[] = [];
     request.on('data', (chunk) => chunks.push(chunk));
     request.on('end', () => {
-      let entry = { id: String(request.headers['webhook-id']), taskId: '', valid: false };
+      let entry = { id: String(request.headers['webhook-id']), taskId: '', valid: false, at: Date.now() };
       try {
         const payload = verifyWebhook(secret, request.headers, Buffer.concat(chunks));
-        entry = { id: payload.id, taskId: String(payload.data.task_id), valid: true };
+        entry = { ...entry, id: payload.id, taskId: String(payload.data.task_id), valid: true };
       } catch {}
       requests.push(entry);
       setTimeout(() => response.writeHead(entry.valid ? 204 : 400).end(), delayMs);
@@ -135,6 +135,89 @@ describe('webhook deliveries survive the delivering process', () => {
     } finally {
       scheduler.child.kill('SIGTERM');
       await scheduler.exited;
+    }
+  });
+
+  it('200 tasks through a worker SIGKILL and a Redis FLUSHALL: every task.completed reaches the receiver, signed, none missing', {
+    timeout: 4 * DEADLINE_MS,
+  }, async () => {
+    const webhook = await subscribe(0);
+    const deliverer = spawnAppProcess('tests/e2e/fixtures/webhook-deliverer.ts', {
+      DATABASE_URL: fleet.databaseUrl,
+      CLAIMER: 'chaos',
+    });
+    let ids: string[] = [];
+    const completed = async () => {
+      const { rows } = await fleet.pool.query(
+        `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND status = 'complete'`,
+        [ids],
+      );
+      return rows[0].n as number;
+    };
+    try {
+      // Each step runs long enough that the worker is always busy; the step timeout (and so the
+      // lease) outlasts a loaded machine's stalls.
+      const doomed = fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'doomed', SWITCHYARD_CONCURRENCY: '5' });
+      ids = await fleet.createTasks(recordedTemplate('hooked_chaos', 2, 5_000), 200, { sleepMs: 50 });
+      await waitFor(
+        'some tasks to complete before the kill',
+        async () => (await completed()) >= 30,
+        DEADLINE_MS,
+      );
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+      fleet.spawnWorker({ SWITCHYARD_WORKER_ID: 'survivor', SWITCHYARD_CONCURRENCY: '5' });
+      await waitFor(
+        'more tasks to complete before the flush',
+        async () => (await completed()) >= 80,
+        DEADLINE_MS,
+      );
+      await fleet.redis.flushall();
+      const { rows: queued } = await fleet.pool.query(
+        `SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt
+           FROM workflow_steps WHERE task_id = ANY($1) AND status IN ('enqueued', 'waiting_retry')`,
+        [ids],
+      );
+      const lost = (await fleet.dispatcher.findMissing(queued)).length;
+
+      const validTaskIds = () => new Set(receiver.requests.filter((r) => r.valid).map((r) => r.taskId));
+      await waitFor('a valid delivery for every task', async () => validTaskIds().size === 200, DEADLINE_MS);
+      await fleet.waitForTasks(ids, DEADLINE_MS);
+      await waitFor(
+        'every delivery recorded as delivered',
+        async () => (await deliveredCount(webhook.id)) === 200,
+        DEADLINE_MS,
+      );
+
+      // Deduplicated by webhook-id: one event per task, each task's event at least once.
+      const byId = new Map<string, string>();
+      for (const r of receiver.requests) if (r.valid) byId.set(r.id, r.taskId);
+      expect(receiver.requests.every((r) => r.valid)).toBe(true);
+      expect(byId.size).toBe(200);
+      expect(new Set(byId.values())).toEqual(new Set(ids));
+      expect(validTaskIds()).toEqual(new Set(ids));
+      // The kill landed mid-step, and the flush lost queued jobs: both happened mid-run.
+      const { rows: expired } = await fleet.pool.query(
+        `SELECT count(*)::int AS n FROM step_attempts WHERE task_id = ANY($1) AND worker_id = 'doomed' AND outcome = 'lease_expired'`,
+        [ids],
+      );
+      expect(expired[0].n).toBeGreaterThan(0);
+      expect(lost).toBeGreaterThan(0);
+
+      const { rows: last } = await fleet.pool.query(
+        `SELECT id, completed_at FROM tasks WHERE id = ANY($1) ORDER BY completed_at DESC LIMIT 1`,
+        [ids],
+      );
+      const firstDelivery = Math.min(
+        ...receiver.requests.filter((r) => r.taskId === last[0].id).map((r) => r.at),
+      );
+      const duplicates = receiver.requests.length - byId.size;
+      console.info(
+        `[measure] 200 tasks through a worker SIGKILL (${expired[0].n} steps in flight) and a FLUSHALL (${lost} queued jobs lost): the last task's task.completed reached the receiver ${firstDelivery - last[0].completed_at.getTime()} ms after it completed; ${duplicates} received twice (deduplicated by webhook-id)`,
+      );
+    } finally {
+      deliverer.child.kill('SIGKILL');
+      await deliverer.exited;
     }
   });
 });
