@@ -16,7 +16,7 @@ export {
 } from './breaker-state.ts';
 export { listBreakers } from './breaker-views.ts';
 export { findTasksNeedingAttention } from './dead-letters.ts';
-export { type EventFilter, eventLogHorizon, readEvents, type StoredEvent } from './events.ts';
+export { eventLogHorizon, readEvents, type StoredEvent } from './events.ts';
 export {
   type HistoryRead,
   readBreakerStates,
@@ -102,8 +102,5 @@ export {
   listWebhooks,
   recordWebhookDeliveryAttempt,
   releaseHeldDeliveries,
-  WEBHOOK_FAN_OUT_CONSUMER,
-  type WebhookDeliveryView,
-  type WebhookView,
 } from './webhooks.ts';
 export { findUnservedSteps, recordWorkerHeartbeat, recordWorkerStopped } from './workers.ts';
