@@ -66,6 +66,7 @@ export {
   type AttemptView,
   countTasksByStatus,
   getTaskDetail,
+  getTaskDetails,
   listStepAttempts,
   listTaskAttempts,
   listTasks,

@@ -52,15 +52,14 @@ const SUMMARY_COLUMNS = `t.id, ns.name AS namespace, nt.name, nt.version, t.stat
   t.updated_at AS "updatedAt", t.completed_at AS "completedAt"`;
 const TASK_FROM = `tasks t JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id`;
 
-const STEPS_SQL = `
-SELECT s.id, s.name, s.handler, s.status, s.attempts, s.uncounted_attempts AS "uncountedAttempts",
+const STEP_COLUMNS = `s.id, s.name, s.handler, s.status, s.attempts, s.uncounted_attempts AS "uncountedAttempts",
        s.max_attempts AS "maxAttempts", s.dependent_system AS "dependentSystem", s.results,
        s.last_error AS "lastError", s.next_attempt_at AS "nextAttemptAt", s.hold_reason AS "holdReason",
        s.hold_until AS "holdUntil", s.enqueued_at AS "enqueuedAt", s.started_at AS "startedAt",
        s.completed_at AS "completedAt", s.created_at AS "createdAt", s.updated_at AS "updatedAt",
        COALESCE((SELECT array_agg(p.name ORDER BY p.name) FROM workflow_step_edges e
-                   JOIN workflow_steps p ON p.id = e.from_step_id WHERE e.to_step_id = s.id), '{}') AS "dependsOn"
-  FROM workflow_steps s WHERE s.task_id = $1 ORDER BY s.created_at, s.name`;
+                   JOIN workflow_steps p ON p.id = e.from_step_id WHERE e.to_step_id = s.id), '{}') AS "dependsOn"`;
+const STEPS_SQL = `SELECT ${STEP_COLUMNS} FROM workflow_steps s WHERE s.task_id = $1 ORDER BY s.created_at, s.name`;
 
 /** A task with its steps (in template order), or null. */
 export async function getTaskDetail(db: Queryable, taskId: string): Promise<TaskDetail | null> {
@@ -70,6 +69,30 @@ export async function getTaskDetail(db: Queryable, taskId: string): Promise<Task
   if (!rows[0]) return null;
   const steps = await db.query(STEPS_SQL, [taskId]);
   return { ...(rows[0] as TaskSummary & { context: unknown }), steps: steps.rows as StepDetail[] };
+}
+
+/**
+ * Several tasks with their steps, by id, in two statements whatever their number (a task with
+ * no row is absent from the map). Steps in template order, as {@link getTaskDetail}.
+ */
+export async function getTaskDetails(
+  db: Queryable,
+  taskIds: readonly string[],
+): Promise<Map<string, TaskDetail>> {
+  const details = new Map<string, TaskDetail>();
+  if (taskIds.length === 0) return details;
+  const { rows } = await db.query(
+    `SELECT ${SUMMARY_COLUMNS}, t.context FROM ${TASK_FROM} WHERE t.id = ANY($1::uuid[])`,
+    [taskIds],
+  );
+  for (const row of rows) details.set(row.id, { ...(row as TaskSummary & { context: unknown }), steps: [] });
+  const steps = await db.query(
+    `SELECT s.task_id AS "taskId", ${STEP_COLUMNS} FROM workflow_steps s
+      WHERE s.task_id = ANY($1::uuid[]) ORDER BY s.created_at, s.name`,
+    [[...details.keys()]],
+  );
+  for (const { taskId, ...step } of steps.rows) details.get(taskId)?.steps.push(step as StepDetail);
+  return details;
 }
 
 /** The namespace a task belongs to, or null when there is no such task (for authorization). */

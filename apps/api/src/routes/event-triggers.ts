@@ -1,5 +1,5 @@
 import { PostEventBodySchema, PostEventResponseSchema } from '@switchyard/client';
-import { getTaskDetail } from '@switchyard/db';
+import { getTaskDetails } from '@switchyard/db';
 import { startTasksForEvent } from '@switchyard/engine';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -55,11 +55,14 @@ export function eventTriggerRoutes(deps: ApiDeps) {
           request.principal.actor,
           { namespaces: request.principal.namespaces },
         ).catch(pointKeyIssuesAtHeader);
-        const tasks = [];
-        for (const { task, duplicate } of created) {
-          const detail = await getTaskDetail(deps.pool, task.id);
-          tasks.push({ duplicate, task: detail && redactTask(detail) });
-        }
+        const details = await getTaskDetails(
+          deps.pool,
+          created.map(({ task }) => task.id),
+        );
+        const tasks = created.map(({ task, duplicate }) => {
+          const detail = details.get(task.id);
+          return { duplicate, task: detail ? redactTask(detail) : null };
+        });
         reply.code(created.some((c) => !c.duplicate) ? 201 : 200);
         return wire(PostEventResponseSchema, { event: request.body.name, tasks });
       },
