@@ -4,6 +4,7 @@
  */
 export * from './attempts.ts';
 export * from './backoff.ts';
+export * from './batch-plan.ts';
 export * from './breaker.ts';
 export * from './canonical.ts';
 export * from './context.ts';

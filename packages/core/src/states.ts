@@ -78,6 +78,7 @@ export const STEP_MACHINE: StateMachine<StepStatus> = {
     },
     { from: 'held', to: 'enqueued', when: 'released as a half-open probe or on the ramp after close' },
     { from: 'in_progress', to: 'complete', when: 'success' },
+    { from: 'pending', to: 'complete', when: 'batch plan with no batches (the worker does not run)' },
     { from: 'in_progress', to: 'waiting_retry', when: 'retryable error or timeout, attempts left' },
     {
       from: 'in_progress',

@@ -3,6 +3,7 @@
  * retry policies. They read the raw input leniently (skipping what the schema already rejects)
  * so that one ValidationError can carry these issues together with the schema's.
  */
+import { batchStepIssues } from './batch-checks.ts';
 import { findDagIssues } from './dag.ts';
 import type { FieldIssue } from './errors.ts';
 import { isLifecycleEventType } from './events.ts';
@@ -12,7 +13,8 @@ type Loose = Record<string, unknown>;
 
 /**
  * Issues of the cross-field rules: `duplicate_step`, `unknown_dependency`, `cycle`, `required`,
- * `backoff_cap`, `reserved_event`, `duplicate_event`, `duplicate_trigger`.
+ * `backoff_cap`, `reserved_event`, `duplicate_event`, `duplicate_trigger`, `batch_worker_parent`,
+ * `batchable_worker`.
  */
 export function crossFieldIssues(input: unknown): FieldIssue[] {
   if (!isObject(input) || !Array.isArray(input.steps)) return [];
@@ -23,6 +25,7 @@ export function crossFieldIssues(input: unknown): FieldIssue[] {
     ...backoffIssues(input, steps),
     ...publishedEventIssues(steps),
     ...triggerIssues(input),
+    ...batchStepIssues(steps),
   ];
 }
 

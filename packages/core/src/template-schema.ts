@@ -52,7 +52,17 @@ export type StepTemplate = {
    * during a rolling upgrade.
    */
   publishes?: PublishedEvent[];
+  /**
+   * What kind of step this is; absent for an ordinary step (so templates without types store as
+   * before). `batchable`: its handler returns a batch plan (see batch-plan.ts); `batch_worker`:
+   * the prototype of the workers created from its batchable parent's plan, one per batch.
+   */
+  type?: StepType;
 };
+
+/** The kinds of step a template may declare under `type` (an ordinary step has none). */
+export const STEP_TYPES = ['batchable', 'batch_worker'] as const;
+export type StepType = (typeof STEP_TYPES)[number];
 
 /**
  * When a declared event is published: `success` (default), `failure` (every failed attempt),
@@ -165,6 +175,7 @@ export const StepTemplateInputSchema = z.strictObject({
   handler_config: z.record(z.string(), z.unknown()).optional(),
   on_breaker_open: z.enum(['wait', 'fallback']).optional(),
   publishes: z.array(PublishedEventInputSchema).max(20).optional(),
+  type: z.enum(STEP_TYPES).optional(),
 });
 
 /** A template as written (YAML or builder). Cross-field rules live in template-checks.ts. */

@@ -141,6 +141,7 @@ function resolveStep(
           })),
         }
       : {}),
+    ...(step.type ? { type: step.type } : {}),
   };
 }
 
