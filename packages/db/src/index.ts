@@ -44,6 +44,23 @@ export {
 } from './repairs.ts';
 export { pruneFinishedTasks, type RetentionOptions } from './retention.ts';
 export {
+  advanceSchedule,
+  deleteSchedule,
+  getSchedule,
+  insertSchedule,
+  listSchedules,
+  listScheduleTicks,
+  lockDueSchedules,
+  type NewSchedule,
+  recordScheduleTick,
+  runningScheduleTasks,
+  type ScheduleRow,
+  type ScheduleTickOutcome,
+  type ScheduleTickRow,
+  type ScheduleView,
+  setSchedulePaused,
+} from './schedules.ts';
+export {
   type ClaimedStep,
   type ClaimRequest,
   claimStepAttempts,

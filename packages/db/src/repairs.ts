@@ -72,7 +72,9 @@ export async function expireLeases(
  * Steps the database says should have a job in a queue: enqueued for longer than `graceMs`
  * (the worker that made them ready dispatches right after commit, so a younger one may still
  * be on its way), or waiting for a retry that is overdue by `graceMs`. A candidate is "due"
- * from its enqueued_at or its next_attempt_at.
+ * from its enqueued_at or its next_attempt_at. A root step of a task with a delayed start is
+ * enqueued with a future next_attempt_at: it is a candidate from its enqueued_at like any other
+ * (so a job lost long before its time is re-added, delayed by what is left, not late).
  */
 const CANDIDATE = `((s.status = 'enqueued' AND s.enqueued_at < clock_timestamp() - $1 * interval '1 millisecond')
    OR (s.status = 'waiting_retry' AND s.next_attempt_at < clock_timestamp() - $1 * interval '1 millisecond'))`;
@@ -80,7 +82,8 @@ const DUE_AT = `(CASE WHEN s.status = 'enqueued' THEN s.enqueued_at ELSE s.next_
 
 /** Where a scan of dispatch candidates stopped: the last candidate's due time and id. */
 export type DispatchCursor = { dueAt: Date; stepId: string };
-export type DispatchCandidate = ReadyStep & { dueAt: Date };
+/** `delayMs`: what is left of a delayed start (a task's run_at), so a re-added job still waits for it. */
+export type DispatchCandidate = ReadyStep & { dueAt: Date; delayMs: number };
 
 /**
  * Dispatch candidates (see CANDIDATE) of every step type, oldest due first, after `after`
@@ -96,7 +99,8 @@ export async function findDispatchCandidates(
   input: { graceMs: number; limit: number; after?: DispatchCursor | null },
 ): Promise<DispatchCandidate[]> {
   const { rows } = await db.query(
-    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, ${nextAttemptSql('s')} AS attempt, ${DUE_AT} AS "dueAt"
+    `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, ${nextAttemptSql('s')} AS attempt, ${DUE_AT} AS "dueAt",
+            GREATEST(0, ceil(extract(epoch FROM s.next_attempt_at - clock_timestamp()) * 1000))::int AS "delayMs"
        FROM workflow_steps s
       WHERE ${CANDIDATE} AND ($3::timestamptz IS NULL OR (${DUE_AT}, s.id) > ($3::timestamptz, $4::uuid))
       ORDER BY ${DUE_AT}, s.id

@@ -19,6 +19,9 @@ export type TaskSummary = Pick<
   | 'createdAt'
   | 'updatedAt'
   | 'completedAt'
+  | 'runAt'
+  | 'scheduleId'
+  | 'scheduleTickAt'
 > & { namespace: string; name: string; version: string };
 
 /** One step of a task, with what an operator needs to judge it. */
@@ -49,7 +52,8 @@ export type TaskDetail = TaskSummary & { context: unknown; steps: StepDetail[] }
 
 const SUMMARY_COLUMNS = `t.id, ns.name AS namespace, nt.name, nt.version, t.status, t.correlation_id AS "correlationId",
   t.initiator, t.source_system AS "sourceSystem", t.reason, t.tags, t.priority, t.created_at AS "createdAt",
-  t.updated_at AS "updatedAt", t.completed_at AS "completedAt"`;
+  t.updated_at AS "updatedAt", t.completed_at AS "completedAt", t.run_at AS "runAt", t.schedule_id AS "scheduleId",
+  t.schedule_tick_at AS "scheduleTickAt"`;
 const TASK_FROM = `tasks t JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id`;
 
 const STEP_COLUMNS = `s.id, s.name, s.handler, s.status, s.attempts, s.uncounted_attempts AS "uncountedAttempts",

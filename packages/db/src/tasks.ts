@@ -19,6 +19,11 @@ export type TaskRow = {
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
+  /** Delayed start: no root step is claimed before it (null: started at once). */
+  runAt: Date | null;
+  /** The schedule that created the task, and the tick it was created for. */
+  scheduleId: string | null;
+  scheduleTickAt: Date | null;
 };
 
 export type NewTask = {
@@ -37,30 +42,41 @@ export type NewTask = {
   traceContext: string | null;
   /** Who asked, for the audit trail. */
   actor: string;
+  /** Delayed start: the root steps' not-before time (null: now). */
+  runAt?: Date | null;
+  scheduleId?: string | null;
+  scheduleTickAt?: Date | null;
 };
 
 const TASK_COLUMNS = `id, named_task_id AS "namedTaskId", status, identity_strategy AS "identityStrategy",
   identity_hash AS "identityHash", context, correlation_id AS "correlationId", initiator,
   source_system AS "sourceSystem", reason, tags, priority, created_at AS "createdAt",
-  updated_at AS "updatedAt", completed_at AS "completedAt"`;
+  updated_at AS "updatedAt", completed_at AS "completedAt", run_at AS "runAt", schedule_id AS "scheduleId",
+  schedule_tick_at AS "scheduleTickAt"`;
 
 /**
  * The task, its steps, edges and initial transitions in one statement (atomic on its own: no
  * transaction, one round trip, one commit). A duplicate identity inserts nothing and returns
  * no row. The steps refer to the task inserted by the same statement; foreign keys are checked
  * at the end of the statement, when the task row is there.
+ *
+ * Delayed start: root steps are created `enqueued` as always, with next_attempt_at = run_at, the
+ * not-before time the claim already honours for retries; their jobs are added delayed until
+ * then, and the scheduler's missing-job repair re-adds a lost one with the delay left.
  */
 const INSERT_TASK_SQL = `
 WITH request AS (
   SELECT $1::int AS named_task_id, $2::text AS identity_strategy, $3::text AS identity_hash, $4::jsonb AS context,
          $5::text AS correlation_id, $6::text AS initiator, $7::text AS source_system, $8::text AS reason,
          $9::text[] AS tags, $10::int AS priority, $11::text AS trace_context, $12::jsonb AS steps,
-         $13::text AS actor, $14::text AS transition_reason
+         $13::text AS actor, $14::text AS transition_reason, $15::timestamptz AS run_at,
+         $16::uuid AS schedule_id, $17::timestamptz AS schedule_tick_at
 ), task AS (
   INSERT INTO tasks (named_task_id, status, identity_strategy, identity_hash, context, correlation_id,
-                     initiator, source_system, reason, tags, priority, trace_context)
+                     initiator, source_system, reason, tags, priority, trace_context, run_at, schedule_id,
+                     schedule_tick_at)
   SELECT named_task_id, 'pending', identity_strategy, identity_hash, context, correlation_id,
-         initiator, source_system, reason, tags, priority, trace_context
+         initiator, source_system, reason, tags, priority, trace_context, run_at, schedule_id, schedule_tick_at
     FROM request
   ON CONFLICT (identity_hash) DO NOTHING
   RETURNING ${TASK_COLUMNS}
@@ -72,14 +88,14 @@ WITH request AS (
 ), inserted AS (
   INSERT INTO workflow_steps (task_id, name, handler, dependent_system, status, max_attempts, backoff_base_ms,
                               backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at,
-                              on_breaker_open, publishes)
+                              on_breaker_open, publishes, next_attempt_at)
   SELECT t.id, s.name, s.handler, s.dependent_system,
          CASE WHEN cardinality(s.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
          s.max_attempts, s.backoff_base_ms, s.backoff_cap_ms, s.jitter, s.timeout_ms, s.handler_config,
          cardinality(s.depends_on), CASE WHEN cardinality(s.depends_on) = 0 THEN clock_timestamp() END,
-         s.on_breaker_open, s.publishes
+         s.on_breaker_open, s.publishes, CASE WHEN cardinality(s.depends_on) = 0 THEN t."runAt" END
     FROM spec s CROSS JOIN task t
-  RETURNING id, task_id, name, status, handler, attempts
+  RETURNING id, task_id, name, status, handler, attempts, next_attempt_at
 ), edges AS (
   INSERT INTO workflow_step_edges (task_id, from_step_id, to_step_id)
   SELECT c.task_id, p.id, c.id
@@ -89,7 +105,10 @@ WITH request AS (
 ), step_transitions AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
   SELECT i.id, i.task_id, NULL, i.status,
-         CASE WHEN i.status = 'enqueued' THEN 'created; no dependencies' ELSE 'created' END, r.actor
+         CASE WHEN i.status <> 'enqueued' THEN 'created'
+              WHEN i.next_attempt_at IS NULL THEN 'created; no dependencies'
+              ELSE 'created; no dependencies; not before ' || to_char(i.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END,
+         r.actor
     FROM inserted i, request r
 ), task_transition AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
@@ -97,7 +116,8 @@ WITH request AS (
 )
 SELECT t.*,
        COALESCE((SELECT json_agg(json_build_object('stepId', i.id, 'taskId', i.task_id, 'handler', i.handler,
-                                                    'attempt', ${nextAttemptSql('i')}))
+                                                    'attempt', ${nextAttemptSql('i')},
+                                                    'delayMs', GREATEST(0, ceil(extract(epoch FROM i.next_attempt_at - clock_timestamp()) * 1000))::int))
                    FROM inserted i WHERE i.status = 'enqueued'), '[]'::json) AS ready
   FROM task t`;
 
@@ -109,7 +129,7 @@ SELECT t.*,
 export async function insertTask(
   db: Queryable,
   input: NewTask,
-): Promise<{ task: TaskRow; duplicate: boolean; ready: ReadyStep[] }> {
+): Promise<{ task: TaskRow; duplicate: boolean; ready: (ReadyStep & { delayMs: number | null })[] }> {
   const inserted = await db.query({
     name: 'switchyard_insert_task',
     text: INSERT_TASK_SQL,
@@ -128,9 +148,14 @@ export async function insertTask(
       JSON.stringify(stepSpecs(input.template)),
       input.actor,
       input.reason ?? 'created',
+      input.runAt ?? null,
+      input.scheduleId ?? null,
+      input.scheduleTickAt ?? null,
     ],
   });
-  const row = inserted.rows[0] as (TaskRow & { ready: ReadyStep[] }) | undefined;
+  const row = inserted.rows[0] as
+    | (TaskRow & { ready: (ReadyStep & { delayMs: number | null })[] })
+    | undefined;
   if (!row) {
     const existing = await db.query(`SELECT ${TASK_COLUMNS} FROM tasks WHERE identity_hash = $1`, [
       input.identityHash,
