@@ -5,6 +5,7 @@
  * Times travel as ISO 8601 strings.
  */
 import { z } from 'zod';
+import { pageSchema } from './page-schema.ts';
 
 const timestamp = z.iso.datetime();
 const nullableTimestamp = timestamp.nullable();
@@ -113,9 +114,7 @@ export const ListTasksQuerySchema = z.strictObject({
 });
 export type ListTasksQuery = z.input<typeof ListTasksQuerySchema>;
 
-export const TaskPageSchema = z
-  .object({ tasks: z.array(TaskSummarySchema), nextCursor: z.string().nullable() })
-  .meta({ id: 'TaskPage' });
+export const TaskPageSchema = pageSchema('tasks', TaskSummarySchema, 'TaskPage');
 export type TaskPage = z.output<typeof TaskPageSchema>;
 
 /** Query of `GET /v1/tasks/counts`: the list's filters that narrow which tasks are counted. */

@@ -3,6 +3,7 @@
  * the server validates and serializes with these schemas, the client's types come from them.
  */
 import { z } from 'zod';
+import { pageSchema } from './page-schema.ts';
 
 const timestamp = z.iso.datetime();
 
@@ -78,7 +79,9 @@ export const ListWebhookDeliveriesQuerySchema = z.strictObject({
 });
 export type ListWebhookDeliveriesQuery = z.input<typeof ListWebhookDeliveriesQuerySchema>;
 
-export const WebhookDeliveryPageSchema = z
-  .object({ deliveries: z.array(WebhookDeliverySchema), nextCursor: z.string().nullable() })
-  .meta({ id: 'WebhookDeliveryPage' });
+export const WebhookDeliveryPageSchema = pageSchema(
+  'deliveries',
+  WebhookDeliverySchema,
+  'WebhookDeliveryPage',
+);
 export type WebhookDeliveryPage = z.output<typeof WebhookDeliveryPageSchema>;

@@ -39,69 +39,96 @@ export type StepClaimEntry = { id: number; handler: string; fromStatus: string |
 /** A breaker's current state. */
 export type BreakerStateEntry = { dependentSystem: string; state: BreakerState };
 
-const settled = (column: string) => `${column} < clock_timestamp() - $3 * interval '1 millisecond'`;
-
-const history = (read: HistoryRead) => [read.afterId, read.limit, read.settledMs];
+/**
+ * The rows of a history `FROM ... WHERE` clause after `read.afterId` (by `idColumn`), settled by
+ * `settledColumn`, oldest first, at most `read.limit`: the one shape every history read has.
+ * `conditions` adds to the WHERE; `mapRow` turns a row into an entry.
+ */
+async function readHistory<T>(
+  db: Queryable,
+  read: HistoryRead,
+  query: { select: string; from: string; idColumn: string; settledColumn: string; conditions?: string },
+  mapRow: (row: Record<string, unknown>) => T,
+): Promise<T[]> {
+  const { rows } = await db.query(
+    `SELECT ${query.select} FROM ${query.from}
+      WHERE ${query.idColumn} > $1 ${query.conditions ? `AND ${query.conditions}` : ''}
+        AND ${query.settledColumn} < clock_timestamp() - $3 * interval '1 millisecond'
+      ORDER BY ${query.idColumn} LIMIT $2`,
+    [read.afterId, read.limit, read.settledMs],
+  );
+  return rows.map(mapRow);
+}
 
 /** Task transitions after `afterId`, with the namespace, name and version of the task's template. */
-export async function readTaskTransitions(db: Queryable, read: HistoryRead): Promise<TaskTransitionEntry[]> {
-  const { rows } = await db.query(
-    `SELECT tt.id, tt.from_status, tt.to_status, ns.name AS namespace, nt.name, nt.version
-       FROM task_transitions tt JOIN tasks t ON t.id = tt.task_id
-       JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id
-      WHERE tt.id > $1 AND ${settled('tt.created_at')} ORDER BY tt.id LIMIT $2`,
-    history(read),
+export function readTaskTransitions(db: Queryable, read: HistoryRead): Promise<TaskTransitionEntry[]> {
+  return readHistory(
+    db,
+    read,
+    {
+      select: 'tt.id, tt.from_status, tt.to_status, ns.name AS namespace, nt.name, nt.version',
+      from: `task_transitions tt JOIN tasks t ON t.id = tt.task_id
+       JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id`,
+      idColumn: 'tt.id',
+      settledColumn: 'tt.created_at',
+    },
+    (row) => ({
+      id: Number(row.id),
+      fromStatus: row.from_status as string | null,
+      toStatus: row.to_status as string,
+      namespace: row.namespace as string,
+      name: row.name as string,
+      version: row.version as string,
+    }),
   );
-  return rows.map((row) => ({
-    id: Number(row.id),
-    fromStatus: row.from_status,
-    toStatus: row.to_status,
-    namespace: row.namespace,
-    name: row.name,
-    version: row.version,
-  }));
 }
 
 /** Step attempts that finished, after `afterId` (settled by when they finished). */
-export async function readFinishedAttempts(
-  db: Queryable,
-  read: HistoryRead,
-): Promise<FinishedAttemptEntry[]> {
-  const { rows } = await db.query(
-    `SELECT a.id, a.outcome, a.dependent_system, a.duration_ms, s.handler
-       FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
-      WHERE a.id > $1 AND ${settled('a.finished_at')} ORDER BY a.id LIMIT $2`,
-    history(read),
+export function readFinishedAttempts(db: Queryable, read: HistoryRead): Promise<FinishedAttemptEntry[]> {
+  return readHistory(
+    db,
+    read,
+    {
+      select: 'a.id, a.outcome, a.dependent_system, a.duration_ms, s.handler',
+      from: 'step_attempts a JOIN workflow_steps s ON s.id = a.step_id',
+      idColumn: 'a.id',
+      settledColumn: 'a.finished_at',
+    },
+    (row) => ({
+      id: Number(row.id),
+      outcome: row.outcome as string,
+      dependentSystem: row.dependent_system as string,
+      durationMs: Number(row.duration_ms),
+      handler: row.handler as string,
+    }),
   );
-  return rows.map((row) => ({
-    id: Number(row.id),
-    outcome: row.outcome,
-    dependentSystem: row.dependent_system,
-    durationMs: Number(row.duration_ms),
-    handler: row.handler,
-  }));
 }
 
 /**
  * Claims (transitions to in_progress) after `afterId`, each with the time since the step's
  * transition before it (ready, due or released) and the status it was claimed from.
  */
-export async function readStepClaims(db: Queryable, read: HistoryRead): Promise<StepClaimEntry[]> {
-  const { rows } = await db.query(
-    `SELECT st.id, s.handler, extract(epoch FROM st.created_at - prev.created_at) AS wait_s, st.from_status
-       FROM step_transitions st JOIN workflow_steps s ON s.id = st.step_id
+export function readStepClaims(db: Queryable, read: HistoryRead): Promise<StepClaimEntry[]> {
+  return readHistory(
+    db,
+    read,
+    {
+      select:
+        'st.id, s.handler, extract(epoch FROM st.created_at - prev.created_at) AS wait_s, st.from_status',
+      from: `step_transitions st JOIN workflow_steps s ON s.id = st.step_id
        CROSS JOIN LATERAL (SELECT created_at FROM step_transitions p
-                            WHERE p.step_id = st.step_id AND p.id < st.id ORDER BY p.id DESC LIMIT 1) prev
-      WHERE st.id > $1 AND st.to_status = 'in_progress' AND ${settled('st.created_at')}
-      ORDER BY st.id LIMIT $2`,
-    history(read),
+                            WHERE p.step_id = st.step_id AND p.id < st.id ORDER BY p.id DESC LIMIT 1) prev`,
+      idColumn: 'st.id',
+      settledColumn: 'st.created_at',
+      conditions: "st.to_status = 'in_progress'",
+    },
+    (row) => ({
+      id: Number(row.id),
+      handler: row.handler as string,
+      fromStatus: row.from_status as string | null,
+      waitSeconds: Number(row.wait_s),
+    }),
   );
-  return rows.map((row) => ({
-    id: Number(row.id),
-    handler: row.handler,
-    fromStatus: row.from_status,
-    waitSeconds: Number(row.wait_s),
-  }));
 }
 
 /** Every breaker's current state (no counts: cheap enough for every scrape). */
