@@ -248,6 +248,8 @@ function stepCtx(
     signal: new AbortController().signal,
     log: silent,
     publish() {},
+    batch: null,
+    async checkpoint() {},
   };
 }
 

@@ -7,6 +7,13 @@ export {
   listApiKeys,
   revokeApiKey,
 } from './api-keys.ts';
+export { type BatchWorkerPage, type BatchWorkerView, listBatchWorkers } from './batch-views.ts';
+export {
+  type BatchCheckpoint,
+  type BatchCreation,
+  recordBatchableSuccess,
+  recordBatchCheckpoint,
+} from './batch-steps.ts';
 export { forceBreaker } from './breaker-overrides.ts';
 export {
   type BreakerTransition,
@@ -61,6 +68,7 @@ export {
   setSchedulePaused,
 } from './schedules.ts';
 export {
+  type ClaimedBatch,
   type ClaimedStep,
   type ClaimRequest,
   claimStepAttempts,
@@ -81,6 +89,7 @@ export {
 export { type CancelledTask, cancelTask, releaseStepClaim } from './task-operations.ts';
 export {
   type AttemptView,
+  type BatchGroupSummary,
   countTasksByStatus,
   getTaskDetail,
   getTaskDetails,

@@ -40,6 +40,18 @@ export type ClaimedStep = {
   fallback: boolean;
   /** The domain events the step publishes (its template's `publishes`). */
   publishes: PublishedEvent[];
+  /** The template step's type (`batchable`, `batch_worker`, ...), or null for an ordinary step. */
+  type: string | null;
+  /** A batch worker's batch: its index, cursor and last checkpoint; null for other steps. */
+  batch: ClaimedBatch | null;
+};
+
+/** What a batch worker's attempt resumes from. */
+export type ClaimedBatch = {
+  index: number;
+  cursor: unknown;
+  /** The last checkpoint an attempt recorded (see recordBatchCheckpoint), or null. */
+  checkpoint: { cursor: unknown; partial: unknown } | null;
 };
 
 // Hot-path statements run as named prepared statements: parsed and planned once per connection
@@ -95,7 +107,7 @@ WITH async_commit AS (
 )
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
-       c.fallback, c.publishes, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
+       c.fallback, c.publishes, c.type, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
        ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
@@ -173,6 +185,20 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     traceContext: row.trace_context as string | null,
     fallback: row.fallback as boolean,
     publishes: (row.publishes as PublishedEvent[] | null) ?? [],
+    type: (row.type as string | null) ?? null,
+    batch: claimedBatch(row),
+  };
+}
+
+function claimedBatch(row: Record<string, unknown>): ClaimedBatch | null {
+  if (row.batch_index === null || row.batch_index === undefined) return null;
+  const checkpoint = row.batch_checkpoint as { cursor: unknown; partial: unknown } | null;
+  return {
+    index: row.batch_index as number,
+    cursor: row.batch_cursor ?? null,
+    checkpoint: checkpoint
+      ? { cursor: checkpoint.cursor ?? null, partial: checkpoint.partial ?? null }
+      : null,
   };
 }
 

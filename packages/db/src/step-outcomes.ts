@@ -103,6 +103,29 @@ SELECT COALESCE((SELECT array_agg(id || '.' || attempts) FROM done), '{}') AS ap
 export type StepSuccess = { record: AttemptRecord; results: unknown; events?: EventToCommit[] };
 
 /**
+ * The statement recording successful attempts (see recordStepSuccesses), for a caller that runs
+ * it inside its own transaction (batch-steps.ts). Its one row has `applied` (`<stepId>.<attempt>`
+ * of each success the fence let through) and `ready` (ReadyStep[]).
+ */
+export function stepSuccessesQuery(workerId: string, successes: StepSuccess[]) {
+  const records = successes.map((s) => s.record);
+  const values = [
+    records.map((r) => r.stepId),
+    records.map((r) => r.attempt),
+    records.map((r) => r.taskId),
+    successes.map((s) => JSON.stringify(s.results ?? null)),
+    records.map((r) => r.dependentSystem),
+    records.map((r) => r.startedAt),
+    records.map((r) => r.finishedAt),
+    records.map(durationMs),
+    records.map((r) => r.fallback),
+    workerId,
+    successes.map((s) => JSON.stringify(s.events ?? [])),
+  ];
+  return prepared('switchyard_step_successes', SUCCESS_SQL, values);
+}
+
+/**
  * Records successful attempts of one worker and makes the children whose parents are now all
  * satisfied ready (`enqueued`), in one statement (atomic on its own, so no explicit
  * transaction: one round trip and one commit for the whole batch). Each attempt is judged by
@@ -122,22 +145,7 @@ export async function recordStepSuccesses(
 ): Promise<OutcomeResult[]> {
   if (successes.length === 0) return [];
   const records = successes.map((s) => s.record);
-  const values = [
-    records.map((r) => r.stepId),
-    records.map((r) => r.attempt),
-    records.map((r) => r.taskId),
-    successes.map((s) => JSON.stringify(s.results ?? null)),
-    records.map((r) => r.dependentSystem),
-    records.map((r) => r.startedAt),
-    records.map((r) => r.finishedAt),
-    records.map(durationMs),
-    records.map((r) => r.fallback),
-    workerId,
-    successes.map((s) => JSON.stringify(s.events ?? [])),
-  ];
-  const { rows } = await withRetries(() =>
-    pool.query(prepared('switchyard_step_successes', SUCCESS_SQL, values)),
-  );
+  const { rows } = await withRetries(() => pool.query(stepSuccessesQuery(workerId, successes)));
   const applied = new Set(rows[0].applied as string[]);
   const isApplied = (r: AttemptRecord) => applied.has(`${r.stepId}.${r.attempt}`);
   const readyByTask = new Map<string, ReadyStep[]>();

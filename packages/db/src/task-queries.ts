@@ -46,6 +46,23 @@ export type StepDetail = {
   completedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * On the step a batch plan expanded (the template's batch_worker step, which is batch 0): how
+   * its batches stand. The other workers are not listed with the task (see listBatchWorkers), so
+   * 10,000 of them do not make the task's page crawl. Null on every other step.
+   */
+  batch: BatchGroupSummary | null;
+};
+
+/** How the workers of one batch group stand, by status group. */
+export type BatchGroupSummary = {
+  total: number;
+  /** complete or resolved_manually. */
+  complete: number;
+  /** error. */
+  failed: number;
+  /** enqueued, held, in_progress or waiting_retry. */
+  inFlight: number;
 };
 
 export type TaskDetail = TaskSummary & { context: unknown; steps: StepDetail[] };
@@ -56,14 +73,24 @@ const SUMMARY_COLUMNS = `t.id, ns.name AS namespace, nt.name, nt.version, t.stat
   t.schedule_tick_at AS "scheduleTickAt"`;
 const TASK_FROM = `tasks t JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id`;
 
+/** Steps listed with their task: all but batch workers 1..N-1 (batch 0 stands for its group). */
+const LISTED_STEP = (alias: string) => `(${alias}.batch_index IS NULL OR ${alias}.batch_index = 0)`;
 const STEP_COLUMNS = `s.id, s.name, s.handler, s.status, s.attempts, s.uncounted_attempts AS "uncountedAttempts",
        s.max_attempts AS "maxAttempts", s.dependent_system AS "dependentSystem", s.results,
        s.last_error AS "lastError", s.next_attempt_at AS "nextAttemptAt", s.hold_reason AS "holdReason",
        s.hold_until AS "holdUntil", s.enqueued_at AS "enqueuedAt", s.started_at AS "startedAt",
        s.completed_at AS "completedAt", s.created_at AS "createdAt", s.updated_at AS "updatedAt",
        COALESCE((SELECT array_agg(p.name ORDER BY p.name) FROM workflow_step_edges e
-                   JOIN workflow_steps p ON p.id = e.from_step_id WHERE e.to_step_id = s.id), '{}') AS "dependsOn"`;
-const STEPS_SQL = `SELECT ${STEP_COLUMNS} FROM workflow_steps s WHERE s.task_id = $1 ORDER BY s.created_at, s.name`;
+                   JOIN workflow_steps p ON p.id = e.from_step_id
+                  WHERE e.to_step_id = s.id AND ${LISTED_STEP('p')}), '{}') AS "dependsOn",
+       CASE WHEN s.batch_of = s.id THEN (
+         SELECT json_build_object('total', count(*),
+                  'complete', count(*) FILTER (WHERE w.status IN ('complete', 'resolved_manually')),
+                  'failed', count(*) FILTER (WHERE w.status = 'error'),
+                  'inFlight', count(*) FILTER (WHERE w.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry')))
+           FROM workflow_steps w WHERE w.batch_of = s.id AND w.batch_index IS NOT NULL) END AS batch`;
+const STEPS_SQL = `SELECT ${STEP_COLUMNS} FROM workflow_steps s WHERE s.task_id = $1 AND ${LISTED_STEP('s')}
+  ORDER BY s.created_at, s.name`;
 
 /** A task with its steps (in template order), or null. */
 export async function getTaskDetail(db: Queryable, taskId: string): Promise<TaskDetail | null> {
@@ -92,7 +119,7 @@ export async function getTaskDetails(
   for (const row of rows) details.set(row.id, { ...(row as TaskSummary & { context: unknown }), steps: [] });
   const steps = await db.query(
     `SELECT s.task_id AS "taskId", ${STEP_COLUMNS} FROM workflow_steps s
-      WHERE s.task_id = ANY($1::uuid[]) ORDER BY s.created_at, s.name`,
+      WHERE s.task_id = ANY($1::uuid[]) AND ${LISTED_STEP('s')} ORDER BY s.created_at, s.name`,
     [[...details.keys()]],
   );
   for (const { taskId, ...step } of steps.rows) details.get(taskId)?.steps.push(step as StepDetail);

@@ -39,6 +39,7 @@ import {
 } from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
+import { batchContext, recordBatchableOutcome } from './batch-steps.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
@@ -120,9 +121,12 @@ export class StepRunner {
     const published = new Map<string, unknown>();
     try {
       const handler = handlerFor(this.#options, step);
-      outcome = await inSpan(span, () =>
-        runHandler(handler, handlerContext(step, log, published), step.timeoutMs, controller),
-      );
+      const { pool, workerId } = this.#options;
+      const ctx = {
+        ...handlerContext(step, log, published),
+        ...batchContext(step, pool, workerId, controller),
+      };
+      outcome = await inSpan(span, () => runHandler(handler, ctx, step.timeoutMs, controller));
       if (!outcome.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
     } finally {
       stopRenewing();
@@ -204,6 +208,12 @@ export class StepRunner {
       // The handler published a payload its template's schema refuses: running it again would
       // publish the same one, so the attempt fails for good, saying which field is wrong.
       return refuse(toError(err).message, 'event_payload_invalid', err);
+    }
+    if (step.type === 'batchable') {
+      const { pool, workerId } = this.#options;
+      const batch = await recordBatchableOutcome(pool, workerId, { record, results, events }, this.#log);
+      if (batch.kind === 'refused') return refuse(batch.message, batch.errorCode, null);
+      return { failure: null, result: batch.result };
     }
     try {
       return { failure: null, result: await this.#successes.submit({ record, results, events }) };

@@ -151,6 +151,8 @@ function fakeCtx(baseUrl: string, overrides: Partial<StepHandlerContext> = {}): 
     signal: new AbortController().signal,
     log: silent,
     publish() {},
+    batch: null,
+    async checkpoint() {},
     ...overrides,
   };
 }

@@ -45,6 +45,27 @@ export type StepHandlerContext<TContext = unknown> = {
    * @throws PermanentError (`event_not_declared`) for an event the template does not declare.
    */
   publish(name: string, payload: unknown): void;
+  /** On a batch worker (a step made from a batch plan): its batch and where to resume; null on other steps. */
+  batch: BatchContext | null;
+  /**
+   * Durably records how far this batch got: `cursor` (where to resume) and `partial` (what the
+   * batch has gathered so far), any JSON. The next attempt of the batch (after a retry, a crash
+   * or an expired lease) receives them as `batch.checkpoint` and resumes from there. Only the
+   * current attempt may write it: once its claim is lost the promise rejects and the attempt is
+   * aborted, so a stale attempt never moves the checkpoint.
+   * @throws PermanentError (`not_a_batch_worker`) on a step that is not a batch worker.
+   */
+  checkpoint(cursor: unknown, partial?: unknown): Promise<void>;
+};
+
+/** What a batch worker's attempt works on. */
+export type BatchContext = {
+  /** The batch's index in its plan, from 0. */
+  index: number;
+  /** The batch's cursor: `{ start, end }` (items [start, end)) for a `{ total, batch_size }` plan, else the plan's element. */
+  cursor: unknown;
+  /** The last checkpoint an attempt of this batch recorded, or null for a fresh start. */
+  checkpoint: { cursor: unknown; partial: unknown } | null;
 };
 
 /**

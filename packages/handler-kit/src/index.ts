@@ -2,7 +2,7 @@
  * What step authors import: define a handler, throw the step errors, read the context.
  * Depends only on @switchyard/core so handler code stays free of database and queue details.
  */
-export { PermanentError, RetryableError } from '@switchyard/core';
+export { type DecisionResult, decide, PermanentError, RetryableError } from '@switchyard/core';
 export {
   type ApiClient,
   type ApiRequest,
@@ -21,6 +21,7 @@ export {
   traceparentFor,
 } from './api-handler.ts';
 export {
+  type BatchContext,
   defineStepHandler,
   type StepHandler,
   type StepHandlerContext,

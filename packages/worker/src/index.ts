@@ -30,6 +30,7 @@ export {
   type ApiResponse,
   type ApiStepHandler,
   type ApiStepHandlerOptions,
+  type BatchContext,
   classifyHttpResponse,
   classifyTransportError,
   defineApiStepHandler,
