@@ -60,8 +60,8 @@ describe('the step machine', () => {
     expectWellFormed(STEP_MACHINE);
   });
 
-  it('has no way out of complete, cancelled and resolved_manually', () => {
-    expect(STEP_FINAL).toEqual(['complete', 'cancelled', 'resolved_manually']);
+  it('has no way out of complete, cancelled, resolved_manually and skipped', () => {
+    expect(STEP_FINAL).toEqual(['complete', 'cancelled', 'resolved_manually', 'skipped']);
   });
 
   it('holds a step only from statuses the machine allows to move to held', () => {
@@ -128,11 +128,12 @@ describe('status groups', () => {
       'error',
       'cancelled',
       'resolved_manually',
+      'skipped',
     ]);
     expect(STEP_CLAIMABLE).toEqual(['enqueued', 'waiting_retry']);
     expect(STEP_IN_FLIGHT).toEqual(['enqueued', 'held', 'in_progress', 'waiting_retry']);
     expect(STEP_SATISFIED).toEqual(['complete', 'resolved_manually']);
-    expect(STEP_TERMINAL).toEqual(['complete', 'error', 'cancelled', 'resolved_manually']);
+    expect(STEP_TERMINAL).toEqual(['complete', 'error', 'cancelled', 'resolved_manually', 'skipped']);
     expect(STEP_CANCELLABLE).toEqual(['pending', 'enqueued', 'held', 'in_progress', 'waiting_retry']);
     expect(STEP_RESOLVABLE).toEqual(['pending', 'enqueued', 'held', 'waiting_retry', 'error']);
     expect(STEP_RELEASED).toEqual(['enqueued', 'in_progress']);
@@ -162,6 +163,7 @@ describe('status groups', () => {
       'error',
       'cancelled',
       'resolved_manually',
+      'skipped',
     ]);
     expect(TASK_STATUSES.filter(isTerminalTaskStatus)).toEqual(['complete', 'error', 'cancelled']);
   });
@@ -253,22 +255,29 @@ describe('decideAfterFailure', () => {
 describe('decideTaskStatus', () => {
   // The registration diamond has 5 steps: create ─► billing, prefs ─► welcome ─► status.
   it('is complete when every step is complete or resolved manually', () => {
-    expect(decideTaskStatus({ total: 5, satisfied: 5, inFlight: 0 })).toBe('complete');
+    expect(decideTaskStatus({ total: 5, satisfied: 5, skipped: 0, inFlight: 0 })).toBe('complete');
   });
 
   it('keeps running while a sibling branch is still in flight after a failure', () => {
     // create complete, billing error, prefs in progress (or waiting for a retry, or enqueued)
-    expect(decideTaskStatus({ total: 5, satisfied: 1, inFlight: 1 })).toBeNull();
+    expect(decideTaskStatus({ total: 5, satisfied: 1, skipped: 0, inFlight: 1 })).toBeNull();
   });
 
   it('is in error once nothing is in flight and some steps can never run', () => {
     // create complete, billing error, prefs complete: welcome and status are blocked
-    expect(decideTaskStatus({ total: 5, satisfied: 2, inFlight: 0 })).toBe('error');
+    expect(decideTaskStatus({ total: 5, satisfied: 2, skipped: 0, inFlight: 0 })).toBe('error');
     // create failed: nothing else can start
-    expect(decideTaskStatus({ total: 5, satisfied: 0, inFlight: 0 })).toBe('error');
+    expect(decideTaskStatus({ total: 5, satisfied: 0, skipped: 0, inFlight: 0 })).toBe('error');
+  });
+
+  it('counts skipped steps as done: complete when the rest is satisfied, in error when blocked', () => {
+    // A decision chose one of two branches: the other branch and its tail are skipped.
+    expect(decideTaskStatus({ total: 6, satisfied: 4, skipped: 2, inFlight: 0 })).toBe('complete');
+    expect(decideTaskStatus({ total: 6, satisfied: 3, skipped: 2, inFlight: 0 })).toBe('error');
+    expect(decideTaskStatus({ total: 6, satisfied: 3, skipped: 2, inFlight: 1 })).toBeNull();
   });
 
   it('is still running while work is in flight and nothing failed', () => {
-    expect(decideTaskStatus({ total: 5, satisfied: 3, inFlight: 1 })).toBeNull();
+    expect(decideTaskStatus({ total: 5, satisfied: 3, skipped: 0, inFlight: 1 })).toBeNull();
   });
 });

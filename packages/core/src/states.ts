@@ -26,7 +26,8 @@ function moves<S extends string>(from: readonly (S | null)[], to: S, when: strin
 /**
  * States of a workflow step (Tasker's names), each with its phase: `waiting` for a parent,
  * `in_flight` (the task can still make progress through it), or finished (`satisfied`: its
- * dependents may proceed; `failed`: an operator may retry it; `cancelled`).
+ * dependents may proceed; `failed`: an operator may retry it; `cancelled`; `skipped`: a decision
+ * did not choose it, or it sits behind a step that was skipped, and it will never run).
  */
 const STEP_PHASES = {
   pending: 'waiting',
@@ -39,6 +40,7 @@ const STEP_PHASES = {
   error: 'failed',
   cancelled: 'cancelled',
   resolved_manually: 'satisfied',
+  skipped: 'skipped',
 } as const;
 export type StepStatus = keyof typeof STEP_PHASES;
 
@@ -62,7 +64,11 @@ export const STEP_MACHINE: StateMachine<StepStatus> = {
   transitions: [
     { from: null, to: 'pending', when: 'created with parents' },
     { from: null, to: 'enqueued', when: 'created without parents' },
-    { from: 'pending', to: 'enqueued', when: 'last parent complete or resolved' },
+    {
+      from: 'pending',
+      to: 'enqueued',
+      when: 'last parent complete or resolved (a deferred join: the rest skipped, one satisfied)',
+    },
     { from: 'enqueued', to: 'in_progress', when: 'claimed (attempt N)' },
     { from: 'waiting_retry', to: 'in_progress', when: 'claimed once its backoff elapsed' },
     { from: 'enqueued', to: 'held', when: 'delivered while its breaker blocks (no attempt used)' },
@@ -101,6 +107,11 @@ export const STEP_MACHINE: StateMachine<StepStatus> = {
       'resolved_manually',
       'operator resolve',
     ),
+    {
+      from: 'pending',
+      to: 'skipped',
+      when: 'not chosen by a decision, or a parent was skipped and it cannot run any more',
+    },
   ],
 };
 
@@ -114,7 +125,7 @@ export const TASK_MACHINE: StateMachine<TaskStatus> = {
   transitions: [
     { from: null, to: 'pending', when: 'created' },
     { from: 'pending', to: 'in_progress', when: 'first step claimed' },
-    ...moves<TaskStatus>(['pending', 'in_progress'], 'complete', 'every step complete or resolved'),
+    ...moves<TaskStatus>(['pending', 'in_progress'], 'complete', 'every step complete, resolved or skipped'),
     ...moves<TaskStatus>(['pending', 'in_progress'], 'error', 'blocked by failures, nothing in flight'),
     { from: 'error', to: 'in_progress', when: 'operator retry or resolve of a step' },
     ...moves<TaskStatus>(['pending', 'in_progress', 'error'], 'cancelled', 'operator cancel'),
@@ -151,7 +162,9 @@ export const STEP_IN_FLIGHT = withPhase(STEP_PHASES, 'in_flight');
 /** Satisfied: the step's dependents may proceed. */
 export const STEP_SATISFIED = withPhase(STEP_PHASES, 'satisfied');
 /** Terminal: nothing automatic moves the step again (an operator may still retry `error`). */
-export const STEP_TERMINAL = withPhase(STEP_PHASES, 'satisfied', 'failed', 'cancelled');
+export const STEP_TERMINAL = withPhase(STEP_PHASES, 'satisfied', 'failed', 'cancelled', 'skipped');
+/** Settled: the step will never hold a deferred join back again (satisfied or skipped). */
+export const STEP_SETTLED = withPhase(STEP_PHASES, 'satisfied', 'skipped');
 /** Final: nothing moves the step again, not even an operator. */
 export const STEP_FINAL = finalStates(STEP_MACHINE);
 /** Cancelling the task cancels its steps in these states. */
@@ -183,6 +196,7 @@ export const STEP_STATUS_GROUPS: Readonly<Record<string, readonly StepStatus[]>>
   STEP_IN_FLIGHT,
   STEP_SATISFIED,
   STEP_TERMINAL,
+  STEP_SETTLED,
   STEP_FINAL,
   STEP_CANCELLABLE,
   STEP_RESOLVABLE,
@@ -213,7 +227,7 @@ export function canTransitionTask(from: TaskStatus | null, to: TaskStatus): bool
   return allows(TASK_MACHINE, from, to);
 }
 
-/** Whether nothing automatic will move the step again: complete, error, cancelled, resolved_manually. */
+/** Whether nothing automatic will move the step again: complete, error, cancelled, resolved_manually, skipped. */
 export function isTerminalStepStatus(status: StepStatus): boolean {
   return STEP_TERMINAL.includes(status);
 }
@@ -276,23 +290,25 @@ export type TaskStepCounts = {
   total: number;
   /** complete or resolved_manually: dependents may proceed. */
   satisfied: number;
+  /** skipped: never runs, and does not hold the task back. */
+  skipped: number;
   /** enqueued, held, in_progress or waiting_retry: the task can still make progress. */
   inFlight: number;
 };
 
 /**
  * The status a running task should now take, or null while it can still make progress.
- * - `complete`: every step is complete or resolved_manually.
- * - `error` (blocked by failures): nothing is in flight and not every step is satisfied.
+ * - `complete`: every step is complete, resolved_manually or skipped.
+ * - `error` (blocked by failures): nothing is in flight and not every step is satisfied or skipped.
  *
  * This relies on an invariant the engine keeps: a step is `pending` only while one of its
- * parents is unfinished, because it turns `enqueued` in the same transaction as its last
- * parent's completion. So once nothing is in flight, every pending step sits behind a failed
+ * parents is unfinished, because it turns `enqueued` (or `skipped`) in the same transaction as
+ * its last parent's completion (or skip). So once nothing is in flight, every pending step sits behind a failed
  * step and can never run. Sibling branches that do not depend on the failure are in flight
  * until they end, so they run to completion first and an operator retry redoes only what failed.
  */
 export function decideTaskStatus(counts: TaskStepCounts): 'complete' | 'error' | null {
-  if (counts.satisfied === counts.total) return 'complete';
+  if (counts.satisfied + counts.skipped === counts.total) return 'complete';
   if (counts.inFlight === 0) return 'error';
   return null;
 }

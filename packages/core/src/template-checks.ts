@@ -5,6 +5,7 @@
  */
 import { batchStepIssues } from './batch-checks.ts';
 import { findDagIssues } from './dag.ts';
+import { decisionStepIssues } from './decision-checks.ts';
 import type { FieldIssue } from './errors.ts';
 import { isLifecycleEventType } from './events.ts';
 import { RETRY_POLICY_DEFAULTS } from './template-schema.ts';
@@ -14,7 +15,7 @@ type Loose = Record<string, unknown>;
 /**
  * Issues of the cross-field rules: `duplicate_step`, `unknown_dependency`, `cycle`, `required`,
  * `backoff_cap`, `reserved_event`, `duplicate_event`, `duplicate_trigger`, `batch_worker_parent`,
- * `batchable_worker`.
+ * `batchable_worker`, `decides_required`, `decides_not_allowed`, `unknown_step`, `decides_not_child`.
  */
 export function crossFieldIssues(input: unknown): FieldIssue[] {
   if (!isObject(input) || !Array.isArray(input.steps)) return [];
@@ -26,6 +27,7 @@ export function crossFieldIssues(input: unknown): FieldIssue[] {
     ...publishedEventIssues(steps),
     ...triggerIssues(input),
     ...batchStepIssues(steps),
+    ...decisionStepIssues(steps),
   ];
 }
 

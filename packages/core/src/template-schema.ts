@@ -56,12 +56,20 @@ export type StepTemplate = {
    * What kind of step this is; absent for an ordinary step (so templates without types store as
    * before). `batchable`: its handler returns a batch plan (see batch-plan.ts); `batch_worker`:
    * the prototype of the workers created from its batchable parent's plan, one per batch.
+   * `decision`: its handler chooses which of the steps under `decides` run (see decisions.ts).
    */
   type?: StepType;
+  /** The steps a `decision` step may activate (each depends on it); present only on decision steps. */
+  decides?: string[];
+  /**
+   * `deferred`: a join that waits only for the parents that were activated (a skipped parent
+   * counts as settled). Absent for the default `all`: every parent must be satisfied.
+   */
+  convergence?: 'deferred';
 };
 
 /** The kinds of step a template may declare under `type` (an ordinary step has none). */
-export const STEP_TYPES = ['batchable', 'batch_worker'] as const;
+export const STEP_TYPES = ['batchable', 'batch_worker', 'decision'] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
 /**
@@ -176,6 +184,8 @@ export const StepTemplateInputSchema = z.strictObject({
   on_breaker_open: z.enum(['wait', 'fallback']).optional(),
   publishes: z.array(PublishedEventInputSchema).max(20).optional(),
   type: z.enum(STEP_TYPES).optional(),
+  decides: z.array(z.string()).min(1).max(100).optional(),
+  convergence: z.enum(['all', 'deferred']).optional(),
 });
 
 /** A template as written (YAML or builder). Cross-field rules live in template-checks.ts. */

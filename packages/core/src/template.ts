@@ -142,6 +142,8 @@ function resolveStep(
         }
       : {}),
     ...(step.type ? { type: step.type } : {}),
+    ...(step.decides ? { decides: [...step.decides] } : {}),
+    ...(step.convergence === 'deferred' ? { convergence: 'deferred' as const } : {}),
   };
 }
 

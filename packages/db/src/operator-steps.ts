@@ -3,8 +3,16 @@
  * by hand so its dependents proceed. Each is one transaction (run them through withTransaction)
  * that locks the task row, then the step row, and writes the audit rows of every change.
  */
-import { ConflictError, decideTaskStatus, NotFoundError, nextAttempt } from '@switchyard/core';
+import {
+  ConflictError,
+  checkChosen,
+  decideTaskStatus,
+  NotFoundError,
+  nextAttempt,
+  ValidationError,
+} from '@switchyard/core';
 import type pg from 'pg';
+import { type AppliedDecision, applyDecision, decisionReason, lockTaskSteps } from './decisions.ts';
 import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 
@@ -17,7 +25,14 @@ export type OperatorStepResult = {
   ready: ReadyStep[];
 };
 
-type LockedStep = { id: string; status: string; attempts: number; handler: string };
+type LockedStep = {
+  id: string;
+  status: string;
+  attempts: number;
+  handler: string;
+  type: string | null;
+  decides: string[] | null;
+};
 
 async function lockTask(client: pg.PoolClient, taskId: string): Promise<string> {
   const { rows } = await client.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
@@ -31,7 +46,7 @@ async function lockTask(client: pg.PoolClient, taskId: string): Promise<string> 
 
 async function lockStep(client: pg.PoolClient, taskId: string, name: string): Promise<LockedStep> {
   const { rows } = await client.query(
-    'SELECT id, status, attempts, handler FROM workflow_steps WHERE task_id = $1 AND name = $2 FOR UPDATE',
+    'SELECT id, status, attempts, handler, type, decides FROM workflow_steps WHERE task_id = $1 AND name = $2 FOR UPDATE',
     [taskId, name],
   );
   if (!rows[0]) throw new NotFoundError(`task ${taskId} has no step named ${name}`);
@@ -116,22 +131,39 @@ SELECT ${READY_STEPS_JSON} AS ready`;
  * Resolves a step by hand (`resolved_manually`, with optional results its dependents receive
  * as the step's results). Its children whose parents are now all satisfied become ready; a
  * failed task resumes when work remains, and the task is finalized when nothing is left.
- * Dispatch `ready` after commit.
- * Locks: the task row, the step row, then its children's rows.
+ * A decision step is resolved with the steps it chooses (`chosen`, any of its `decides`, [] for
+ * none): the others are skipped as its own success would (decisions.ts), `activate` is added to
+ * its results and the choice to the reason. Dispatch `ready` after commit.
+ * Locks: the task row, the step row, then (a decision) every step row of the task, or its
+ * children's rows.
  * @throws NotFoundError (task or step); ConflictError when the step is running (cancel the task
- *   or wait for the attempt) or already finished, or the task is cancelled or complete.
+ *   or wait for the attempt) or already finished, or the task is cancelled or complete;
+ *   ValidationError (path `/chosen`) for a decision resolved without a chosen set or with an
+ *   undeclared name, or a chosen set on a step that is not a decision.
  */
 export async function resolveStepManually(
   client: pg.PoolClient,
-  input: { taskId: string; stepName: string; actor: string; reason?: string | null; results?: unknown },
+  input: {
+    taskId: string;
+    stepName: string;
+    actor: string;
+    reason?: string | null;
+    results?: unknown;
+    chosen?: readonly string[];
+  },
 ): Promise<OperatorStepResult> {
   const taskStatus = await lockTask(client, input.taskId);
   const step = await lockStep(client, input.taskId, input.stepName);
   refuseUnresolvable(input.stepName, step.status);
-  const results = input.results === undefined ? null : JSON.stringify(input.results);
-  const reason = input.reason ?? 'resolved by operator';
+  const chosen = checkResolvedChoice(input.stepName, step, input.chosen);
+  const decided = chosen ? await applyResolvedDecision(client, input, step, chosen) : null;
+  const given = decided ? withActivate(input.results, chosen!) : input.results;
+  const results = given === undefined ? null : JSON.stringify(given);
+  const reason = [input.reason ?? 'resolved by operator', decided && decisionReason(chosen!, decided)]
+    .filter(Boolean)
+    .join('; ');
   const { rows } = await client.query(RESOLVE_SQL, [step.id, results, step.status, reason, input.actor]);
-  const ready = rows[0].ready as ReadyStep[];
+  const ready = [...(decided?.ready ?? []), ...(rows[0].ready as ReadyStep[])];
   const task = await settleTask(client, input.taskId, taskStatus, input);
   return {
     taskId: input.taskId,
@@ -139,6 +171,48 @@ export async function resolveStepManually(
     task,
     ready,
   };
+}
+
+/** The chosen set of a decision step being resolved (null for another step), checked. */
+function checkResolvedChoice(
+  name: string,
+  step: LockedStep,
+  chosen: readonly string[] | undefined,
+): readonly string[] | null {
+  const declared = step.decides ?? [];
+  if (step.type !== 'decision') {
+    if (chosen === undefined) return null;
+    const message = `step ${name} is not a decision step; only a decision is resolved with a chosen set`;
+    throw new ValidationError('invalid resolve', [{ path: '/chosen', rule: 'not_a_decision', message }]);
+  }
+  if (chosen === undefined) {
+    const message = `step ${name} is a decision step: resolve it with the steps it chooses, any of ${declared.join(', ')} ([] for none)`;
+    throw new ValidationError('invalid resolve', [{ path: '/chosen', rule: 'required', message }]);
+  }
+  const parsed = checkChosen(chosen, declared);
+  if (!parsed.ok) {
+    throw new ValidationError('invalid resolve', [
+      { path: '/chosen', rule: 'undeclared', message: parsed.message },
+    ]);
+  }
+  return parsed.chosen;
+}
+
+async function applyResolvedDecision(
+  client: pg.PoolClient,
+  input: { taskId: string; actor: string },
+  step: LockedStep,
+  chosen: readonly string[],
+): Promise<AppliedDecision> {
+  const steps = await lockTaskSteps(client, input.taskId);
+  const decision = steps.find((s) => s.id === step.id)!;
+  return applyDecision(client, { steps, decision, chosen, actor: input.actor });
+}
+
+/** The results of a resolved decision: the operator's (an object is kept) with `activate`. */
+function withActivate(results: unknown, chosen: readonly string[]): Record<string, unknown> {
+  const base = typeof results === 'object' && results !== null && !Array.isArray(results) ? results : {};
+  return { ...base, activate: [...chosen] };
 }
 
 function refuseUnresolvable(name: string, status: string): void {
@@ -178,6 +252,7 @@ async function decideAfterResolution(client: pg.PoolClient, taskId: string) {
   const { rows } = await client.query(
     `SELECT count(*)::int AS total,
             count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
+            count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
             count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
        FROM workflow_steps WHERE task_id = $1`,
     [taskId],
@@ -185,6 +260,7 @@ async function decideAfterResolution(client: pg.PoolClient, taskId: string) {
   return decideTaskStatus({
     total: rows[0].total,
     satisfied: rows[0].satisfied,
+    skipped: rows[0].skipped,
     inFlight: rows[0].in_flight,
   });
 }

@@ -81,6 +81,7 @@ describe('schema.prisma and prisma/migrations', () => {
       'webhook_deliveries_status_check',
       'webhook_delivery_attempts_outcome_check',
       'workflow_steps_attempts_check',
+      'workflow_steps_convergence_check',
       'workflow_steps_on_breaker_open_check',
       'workflow_steps_status_check',
     ]);

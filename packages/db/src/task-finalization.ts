@@ -1,4 +1,4 @@
-import { decideTaskStatus } from '@switchyard/core';
+import { decideTaskStatus, type TaskStepCounts } from '@switchyard/core';
 import type { Pool, Queryable } from './pool.ts';
 import { withRetries, withTransaction } from './transaction.ts';
 
@@ -22,7 +22,12 @@ export async function finalizeTaskIfDone(
   const locked = await db.query('SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
   const from = locked.rows[0]?.status as string | undefined;
   if (from !== 'pending' && from !== 'in_progress') return null;
-  const counts = (await countSteps(db, [taskId])).get(taskId) ?? { total: 0, satisfied: 0, inFlight: 0 };
+  const counts = (await countSteps(db, [taskId])).get(taskId) ?? {
+    total: 0,
+    satisfied: 0,
+    skipped: 0,
+    inFlight: 0,
+  };
   const to = decideTaskStatus(counts);
   if (!to) return null;
   const reason = to === 'complete' ? 'all steps complete' : 'blocked by failures';
@@ -41,10 +46,11 @@ const COUNT_STEPS_SQL = `
 SELECT task_id,
        count(*)::int AS total,
        count(*) FILTER (WHERE status IN ('complete', 'resolved_manually'))::int AS satisfied,
+       count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
        count(*) FILTER (WHERE status IN ('enqueued', 'held', 'in_progress', 'waiting_retry'))::int AS in_flight
   FROM workflow_steps WHERE task_id = ANY($1::uuid[]) GROUP BY task_id`;
 
-type StepCounts = { total: number; satisfied: number; inFlight: number };
+type StepCounts = TaskStepCounts;
 
 /** Step counts by task, for the tasks given (a task without steps has no entry). */
 async function countSteps(db: Queryable, taskIds: string[]): Promise<Map<string, StepCounts>> {
@@ -56,7 +62,12 @@ async function countSteps(db: Queryable, taskIds: string[]): Promise<Map<string,
   return new Map(
     rows.map((row) => [
       row.task_id as string,
-      { total: row.total as number, satisfied: row.satisfied as number, inFlight: row.in_flight as number },
+      {
+        total: row.total as number,
+        satisfied: row.satisfied as number,
+        skipped: row.skipped as number,
+        inFlight: row.in_flight as number,
+      },
     ]),
   );
 }
