@@ -42,6 +42,8 @@ export type ClaimedStep = {
   publishes: PublishedEvent[];
   /** The template step's type (`batchable`, `batch_worker`, ...), or null for an ordinary step. */
   type: string | null;
+  /** The steps a decision step may activate (its template's `decides`); [] for other steps. */
+  decides: string[];
   /** A batch worker's batch: its index, cursor and last checkpoint; null for other steps. */
   batch: ClaimedBatch | null;
 };
@@ -107,7 +109,7 @@ WITH async_commit AS (
 )
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
-       c.fallback, c.publishes, c.type, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
+       c.fallback, c.publishes, c.type, c.decides, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
        ns.name AS namespace,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
@@ -186,6 +188,7 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     fallback: row.fallback as boolean,
     publishes: (row.publishes as PublishedEvent[] | null) ?? [],
     type: (row.type as string | null) ?? null,
+    decides: (row.decides as string[] | null) ?? [],
     batch: claimedBatch(row),
   };
 }

@@ -84,16 +84,17 @@ WITH request AS (
   SELECT s.* FROM request r, jsonb_to_recordset(r.steps) AS s(
     name text, handler text, dependent_system text, max_attempts int, backoff_base_ms int,
     backoff_cap_ms int, jitter boolean, timeout_ms int, handler_config jsonb, depends_on text[], on_breaker_open text,
-    publishes jsonb, type text)
+    publishes jsonb, type text, decides text[], convergence text)
 ), inserted AS (
   INSERT INTO workflow_steps (task_id, name, handler, dependent_system, status, max_attempts, backoff_base_ms,
                               backoff_cap_ms, jitter, timeout_ms, handler_config, pending_parents, enqueued_at,
-                              on_breaker_open, publishes, next_attempt_at, type)
+                              on_breaker_open, publishes, next_attempt_at, type, decides, convergence)
   SELECT t.id, s.name, s.handler, s.dependent_system,
          CASE WHEN cardinality(s.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
          s.max_attempts, s.backoff_base_ms, s.backoff_cap_ms, s.jitter, s.timeout_ms, s.handler_config,
          cardinality(s.depends_on), CASE WHEN cardinality(s.depends_on) = 0 THEN clock_timestamp() END,
-         s.on_breaker_open, s.publishes, CASE WHEN cardinality(s.depends_on) = 0 THEN t."runAt" END, s.type
+         s.on_breaker_open, s.publishes, CASE WHEN cardinality(s.depends_on) = 0 THEN t."runAt" END, s.type,
+         s.decides, s.convergence
     FROM spec s CROSS JOIN task t
   RETURNING id, task_id, name, status, handler, attempts, next_attempt_at
 ), edges AS (
@@ -181,5 +182,7 @@ function stepSpecs(template: TaskTemplate) {
     on_breaker_open: step.on_breaker_open,
     publishes: step.publishes ?? null,
     type: step.type ?? null,
+    decides: step.decides ?? null,
+    convergence: step.convergence ?? 'all',
   }));
 }
