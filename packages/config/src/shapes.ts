@@ -100,6 +100,10 @@ export const schedulerEnvShape = {
   SWITCHYARD_RETENTION_INTERVAL_MS: envInt({ min: 1_000, default: 60_000 }),
   /** Rows handled per repair query. */
   SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
+  /** Time between polls for due schedules (ms); every scheduler replica polls. */
+  SWITCHYARD_SCHEDULE_POLL_MS: envInt({ min: 50, max: 60_000, default: 500 }),
+  /** A schedule's tick at most this late (ms) still fires as on time; older ones follow catch_up. */
+  SWITCHYARD_SCHEDULE_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 10_000 }),
 };
 
 /** The common settings as parsed. */

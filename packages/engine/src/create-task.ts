@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   assertCallerKeyGiven,
+  delayedStart,
   NotFoundError,
   TaskCreateUnavailableError,
   type TaskTemplate,
@@ -48,10 +49,28 @@ export const CreateTaskRequestSchema = z.strictObject({
    * new task, `duplicate: false`: it is the answer the client lost). Ignored otherwise.
    */
   retryKey: z.string().min(1).max(200).optional(),
+  /**
+   * Delayed start: the task exists at once (pending, cancellable) and its root steps are
+   * dispatched at this time, never earlier. A time already past starts it now; more than a year
+   * ahead is refused.
+   */
+  runAt: z.coerce.date().optional(),
 });
 export type CreateTaskRequest = z.input<typeof CreateTaskRequestSchema>;
 
 export type CreatedTask = { task: TaskRow; duplicate: boolean; template: TaskTemplate };
+
+/** A root step to dispatch after a create; `delayMs` holds it until the task's runAt. */
+type CreatedStep = {
+  stepId: string;
+  taskId: string;
+  handler: string;
+  attempt: number;
+  delayMs: number | null;
+};
+
+/** A validated create, ready to insert (by createTask, or by a schedule's tick in its own transaction). */
+export type PreparedTask = { task: NewTask; template: TaskTemplate; replayed: boolean };
 
 /** How the caller is limited; the API passes its key's restrictions. */
 export type CreateTaskOptions = {
@@ -60,6 +79,8 @@ export type CreateTaskOptions = {
    * so a key restricted to some namespaces does not learn the others' templates.
    */
   visibleNamespaces?: readonly string[] | null;
+  /** The schedule and tick the task is created for (the scheduler's ticks only). */
+  schedule?: { id: string; tickAt: Date };
 };
 
 /**
@@ -74,10 +95,61 @@ export async function createTask(
   actor = 'client',
   options: CreateTaskOptions = {},
 ): Promise<CreatedTask> {
+  const prepared = await prepareTask(deps.pool, input, actor, options);
+  const { template } = prepared;
+  const span = createSpan(template);
+  const task = {
+    ...prepared.task,
+    traceContext: traceparentOf(trace.setSpan(traceContextApi.active(), span)),
+  };
+  const created = await inSpan(span, () => insertOnce(deps.pool, task));
+  span.setAttribute('switchyard.task_id', created.task.id);
+  // The task is committed: a dispatch that fails (Redis down) is left to the scheduler, whose
+  // sweep puts back every enqueued step without a job, so the create still succeeds.
+  await dispatchCreated(deps, created);
+  return { task: created.task, duplicate: created.duplicate && !prepared.replayed, template };
+}
+
+/** The span of a task's creation: every step attempt's span is its child. */
+export function createSpan(template: TaskTemplate) {
+  return tracer().startSpan('task.create', {
+    attributes: {
+      'switchyard.namespace': template.namespace,
+      'switchyard.task': template.name,
+      'switchyard.version': template.version,
+    },
+  });
+}
+
+/** Dispatches a created task's root steps (delayed ones as delayed jobs); a failure is left to the scheduler. */
+export async function dispatchCreated(
+  deps: { dispatcher: StepDispatcher; logger?: Logger },
+  created: { task: TaskRow; ready: readonly CreatedStep[] },
+): Promise<void> {
+  const items = created.ready.map(({ delayMs, ...step }) => ({ ...step, delayMs: delayMs ?? 0 }));
+  await deps.dispatcher.dispatch(items).catch((err: unknown) => {
+    deps.logger?.warn(
+      { err: toError(err), task_id: created.task.id },
+      'task created; its first steps could not be dispatched, the scheduler will',
+    );
+  });
+}
+
+/**
+ * Validates a create against its template (request, caller key, context, runAt) and computes
+ * its identity, without writing anything. The caller sets the trace context (see createSpan).
+ * @throws as {@link createTask}, before anything is written
+ */
+export async function prepareTask(
+  pool: Pool,
+  input: CreateTaskRequest,
+  actor: string,
+  options: CreateTaskOptions = {},
+): Promise<PreparedTask> {
   const request = parseRequest(input);
-  const stored = await findTemplate(deps.pool, request).catch(notCreated);
+  const stored = await findTemplate(pool, request).catch(notCreated);
   if (!stored)
-    throw await unknownTemplate(deps.pool, request, options.visibleNamespaces ?? null).catch(notCreated);
+    throw await unknownTemplate(pool, request, options.visibleNamespaces ?? null).catch(notCreated);
   const { template } = stored;
   // Before the context is checked, so a create without its required key is told that first.
   assertCallerKeyGiven({
@@ -96,16 +168,13 @@ export async function createTask(
     callerKey: request.idempotencyKey ?? null,
     retryKey: request.retryKey ?? null,
   });
-  const span = tracer().startSpan('task.create', {
-    attributes: {
-      'switchyard.namespace': template.namespace,
-      'switchyard.task': template.name,
-      'switchyard.version': template.version,
-    },
-  });
-  const traceContext = traceparentOf(trace.setSpan(traceContextApi.active(), span));
-  const created = await inSpan(span, () =>
-    insertOnce(deps.pool, {
+  const runAt = delayedStart(request.runAt);
+  // A match through the retry key is the client's own earlier attempt: answer as that attempt would have.
+  const replayed = !!request.retryKey && !request.idempotencyKey && template.identity_strategy === 'unique';
+  return {
+    template,
+    replayed,
+    task: {
       namedTaskId: stored.id,
       template,
       context,
@@ -117,22 +186,13 @@ export async function createTask(
       reason: request.reason ?? null,
       tags: request.tags ?? [],
       priority: request.priority ?? 0,
-      traceContext,
+      traceContext: null,
       actor,
-    }),
-  );
-  span.setAttribute('switchyard.task_id', created.task.id);
-  // The task is committed: a dispatch that fails (Redis down) is left to the scheduler, whose
-  // sweep puts back every enqueued step without a job, so the create still succeeds.
-  await deps.dispatcher.dispatch(created.ready).catch((err: unknown) => {
-    deps.logger?.warn(
-      { err: toError(err), task_id: created.task.id },
-      'task created; its first steps could not be dispatched, the scheduler will',
-    );
-  });
-  // A match through the retry key is the client's own earlier attempt: answer as that attempt would have.
-  const replayed = !!request.retryKey && !request.idempotencyKey && template.identity_strategy === 'unique';
-  return { task: created.task, duplicate: created.duplicate && !replayed, template };
+      runAt,
+      scheduleId: options.schedule?.id ?? null,
+      scheduleTickAt: options.schedule?.tickAt ?? null,
+    },
+  };
 }
 
 /**
@@ -166,7 +226,7 @@ function parseRequest(input: unknown) {
   throw new ValidationError('invalid task request', issues);
 }
 
-async function unknownTemplate(
+export async function unknownTemplate(
   pool: Pool,
   ref: { namespace: string; name: string; version?: string | undefined },
   visibleNamespaces: readonly string[] | null,

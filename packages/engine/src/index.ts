@@ -24,6 +24,14 @@ export {
   SCHEDULER_DEFAULTS,
   type SchedulerOptions,
 } from './scheduler-options.ts';
+export {
+  type CreateScheduleRequest,
+  CreateScheduleRequestSchema,
+  createSchedule,
+  deleteSchedule,
+  pauseSchedule,
+  resumeSchedule,
+} from './schedules.ts';
 export { type IncomingEvent, startTasksForEvent } from './start-by-event.ts';
 export { registerTemplates } from './templates.ts';
 export {

@@ -83,6 +83,8 @@ export function startSchedulerRole(
     intervalMs: env.SWITCHYARD_SCHEDULER_INTERVAL_MS,
     dispatchGraceMs: env.SWITCHYARD_DISPATCH_GRACE_MS,
     batchSize: env.SWITCHYARD_SCHEDULER_BATCH_SIZE,
+    schedulePollMs: env.SWITCHYARD_SCHEDULE_POLL_MS,
+    scheduleGraceMs: env.SWITCHYARD_SCHEDULE_GRACE_MS,
     breakerPolicies: env.SWITCHYARD_BREAKER_POLICIES,
     ...(env.SWITCHYARD_RETENTION_MS > 0
       ? {

@@ -36,6 +36,10 @@ export type SchedulerOptions = {
   retention?: RetentionOptions & { intervalMs: number };
   /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
   breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
+  /** Time between polls for due schedules (every replica polls). Default {@link SCHEDULER_DEFAULTS}. */
+  schedulePollMs?: number;
+  /** How late a schedule's tick may fire and still count as on time. Default {@link SCHEDULER_DEFAULTS}. */
+  scheduleGraceMs?: number;
 };
 
 /** The scheduler's defaults, in one place; the environment's defaults (packages/config) match them. */
@@ -55,6 +59,17 @@ export const SCHEDULER_DEFAULTS = {
    * checked over several sweeps, each resuming where the last stopped (cost measured in scheduler.ts).
    */
   missingJobChecksPerSweep: 2_000,
+  /**
+   * Time between polls for due schedules (ms). Every replica polls (a due schedule is locked by
+   * one of them), so a tick fires at most this late while any scheduler runs.
+   */
+  schedulePollMs: 500,
+  /**
+   * A schedule's tick at most this late (ms) is on time and fires whatever its catch_up says
+   * (polling, or a replica taking over from one killed mid-tick); an older tick was missed while
+   * no scheduler ran, and fires only as catch_up says.
+   */
+  scheduleGraceMs: 10_000,
 } as const;
 
 /** {@link SchedulerOptions} with every default applied and every rule checked. */
@@ -91,6 +106,16 @@ export function compileSchedulerOptions(options: SchedulerOptions): CompiledSche
       1,
     ),
     schedulerId,
+    schedulePollMs: integerAtLeast(
+      'schedulePollMs',
+      options.schedulePollMs ?? SCHEDULER_DEFAULTS.schedulePollMs,
+      1,
+    ),
+    scheduleGraceMs: integerAtLeast(
+      'scheduleGraceMs',
+      options.scheduleGraceMs ?? SCHEDULER_DEFAULTS.scheduleGraceMs,
+      0,
+    ),
     retention: compileRetention(options.retention),
     breakerPolicies: compileBreakerPolicies(options.breakerPolicies ?? {}),
   };

@@ -15,6 +15,7 @@ import { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
+import { ScheduleTicker } from './schedule-ticker.ts';
 import {
   type CompiledSchedulerOptions,
   compileSchedulerOptions,
@@ -42,6 +43,8 @@ export type RunningScheduler = {
   unservedSteps(): number;
   /** Runs one sweep now (as leader or not); for tests and operators. */
   sweep(): Promise<SweepCounts>;
+  /** Fires the due ticks of every due schedule now; for tests and operators. */
+  tickSchedules(): Promise<number>;
   stop(): Promise<void>;
 };
 
@@ -91,6 +94,7 @@ class Scheduler implements RunningScheduler {
   readonly #log: Logger;
   readonly #dispatcher: StepDispatcher;
   readonly #election: LeaderElection;
+  readonly #schedules: ScheduleTicker;
   readonly #sweepConfig: SweepConfig;
   readonly #totals: SweepCounts = noCounts();
   readonly #pruneDue: Every | null;
@@ -107,6 +111,17 @@ class Scheduler implements RunningScheduler {
     this.#dispatcher = new StepDispatcher({ connection: options.redis, prefix: options.queuePrefix });
     this.#election = new LeaderElection(options.databaseUrl, this.#log);
     this.#pruneDue = options.retention ? new Every(options.retention.intervalMs) : null;
+    this.#schedules = new ScheduleTicker({
+      pool: options.pool,
+      dispatcher: this.#dispatcher,
+      redis: options.redis,
+      queuePrefix: options.queuePrefix,
+      log: this.#log.child({ component: 'schedules' }),
+      actor: options.schedulerId,
+      pollMs: options.schedulePollMs,
+      graceMs: options.scheduleGraceMs,
+      batchSize: options.batchSize,
+    });
     this.#sweepConfig = {
       pool: options.pool,
       dispatcher: this.#dispatcher,
@@ -123,6 +138,7 @@ class Scheduler implements RunningScheduler {
     this.#timer = setInterval(() => {
       this.#tickInProgress = this.#tickInProgress.then(() => this.#tick());
     }, this.#options.intervalMs);
+    this.#schedules.start();
     this.#log.info('scheduler started');
   }
 
@@ -144,9 +160,14 @@ class Scheduler implements RunningScheduler {
     return made;
   }
 
+  async tickSchedules(): Promise<number> {
+    return (await this.#schedules.tickNow()).length;
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    await this.#schedules.stop();
     await this.#tickInProgress;
     await this.#election.close();
     await this.#dispatcher.close();
