@@ -183,7 +183,10 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
         TaskSchema,
         false,
       ),
-    /** Resolves a step by hand, with optional results for its dependents. */
+    /**
+     * Resolves a step by hand, with optional results for its dependents. A decision step needs
+     * `chosen`: the steps it activates (`[]` for none); the others are skipped.
+     */
     resolveStep: (id: string, step: string, body: ResolveBody = {}): Promise<Task> =>
       send(
         { method: 'POST', path: `/v1/tasks/${enc(id)}/steps/${enc(step)}/resolve`, body },

@@ -23,6 +23,7 @@ export const StepStatusSchema = z.enum([
   'error',
   'cancelled',
   'resolved_manually',
+  'skipped',
 ]);
 
 /** Body of `POST /v1/tasks`. The caller's idempotency key travels in the `Idempotency-Key` header. */
@@ -62,6 +63,17 @@ export const TaskSummarySchema = z
   .meta({ id: 'TaskSummary' });
 export type TaskSummary = z.output<typeof TaskSummarySchema>;
 
+/** How the workers of one batch group stand; on the step that stands for the group in a task. */
+export const BatchGroupSummarySchema = z
+  .object({
+    total: z.number().int().describe('batches in the plan'),
+    complete: z.number().int().describe('complete or resolved_manually'),
+    failed: z.number().int().describe('error'),
+    inFlight: z.number().int().describe('enqueued, held, in_progress or waiting_retry'),
+  })
+  .meta({ id: 'BatchGroupSummary' });
+export type BatchGroupSummary = z.output<typeof BatchGroupSummarySchema>;
+
 export const StepSchema = z
   .object({
     id: z.uuid(),
@@ -83,6 +95,27 @@ export const StepSchema = z
     completedAt: nullableTimestamp,
     createdAt: timestamp,
     updatedAt: timestamp,
+    // Optional so that a client reads the answers of a server released before decision steps.
+    type: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('the template step type (decision, batchable, batch_worker), or null for an ordinary step'),
+    decides: z
+      .array(z.string())
+      .nullable()
+      .optional()
+      .describe("a decision step: the steps it may activate (its results' activate names those it chose)"),
+    convergence: z
+      .enum(['all', 'deferred'])
+      .optional()
+      .describe('deferred: a join that waits only for the parents that were activated'),
+    // Optional so that a client reads the answers of a server released before batch steps.
+    batch: BatchGroupSummarySchema.nullable()
+      .optional()
+      .describe(
+        'on the batch_worker step a batch plan expanded (it is batch 0 and stands for its group): how the batches stand; list them with GET /v1/tasks/{id}/steps/{step}/batches',
+      ),
   })
   .meta({ id: 'Step' });
 export type Step = z.output<typeof StepSchema>;
@@ -187,8 +220,18 @@ export const TaskAttemptListSchema = z.object({ attempts: z.array(TaskAttemptSch
 /** Body of the operator operations (cancel, retry a step). */
 export const OperatorBodySchema = z.strictObject({ reason: z.string().min(1).max(1000).optional() });
 export type OperatorBody = z.input<typeof OperatorBodySchema>;
-/** Body of `POST /v1/tasks/{id}/steps/{step}/resolve`: `results` become the step's results. */
-export const ResolveBodySchema = OperatorBodySchema.extend({ results: z.unknown().optional() });
+/**
+ * Body of `POST /v1/tasks/{id}/steps/{step}/resolve`: `results` become the step's results. A
+ * decision step is resolved with `chosen`, the steps it activates (the others are skipped).
+ */
+export const ResolveBodySchema = OperatorBodySchema.extend({
+  results: z.unknown().optional(),
+  chosen: z
+    .array(z.string())
+    .max(100)
+    .optional()
+    .describe('a decision step: the steps it activates, any of its decides ([] for none); required for one'),
+});
 export type ResolveBody = z.input<typeof ResolveBodySchema>;
 
 export const TemplateSummarySchema = z

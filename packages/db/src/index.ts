@@ -23,6 +23,7 @@ export {
 } from './breaker-state.ts';
 export { listBreakers } from './breaker-views.ts';
 export { findTasksNeedingAttention } from './dead-letters.ts';
+export { recordDecisionSuccess } from './decision-outcome.ts';
 export { eventLogHorizon, readEvents, type StoredEvent } from './events.ts';
 export {
   type HistoryRead,

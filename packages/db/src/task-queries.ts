@@ -46,6 +46,12 @@ export type StepDetail = {
   completedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The template step's type (decision, batchable, batch_worker), or null for an ordinary step. */
+  type: string | null;
+  /** A decision step's `decides` (what it may activate), or null; its results' `activate` is what it chose. */
+  decides: string[] | null;
+  /** `deferred`: a join that waits only for the parents that were activated; else `all`. */
+  convergence: 'all' | 'deferred';
   /**
    * On the step a batch plan expanded (the template's batch_worker step, which is batch 0): how
    * its batches stand. The other workers are not listed with the task (see listBatchWorkers), so
@@ -80,6 +86,7 @@ const STEP_COLUMNS = `s.id, s.name, s.handler, s.status, s.attempts, s.uncounted
        s.last_error AS "lastError", s.next_attempt_at AS "nextAttemptAt", s.hold_reason AS "holdReason",
        s.hold_until AS "holdUntil", s.enqueued_at AS "enqueuedAt", s.started_at AS "startedAt",
        s.completed_at AS "completedAt", s.created_at AS "createdAt", s.updated_at AS "updatedAt",
+       s.type, s.decides, s.convergence,
        COALESCE((SELECT array_agg(p.name ORDER BY p.name) FROM workflow_step_edges e
                    JOIN workflow_steps p ON p.id = e.from_step_id
                   WHERE e.to_step_id = s.id AND ${LISTED_STEP('p')}), '{}') AS "dependsOn",

@@ -36,14 +36,17 @@ export async function retryStep(
 
 /**
  * Resolves a step by hand, with optional results (see resolveStepManually in @switchyard/db),
- * and dispatches the children it made ready right after commit.
- * @throws NotFoundError, ConflictError (the step is running or finished; the task is cancelled or complete)
+ * and dispatches the children it made ready right after commit. A decision step needs `chosen`:
+ * the steps it activates (the others are skipped).
+ * @throws NotFoundError, ConflictError (the step is running or finished; the task is cancelled or
+ *   complete), ValidationError (a decision without `chosen`, an undeclared name, `chosen` on
+ *   another step)
  */
 export async function resolveStep(
   deps: OperatorDeps,
   taskId: string,
   stepName: string,
-  request: OperatorRequest & { results?: unknown },
+  request: OperatorRequest & { results?: unknown; chosen?: readonly string[] },
 ): Promise<OperatorStepResult> {
   const result = await withTransaction(deps.pool, (client) =>
     resolveStepManually(client, {
@@ -52,6 +55,7 @@ export async function resolveStep(
       actor: request.actor,
       reason: request.reason ?? null,
       results: request.results,
+      ...(request.chosen ? { chosen: request.chosen } : {}),
     }),
   );
   await dispatchCommitted(deps, taskId, result.ready);

@@ -40,6 +40,7 @@ import {
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { batchContext, recordBatchableOutcome } from './batch-steps.ts';
+import { recordDecisionOutcome } from './decision-steps.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
@@ -214,6 +215,18 @@ export class StepRunner {
       const batch = await recordBatchableOutcome(pool, workerId, { record, results, events }, this.#log);
       if (batch.kind === 'refused') return refuse(batch.message, batch.errorCode, null);
       return { failure: null, result: batch.result };
+    }
+    if (step.type === 'decision') {
+      const { pool, workerId } = this.#options;
+      const decided = await recordDecisionOutcome(
+        pool,
+        workerId,
+        step,
+        { record, results, events },
+        this.#log,
+      );
+      if (decided.kind === 'refused') return refuse(decided.message, decided.errorCode, null);
+      return { failure: null, result: decided.result };
     }
     try {
       return { failure: null, result: await this.#successes.submit({ record, results, events }) };

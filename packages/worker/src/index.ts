@@ -33,6 +33,8 @@ export {
   type BatchContext,
   classifyHttpResponse,
   classifyTransportError,
+  type DecisionResult,
+  decide,
   defineApiStepHandler,
   defineStepHandler,
   HttpConflictError,

@@ -84,16 +84,27 @@ function registerTaskOperations(tasks: Command, ctx: () => CliContext): void {
     .command('resolve-step <id> <step>')
     .description('resolve a step by hand; its dependents proceed')
     .option('--results <json>', 'results handed to the dependents, as JSON')
+    .option(
+      '--chosen <names>',
+      'a decision step: the steps it activates, comma-separated ("" for none); the others are skipped',
+    )
     .option('--reason <reason>')
     .option('--json', 'print JSON')
-    .action(async (id: string, step: string, opts: Json & { reason?: string; results?: string }) => {
-      const body = {
-        ...(opts.reason ? { reason: opts.reason } : {}),
-        ...(opts.results ? { results: parseJsonOption('results', opts.results) } : {}),
-      };
-      const task = await ctx().client().resolveStep(id, step, body);
-      print(ctx(), opts.json, task, () => formatTask(task));
-    });
+    .action(
+      async (
+        id: string,
+        step: string,
+        opts: Json & { reason?: string; results?: string; chosen?: string },
+      ) => {
+        const body = {
+          ...(opts.reason ? { reason: opts.reason } : {}),
+          ...(opts.results ? { results: parseJsonOption('results', opts.results) } : {}),
+          ...(opts.chosen === undefined ? {} : { chosen: chosenNames(opts.chosen) }),
+        };
+        const task = await ctx().client().resolveStep(id, step, body);
+        print(ctx(), opts.json, task, () => formatTask(task));
+      },
+    );
   tasks
     .command('watch <id>')
     .description('follow a task until it finishes; exit 0 when complete, 10 on error or cancel')
@@ -236,4 +247,12 @@ function report(ctx: CliContext, task: Task, seen: Map<string, string>, json?: b
       );
     else ctx.io.out(`${at}  ${step.name.padEnd(24)} ${step.status} (attempt ${step.attempts})`);
   }
+}
+
+/** `--chosen a,b` as names; `--chosen ""` chooses none. */
+function chosenNames(text: string): string[] {
+  return text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
 }
