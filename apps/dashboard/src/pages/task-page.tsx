@@ -5,6 +5,7 @@ import { ConfirmDialog, type ConfirmRequest } from '../components/confirm-dialog
 import { DagView, focusStepRow } from '../components/dag-view.tsx';
 import { ErrorNote } from '../components/error-note.tsx';
 import { JsonBlock } from '../components/json-block.tsx';
+import { decisionDetail, resolvePrompt } from '../decisions.ts';
 import { StatusBadge } from '../components/status-badge.tsx';
 import { formatTime } from '../format.ts';
 import { useTaskEvents } from '../task-events.ts';
@@ -67,14 +68,14 @@ export function TaskPage({ id }: { id: string }) {
   const askResolve = (step: Step) =>
     setConfirm({
       title: `Resolve step ${step.name} by hand?`,
-      message: 'The step becomes resolved manually with the results given, and its dependents proceed.',
+      message: resolvePrompt(step).message,
       confirmLabel: 'Resolve step',
       reason: 'optional',
       json: true,
       onConfirm: ({ reason, json }) =>
         act(`${base}/steps/${segment(step.name)}/resolve`, {
           ...(reason ? { reason } : {}),
-          ...(json === undefined ? {} : { results: json }),
+          ...resolvePrompt(step).body(json),
         }),
     });
 
@@ -99,7 +100,7 @@ export function TaskPage({ id }: { id: string }) {
               name: step.name,
               dependsOn: step.dependsOn,
               status: step.status,
-              detail: `${step.attempts}/${step.maxAttempts}`,
+              detail: decisionDetail(step) ?? `${step.attempts}/${step.maxAttempts}`,
             }))}
             onSelect={(name) => {
               setSelectedStep(name);
