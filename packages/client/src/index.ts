@@ -2,6 +2,7 @@
  * @switchyard/client: a typed client of Switchyard's HTTP API, and the wire contract (zod
  * schemas) that the server validates and serializes with.
  */
+export * from './batch-contract.ts';
 export {
   createSwitchyardClient,
   type SwitchyardClient,

@@ -327,7 +327,10 @@ export async function listStepAttempts(
 /** An attempt with the name of its step, for a task's whole history at once. */
 export type TaskAttemptView = AttemptView & { step: string };
 
-/** Every recorded attempt of a task's steps, in the order they started. */
+/**
+ * Every recorded attempt of the steps a task lists, in the order they started: a batch group's
+ * workers past batch 0 are left out, as from the task (listBatchWorkers; listStepAttempts by name).
+ */
 export async function listTaskAttempts(db: Queryable, taskId: string): Promise<TaskAttemptView[]> {
   const { rows } = await db.query(
     `SELECT s.name AS step, a.attempt, a.worker_id AS "workerId", a.outcome, a.error_class AS "errorClass",
@@ -335,7 +338,7 @@ export async function listTaskAttempts(db: Queryable, taskId: string): Promise<T
             a.retry_after_ms AS "retryAfterMs", a.stale, a.fallback, a.dependent_system AS "dependentSystem",
             a.started_at AS "startedAt", a.finished_at AS "finishedAt", a.duration_ms AS "durationMs"
        FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
-      WHERE a.task_id = $1 ORDER BY a.started_at, a.id`,
+      WHERE a.task_id = $1 AND ${LISTED_STEP('s')} ORDER BY a.started_at, a.id`,
     [taskId],
   );
   return rows as TaskAttemptView[];

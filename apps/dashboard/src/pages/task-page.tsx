@@ -1,6 +1,7 @@
 import type { Step, Task, TaskAttempt } from '@switchyard/client';
 import { useEffect, useState } from 'react';
 import { callApi, segment } from '../api.ts';
+import { dagDetail, dagStatus } from '../batch-progress.ts';
 import { ConfirmDialog, type ConfirmRequest } from '../components/confirm-dialog.tsx';
 import { DagView, focusStepRow } from '../components/dag-view.tsx';
 import { ErrorNote } from '../components/error-note.tsx';
@@ -99,8 +100,8 @@ export function TaskPage({ id }: { id: string }) {
             steps={task.steps.map((step) => ({
               name: step.name,
               dependsOn: step.dependsOn,
-              status: step.status,
-              detail: decisionDetail(step) ?? `${step.attempts}/${step.maxAttempts}`,
+              status: dagStatus(step),
+              detail: decisionDetail(step) ?? dagDetail(step),
             }))}
             onSelect={(name) => {
               setSelectedStep(name);
