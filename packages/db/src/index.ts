@@ -118,17 +118,13 @@ export {
 export {
   type ClaimedDelivery,
   claimWebhookDeliveries,
-  createWebhook,
   type DeliveryAttemptOutcome,
   type DeliveryAttemptRecord,
-  deleteWebhook,
   failOrphanedDelivery,
   fanOutEvents,
-  getWebhook,
   holdWebhookDelivery,
-  listWebhookDeliveries,
-  listWebhooks,
   recordWebhookDeliveryAttempt,
   releaseHeldDeliveries,
-} from './webhooks.ts';
+} from './webhook-deliveries.ts';
+export { createWebhook, deleteWebhook, getWebhook, listWebhookDeliveries, listWebhooks } from './webhooks.ts';
 export { findUnservedSteps, recordWorkerHeartbeat, recordWorkerStopped } from './workers.ts';
