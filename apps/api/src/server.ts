@@ -21,6 +21,7 @@ import { eventTriggerRoutes } from './routes/event-triggers.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -72,6 +73,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
   await app.register(webhookRoutes(deps));
+  await app.register(scheduleRoutes(deps));
   await app.register(queueRoutes(deps, timeouts.redisMs));
   await app.register(healthRoutes(deps, options, metrics));
   await app.register(docsRoutes);

@@ -24,6 +24,7 @@ describe('the OpenAPI document', () => {
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(documented).toEqual([
+      'DELETE /v1/schedules/{id}',
       'DELETE /v1/webhooks/{id}',
       'GET /health/live',
       'GET /health/ready',
@@ -32,6 +33,8 @@ describe('the OpenAPI document', () => {
       'GET /v1/breakers/{system}',
       'GET /v1/events',
       'GET /v1/queues',
+      'GET /v1/schedules',
+      'GET /v1/schedules/{id}',
       'GET /v1/tasks',
       'GET /v1/tasks/counts',
       'GET /v1/tasks/{id}',
@@ -46,6 +49,9 @@ describe('the OpenAPI document', () => {
       'GET /v1/webhooks/{id}/deliveries',
       'POST /v1/breakers/{system}/{action}',
       'POST /v1/events',
+      'POST /v1/schedules',
+      'POST /v1/schedules/{id}/pause',
+      'POST /v1/schedules/{id}/resume',
       'POST /v1/tasks',
       'POST /v1/tasks/{id}/cancel',
       'POST /v1/tasks/{id}/steps/{step}/resolve',

@@ -45,6 +45,7 @@ import {
   type SwitchyardEvent,
 } from './event-contract.ts';
 import { isTerminalTaskEvent, type StreamTaskEventsOptions, streamTaskEvents } from './event-stream.ts';
+import { scheduleCalls } from './schedule-client.ts';
 import {
   type CreatedWebhook,
   CreatedWebhookSchema,
@@ -127,13 +128,20 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
      * template's retries by it; `strict` and `caller_key` identities dedupe them already). So a
      * create whose answer was lost (a dropped connection, a 503 `outcome_unknown`) is never made
      * twice; a retry that finds the task an earlier attempt made returns it.
+     * `runAt` (or `body.runAt`) delays the start: the task exists at once, its steps start then.
      */
-    createTask(body: CreateTaskBody, opts: { idempotencyKey?: string } = {}): Promise<CreateTaskResponse> {
+    createTask(
+      body: CreateTaskBody,
+      opts: { idempotencyKey?: string; runAt?: Date | string } = {},
+    ): Promise<CreateTaskResponse> {
       const headers = opts.idempotencyKey
         ? { 'idempotency-key': opts.idempotencyKey }
         : { 'switchyard-retry-key': randomUUID() };
-      return send({ method: 'POST', path: '/v1/tasks', body, headers }, CreateTaskResponseSchema, true);
+      const runAt = opts.runAt instanceof Date ? opts.runAt.toISOString() : opts.runAt;
+      const sent = runAt ? { ...body, runAt } : body;
+      return send({ method: 'POST', path: '/v1/tasks', body: sent, headers }, CreateTaskResponseSchema, true);
     },
+    ...scheduleCalls(send),
     /**
      * Posts an event: starts every template whose triggers list it, the payload as context.
      * Retried like a create when `idempotencyKey` is given (a replay returns the first post's

@@ -39,6 +39,11 @@ export const CreateTaskBodySchema = z
     reason: z.string().max(1000).optional(),
     tags: z.array(z.string().max(100)).max(50).optional(),
     priority: z.number().int().min(-1000).max(1000).optional(),
+    runAt: timestamp
+      .optional()
+      .describe(
+        'delayed start: the task exists at once (pending, cancellable) and its first steps start at this time, never earlier; a time past starts now, more than a year ahead is refused',
+      ),
   })
   .meta({ id: 'CreateTaskBody' });
 export type CreateTaskBody = z.input<typeof CreateTaskBodySchema>;
@@ -59,6 +64,9 @@ export const TaskSummarySchema = z
     createdAt: timestamp,
     updatedAt: timestamp,
     completedAt: nullableTimestamp,
+    runAt: nullableTimestamp.describe('delayed start: no step starts before it (null: started at once)'),
+    scheduleId: z.uuid().nullable().describe('the schedule that created the task'),
+    scheduleTickAt: nullableTimestamp.describe("the schedule's tick the task was created for"),
   })
   .meta({ id: 'TaskSummary' });
 export type TaskSummary = z.output<typeof TaskSummarySchema>;
