@@ -41,6 +41,7 @@ describe('the OpenAPI document', () => {
       'GET /v1/tasks/{id}/attempts',
       'GET /v1/tasks/{id}/events',
       'GET /v1/tasks/{id}/steps/{step}/attempts',
+      'GET /v1/tasks/{id}/steps/{step}/batches',
       'GET /v1/tasks/{id}/transitions',
       'GET /v1/templates',
       'GET /v1/templates/{namespace}/{name}',

@@ -25,6 +25,7 @@ import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
 import { redactSecrets, redactTask } from '../redact.ts';
 import { decodeCursor, encodeCursor, wire } from '../wire.ts';
+import { registerBatchWorkers } from './batch-workers.ts';
 import { assertTaskAccess, StepParams, TaskParams, visibleTask } from './task-access.ts';
 
 export function registerTaskReads(app: FastifyInstance, deps: ApiDeps) {
@@ -34,6 +35,7 @@ export function registerTaskReads(app: FastifyInstance, deps: ApiDeps) {
   registerTransitions(app, deps);
   registerAttempts(app, deps);
   registerTaskAttempts(app, deps);
+  registerBatchWorkers(app, deps);
 }
 
 /** GET /v1/tasks/{id} */
