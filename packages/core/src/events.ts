@@ -9,7 +9,11 @@ import { compileContextValidator } from './context.ts';
 import { ValidationError } from './errors.ts';
 import type { PublishCondition, PublishedEvent } from './template-schema.ts';
 
-/** Events Switchyard itself publishes, and the transition each reports. */
+/**
+ * Events Switchyard itself publishes, and the transition each reports. The step events are the
+ * ones an operator acts on (a failure, a repair); a step skipped by a decision has none, as a
+ * completed step has none: it is the ordinary course of the workflow, recorded in the audit.
+ */
 export const LIFECYCLE_EVENTS = {
   'task.completed': 'a task reached complete',
   'task.failed': 'a task reached error (blocked by failures; an operator may still retry it)',
