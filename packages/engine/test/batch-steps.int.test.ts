@@ -21,6 +21,19 @@ function batchTemplate(prefix: string) {
   });
 }
 
+async function waitForStep(taskId: string, name: string, status: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { rows } = await h.pool.query(
+      'SELECT status, last_error FROM workflow_steps WHERE task_id = $1 AND name = $2',
+      [taskId, name],
+    );
+    if (rows[0]?.status === status) return rows[0];
+    if (Date.now() > deadline) throw new Error(`step ${name} still ${rows[0]?.status}`);
+    await sleep(50);
+  }
+}
+
 async function stepRows(taskId: string) {
   const { rows } = await h.pool.query(
     `SELECT name, status, type, batch_index, batch_cursor, batch_checkpoint, results
@@ -166,6 +179,40 @@ describe('batch steps', () => {
     expect(rows[0].message).toBe(
       'batch plan 10001 batches (total 10001 / batch_size 1) is over the limit of 10000 batches per task',
     );
+  });
+
+  it('counts the limit over the whole task: a second plan that would pass it fails, creating nothing', async () => {
+    const template = testTemplate({
+      steps: [
+        { name: 'first', handler: 'limit_first', type: 'batchable' },
+        // No worker serves limit_work here: the first plan's batches stay enqueued.
+        { name: 'first_work', handler: 'limit_work', type: 'batch_worker', depends_on: ['first'] },
+        { name: 'second', handler: 'limit_second', type: 'batchable', depends_on: ['first'] },
+        { name: 'second_work', handler: 'limit_work', type: 'batch_worker', depends_on: ['second'] },
+      ],
+    });
+    await h.start(
+      [
+        defineStepHandler('limit_first', () => ({ total: 6_000, batch_size: 1 })),
+        defineStepHandler('limit_second', () => ({ total: 4_001, batch_size: 1 })),
+      ],
+      [template],
+    );
+    const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
+    const second = await waitForStep(task.id, 'second', 'error');
+
+    expect(second.last_error).toMatchObject({
+      code: 'batch_limit_exceeded',
+      message:
+        'batch plan of 4001 batches would take the task to 10001, over the limit of 10000 batches per task',
+    });
+    const { rows } = await h.pool.query(
+      `SELECT count(*) FILTER (WHERE name LIKE 'first_work%')::int AS first,
+              count(*) FILTER (WHERE name LIKE 'second_work%')::int AS second
+         FROM workflow_steps WHERE task_id = $1`,
+      [task.id],
+    );
+    expect(rows[0]).toEqual({ first: 6_000, second: 1 });
   });
 
   it('hands a retried attempt the last checkpoint, and refuses a checkpoint from a stale attempt', async () => {
