@@ -13,16 +13,26 @@ import {
   type BreakerRow,
   type BreakerState,
   decideBreaker,
-  webhookIdOfSystem,
 } from '@switchyard/core';
 import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
 
+/**
+ * What a breaker guards: a service steps call (`step`), or a webhook receiver (`webhook`,
+ * named `webhook:<id>`). The kind says where its evidence comes from and what it holds and
+ * releases; code branches on it, never on the name.
+ */
+export type BreakerKind = 'step' | 'webhook';
+
 /** Creates the breaker row of a system if it has none yet (with the default policy). */
-export async function ensureBreakerRow(db: Queryable, system: string): Promise<void> {
+export async function ensureBreakerRow(
+  db: Queryable,
+  system: string,
+  kind: BreakerKind = 'step',
+): Promise<void> {
   await db.query(
-    `INSERT INTO circuit_breakers (dependent_system, policy) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING`,
-    [system, JSON.stringify(BREAKER_POLICY_DEFAULTS)],
+    `INSERT INTO circuit_breakers (dependent_system, kind, policy) VALUES ($1, $3, $2::jsonb) ON CONFLICT DO NOTHING`,
+    [system, JSON.stringify(BREAKER_POLICY_DEFAULTS), kind],
   );
 }
 
@@ -35,12 +45,21 @@ export async function configureBreaker(db: Queryable, system: string, policy: Br
   );
 }
 
-export type LockedBreaker = BreakerRow & { dependentSystem: string; policy: BreakerPolicy };
+export type LockedBreaker = BreakerRow & {
+  dependentSystem: string;
+  kind: BreakerKind;
+  policy: BreakerPolicy;
+};
 
-export async function lockBreaker(db: Queryable, system: string): Promise<LockedBreaker> {
-  await ensureBreakerRow(db, system);
+/** Locks a system's breaker row, creating it (of `kind`) if it has none yet. */
+export async function lockBreaker(
+  db: Queryable,
+  system: string,
+  kind: BreakerKind = 'step',
+): Promise<LockedBreaker> {
+  await ensureBreakerRow(db, system, kind);
   const { rows } = await db.query(
-    `SELECT dependent_system AS "dependentSystem", state, since, next_probe_at AS "nextProbeAt",
+    `SELECT dependent_system AS "dependentSystem", kind, state, since, next_probe_at AS "nextProbeAt",
             trip_count AS "tripCount", forced, policy
        FROM circuit_breakers WHERE dependent_system = $1 FOR UPDATE`,
     [system],
@@ -54,20 +73,13 @@ export async function lockBreaker(db: Queryable, system: string): Promise<Locked
  * say nothing about the service left out); a webhook receiver's calls are its delivery
  * attempts, where anything but a 2xx is a failure. `$1` is the dependent system.
  */
-const EVIDENCE_SOURCES = {
-  step_attempts: `SELECT id, outcome IN ${FAILURE_OUTCOMES} AS failed, outcome = 'success' AS succeeded, finished_at
+const EVIDENCE_SOURCES: Record<BreakerKind, string> = {
+  step: `SELECT id, outcome IN ${FAILURE_OUTCOMES} AS failed, outcome = 'success' AS succeeded, finished_at
                     FROM step_attempts
                    WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}`,
-  webhook_delivery_attempts: `SELECT id, outcome <> 'success' AS failed, outcome = 'success' AS succeeded, finished_at
-                                FROM webhook_delivery_attempts WHERE dependent_system = $1`,
-} as const;
-
-/** The source of a system's evidence: a webhook receiver's delivery attempts, or step attempts. */
-function evidenceSource(system: string): string {
-  return webhookIdOfSystem(system) === null
-    ? EVIDENCE_SOURCES.step_attempts
-    : EVIDENCE_SOURCES.webhook_delivery_attempts;
-}
+  webhook: `SELECT id, outcome <> 'success' AS failed, outcome = 'success' AS succeeded, finished_at
+                FROM webhook_delivery_attempts WHERE dependent_system = $1`,
+};
 
 /** The window counts, consecutive failures and probe results for one system, in one query. */
 async function gatherEvidence(
@@ -84,7 +96,7 @@ async function gatherEvidence(
                                   WHERE dependent_system = $1 AND to_state = 'closed'), '-infinity')) AS window_start
      ), calls AS (
        SELECT id, failed, succeeded, finished_at, finished_at > (SELECT window_start FROM bounds) AS in_window
-         FROM (${evidenceSource(breaker.dependentSystem)}) source
+         FROM (${EVIDENCE_SOURCES[breaker.kind]}) source
         WHERE finished_at > LEAST((SELECT window_start FROM bounds), $3))
      SELECT count(*) FILTER (WHERE in_window)::int AS calls,
             count(*) FILTER (WHERE in_window AND failed)::int AS failures,
@@ -120,15 +132,16 @@ export type BreakerTransition = {
 
 /**
  * Re-decides one system's breaker from the persisted history and applies the decision.
- * Locks: the breaker row (created on first use). Returns the transition made, or null.
+ * Locks: the breaker row (created on first use, of `kind`, default `step`). Returns the
+ * transition made, or null.
  * Called by workers after a counted failure or a probe's success (so a trip stops calls at
  * once) and by the scheduler every sweep (so time-based moves happen without traffic).
  */
 export async function evaluateBreaker(
   db: Queryable,
-  input: { dependentSystem: string; actor: string; now?: Date; random?: () => number },
+  input: { dependentSystem: string; kind?: BreakerKind; actor: string; now?: Date; random?: () => number },
 ): Promise<{ state: BreakerState; transition: BreakerTransition | null }> {
-  const breaker = await lockBreaker(db, input.dependentSystem);
+  const breaker = await lockBreaker(db, input.dependentSystem, input.kind);
   const { trippingAttempts, ...evidence } = await gatherEvidence(db, breaker);
   const now = input.now ?? new Date();
   const decision = decideBreaker(breaker.policy, breaker, evidence, now, input.random);
@@ -180,8 +193,12 @@ async function applyDecision(
   );
 }
 
-/** Dependent systems that have a breaker row. */
-export async function breakerSystems(db: Queryable): Promise<string[]> {
-  const { rows } = await db.query('SELECT dependent_system FROM circuit_breakers ORDER BY dependent_system');
-  return rows.map((row) => row.dependent_system as string);
+/** Dependent systems that have a breaker row, each with its breaker's kind. */
+export async function breakerSystems(
+  db: Queryable,
+): Promise<{ dependentSystem: string; kind: BreakerKind }[]> {
+  const { rows } = await db.query(
+    'SELECT dependent_system AS "dependentSystem", kind FROM circuit_breakers ORDER BY dependent_system',
+  );
+  return rows as { dependentSystem: string; kind: BreakerKind }[];
 }

@@ -9,6 +9,7 @@ import {
   WEBHOOK_SYSTEM_PREFIX,
 } from '@switchyard/core';
 import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
+import type { BreakerKind } from './breaker-state.ts';
 import type { Queryable } from './pool.ts';
 
 /** One breaker as operators see it. */
@@ -30,8 +31,10 @@ export type BreakerView = {
   probesInFlight: number;
 };
 
-/** SQL: the webhook id of breaker `b` when it guards a webhook receiver (`webhook:<id>`), else null. */
-const WEBHOOK_ID = `(CASE WHEN b.dependent_system LIKE '${WEBHOOK_SYSTEM_PREFIX}%' THEN substr(b.dependent_system, ${WEBHOOK_SYSTEM_PREFIX.length + 1})::uuid END)`;
+const WEBHOOK_KIND = 'webhook' satisfies BreakerKind;
+
+/** SQL: the webhook id of breaker `b` when it guards a webhook receiver (named `webhook:<id>`), else null. */
+const WEBHOOK_ID = `(CASE WHEN b.kind = '${WEBHOOK_KIND}' THEN substr(b.dependent_system, ${WEBHOOK_SYSTEM_PREFIX.length + 1})::uuid END)`;
 
 const VIEW_SQL = `
 SELECT b.dependent_system AS "dependentSystem", b.state, b.since, b.next_probe_at AS "nextProbeAt",

@@ -7,15 +7,16 @@ export {
   listApiKeys,
   revokeApiKey,
 } from './api-keys.ts';
-export { type BatchWorkerPage, type BatchWorkerView, listBatchWorkers } from './batch-views.ts';
 export {
   type BatchCheckpoint,
   type BatchCreation,
   recordBatchableSuccess,
   recordBatchCheckpoint,
 } from './batch-steps.ts';
+export { type BatchWorkerPage, type BatchWorkerView, listBatchWorkers } from './batch-views.ts';
 export { forceBreaker } from './breaker-overrides.ts';
 export {
+  type BreakerKind,
   type BreakerTransition,
   breakerSystems,
   configureBreaker,

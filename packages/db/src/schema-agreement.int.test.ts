@@ -71,6 +71,7 @@ describe('schema.prisma and prisma/migrations', () => {
     expect(rows.map((row) => row.conname)).toEqual([
       'api_keys_scopes_check',
       'circuit_breakers_forced_check',
+      'circuit_breakers_kind_check',
       'circuit_breakers_state_check',
       'schedule_ticks_outcome_check',
       'schedules_catch_up_check',

@@ -271,9 +271,10 @@ export async function releaseHeldDeliveries(
   db: Queryable,
   system: string,
 ): Promise<{ state: BreakerState; held: number; released: number }> {
+  const breaker = await lockBreaker(db, system, 'webhook');
   const webhookId = webhookIdOfSystem(system);
-  if (webhookId === null) throw new Error(`${system} is not a webhook receiver`);
-  const breaker = await lockBreaker(db, system);
+  if (breaker.kind !== 'webhook' || webhookId === null)
+    throw new Error(`${system} is not a webhook receiver`);
   let held = 0;
   if (breaker.state !== 'closed') {
     const result = await db.query(

@@ -47,7 +47,7 @@ export async function createWebhook(
      RETURNING ${WEBHOOK_COLUMNS}`,
     [input.url, input.events, input.namespaces, input.secret, input.createdBy],
   );
-  await ensureBreakerRow(db, webhookSystem(rows[0].id));
+  await ensureBreakerRow(db, webhookSystem(rows[0].id), 'webhook');
   return rows[0];
 }
 

@@ -1,4 +1,3 @@
-import { webhookIdOfSystem } from '@switchyard/core';
 import {
   type BreakerTransition,
   breakerSystems,
@@ -17,7 +16,7 @@ export type BreakerSweepConfig = { pool: Pool; dispatcher: StepDispatcher; log: 
  * The scheduler's part of the breakers: re-decide every breaker from the history (time moves
  * an open breaker to half-open without any traffic), then release held steps — as probes while
  * half-open (never more in flight than the policy allows), on a doubling ramp once closed.
- * A webhook receiver's breaker (`webhook:<id>`) is decided the same way from its delivery
+ * A webhook receiver's breaker (kind `webhook`) is decided the same way from its delivery
  * attempts, and releases held deliveries instead of steps.
  * Each system is one transaction under its breaker row's lock.
  */
@@ -27,7 +26,7 @@ export async function sweepBreakers(
   const { pool, dispatcher, log, actor } = config;
   const transitions: BreakerTransition[] = [];
   let released = 0;
-  for (const dependentSystem of await breakerSystems(pool)) {
+  for (const { dependentSystem, kind } of await breakerSystems(pool)) {
     const { transition } = await withTransaction(pool, (client) =>
       evaluateBreaker(client, { dependentSystem, actor }),
     );
@@ -35,7 +34,7 @@ export async function sweepBreakers(
       transitions.push(transition);
       logTransition(log, transition);
     }
-    if (webhookIdOfSystem(dependentSystem) !== null) {
+    if (kind === 'webhook') {
       // A webhook receiver: its held deliveries, not steps (the delivery loop claims them).
       const deliveries = await withTransaction(pool, (client) =>
         releaseHeldDeliveries(client, dependentSystem),

@@ -275,6 +275,7 @@ class DeliveryLoop implements RunningWebhookDelivery {
       if (sent.outcome !== 'success' || claim.probe) {
         const { state, transition } = await evaluateBreaker(client, {
           dependentSystem: system,
+          kind: 'webhook',
           actor: this.claimer,
         });
         if (transition) {
