@@ -1,15 +1,14 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '@switchyard/client';
 import { generateWebhookSecret } from '@switchyard/core';
 import { createWebhook, withTransaction } from '@switchyard/db';
+import { type ReceivedWebhook, startWebhookReceiver, type TestWebhookReceiver } from '@switchyard/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Fleet, recordedTemplate, spawnAppProcess, startFleet, waitFor } from './harness.ts';
 
 const DEADLINE_MS = 120_000;
 
 let fleet: Fleet;
-let receiver: Receiver;
+let receiver: TestWebhookReceiver;
 beforeEach(async () => {
   fleet = await startFleet();
 }, DEADLINE_MS);
@@ -18,39 +17,20 @@ afterEach(async () => {
   await fleet.close();
 }, DEADLINE_MS);
 
-/** A receiver that verifies each delivery with verifyWebhook and answers after `delayMs`. */
-type Receiver = {
-  url: string;
-  requests: { id: string; taskId: string; valid: boolean; at: number }[];
-  close(): Promise<void>;
-};
-
-async function startReceiver(secret: string, delayMs: number): Promise<Receiver> {
-  const requests: Receiver['requests'] = [];
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => {
-      let entry = { id: String(request.headers['webhook-id']), taskId: '', valid: false, at: Date.now() };
-      try {
-        const payload = verifyWebhook(secret, request.headers, Buffer.concat(chunks));
-        entry = { ...entry, id: payload.id, taskId: String(payload.data.task_id), valid: true };
-      } catch {}
-      requests.push(entry);
-      setTimeout(() => response.writeHead(entry.valid ? 204 : 400).end(), delayMs);
-    });
+/**
+ * Each delivery checked with verifyWebhook as it arrives (a refusal answers 400), each answer
+ * held back `delayMs` so deliveries stay in flight.
+ */
+async function startReceiver(secret: string, delayMs: number): Promise<TestWebhookReceiver> {
+  return startWebhookReceiver({
+    secret: () => secret,
+    delayMs,
+    verify: (headers, body) => verifyWebhook(secret, headers, body),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
+
+/** The task of a delivery verifyWebhook accepted, else null. */
+const verifiedTaskId = (request: ReceivedWebhook) => (request.verified ? String(request.data.task_id) : null);
 
 async function subscribe(delayMs: number) {
   const secret = generateWebhookSecret();
@@ -101,8 +81,8 @@ describe('webhook deliveries survive the delivering process', () => {
     await waitFor('all 50 delivered', async () => (await deliveredCount(webhook.id)) === 50, DEADLINE_MS);
     await fleet.waitForTasks(ids, DEADLINE_MS);
 
-    expect(receiver.requests.every((r) => r.valid)).toBe(true);
-    expect(new Set(receiver.requests.map((r) => r.taskId))).toEqual(new Set(ids));
+    expect(receiver.requests.every((r) => r.verified)).toBe(true);
+    expect(new Set(receiver.requests.map(verifiedTaskId))).toEqual(new Set(ids));
     const { rows: retaken } = await fleet.pool.query(
       `SELECT DISTINCT a.claimed_by FROM webhook_delivery_attempts a WHERE a.delivery_id = ANY($1::bigint[])`,
       [orphaned.map((row) => row.id)],
@@ -131,7 +111,7 @@ describe('webhook deliveries survive the delivering process', () => {
         '5 delivered by the scheduler process',
         async () => (await deliveredCount(webhook.id)) === 5,
       );
-      expect(new Set(receiver.requests.map((r) => r.taskId))).toEqual(new Set(ids));
+      expect(new Set(receiver.requests.map(verifiedTaskId))).toEqual(new Set(ids));
     } finally {
       scheduler.child.kill('SIGTERM');
       await scheduler.exited;
@@ -180,7 +160,7 @@ describe('webhook deliveries survive the delivering process', () => {
       );
       const lost = (await fleet.dispatcher.findMissing(queued)).length;
 
-      const validTaskIds = () => new Set(receiver.requests.filter((r) => r.valid).map((r) => r.taskId));
+      const validTaskIds = () => new Set(receiver.requests.filter((r) => r.verified).map(verifiedTaskId));
       await waitFor('a valid delivery for every task', async () => validTaskIds().size === 200, DEADLINE_MS);
       await fleet.waitForTasks(ids, DEADLINE_MS);
       await waitFor(
@@ -191,8 +171,8 @@ describe('webhook deliveries survive the delivering process', () => {
 
       // Deduplicated by webhook-id: one event per task, each task's event at least once.
       const byId = new Map<string, string>();
-      for (const r of receiver.requests) if (r.valid) byId.set(r.id, r.taskId);
-      expect(receiver.requests.every((r) => r.valid)).toBe(true);
+      for (const r of receiver.requests) if (r.verified) byId.set(r.id, String(r.data.task_id));
+      expect(receiver.requests.every((r) => r.verified)).toBe(true);
       expect(byId.size).toBe(200);
       expect(new Set(byId.values())).toEqual(new Set(ids));
       expect(validTaskIds()).toEqual(new Set(ids));
@@ -209,7 +189,7 @@ describe('webhook deliveries survive the delivering process', () => {
         [ids],
       );
       const firstDelivery = Math.min(
-        ...receiver.requests.filter((r) => r.taskId === last[0].id).map((r) => r.at),
+        ...receiver.requests.filter((r) => r.data.task_id === last[0].id).map((r) => r.receivedAt.getTime()),
       );
       const duplicates = receiver.requests.length - byId.size;
       console.info(

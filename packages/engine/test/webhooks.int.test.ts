@@ -17,24 +17,29 @@ import {
 } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
+import {
+  expectedWebhookSignature,
+  startWebhookReceiver,
+  type TestWebhookReceiver,
+} from '@switchyard/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sweepBreakers } from '../src/breaker-sweep.ts';
 import { resolveStep } from '../src/operator-steps.ts';
 import { type RunningWebhookDelivery, startWebhookDelivery } from '../src/webhook-delivery.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
-import { expectedSignature, startTestReceiver, type TestReceiver, waitUntil } from './webhook-receiver.ts';
+import { waitUntil } from './wait-until.ts';
 
 const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 const FAST = { delaysMs: [50, 100, 200], giveUpAfterMs: 3_600_000 };
 
 let h: EngineHarness;
 let secret = '';
-let receiver: TestReceiver;
+let receiver: TestWebhookReceiver;
 const running: RunningWebhookDelivery[] = [];
 
 beforeAll(async () => {
   h = await createEngineHarness();
-  receiver = await startTestReceiver(() => secret);
+  receiver = await startWebhookReceiver({ secret: () => secret });
 });
 afterEach(async () => {
   for (const loop of running.splice(0)) await loop.stop();
@@ -98,7 +103,7 @@ describe('signing', () => {
     expect(headers['webhook-id']).toBe('e1');
     expect(headers['webhook-timestamp']).toBe('1796378405');
     expect(headers['webhook-signature']).toBe(
-      expectedSignature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'e1', '1796378405', body),
+      expectedWebhookSignature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'e1', '1796378405', body),
     );
   });
 });
