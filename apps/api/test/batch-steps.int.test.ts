@@ -1,3 +1,4 @@
+import { createSwitchyardClient } from '@switchyard/client';
 import { defineTemplate } from '@switchyard/core';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,8 +88,9 @@ describe('batch groups over HTTP', () => {
       results: { cursor: { start: 10, end: 20 } },
     });
     expect(first.body.nextAfter).toBe(1);
-    const last = await h.call('GET', `/v1/tasks/${id}/steps/work/batches?limit=2&after=1`);
-    expect(last.body).toMatchObject({ workers: [{ name: 'work#2', index: 2 }], nextAfter: null });
+    const client = createSwitchyardClient({ baseUrl: h.url, apiKey: h.adminKey });
+    const last = await client.listBatchWorkers(id, 'work', { limit: 2, after: first.body.nextAfter });
+    expect(last).toMatchObject({ workers: [{ name: 'work#2', index: 2 }], nextAfter: null });
     const failedOnly = await h.call('GET', `/v1/tasks/${id}/steps/work/batches?status=error`);
     expect(failedOnly.body).toEqual({ workers: [], nextAfter: null });
     const notAGroup = await h.call('GET', `/v1/tasks/${id}/steps/report/batches`);

@@ -37,6 +37,7 @@ import {
   type Transition,
   TransitionListSchema,
 } from './contract.ts';
+import { type BatchWorkerPage, BatchWorkerPageSchema, type ListBatchWorkersQuery } from './batch-contract.ts';
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 import {
   type EventPage,
@@ -181,6 +182,20 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
     getTaskAttempts: async (id: string): Promise<TaskAttempt[]> =>
       (await send({ method: 'GET', path: `/v1/tasks/${enc(id)}/attempts` }, TaskAttemptListSchema, true))
         .attempts,
+    /**
+     * A page of the workers of a batch group (`step` is the template's batch_worker step), in
+     * batch order; pass `nextAfter` back as `after` for the next page.
+     */
+    listBatchWorkers: (
+      id: string,
+      step: string,
+      query: ListBatchWorkersQuery = {},
+    ): Promise<BatchWorkerPage> =>
+      send(
+        { method: 'GET', path: `/v1/tasks/${enc(id)}/steps/${enc(step)}/batches`, query },
+        BatchWorkerPageSchema,
+        true,
+      ),
     /** Cancels a task; returns it cancelled. */
     cancelTask: (id: string, reason?: string): Promise<Task> =>
       send({ method: 'POST', path: `/v1/tasks/${enc(id)}/cancel`, body: { reason } }, TaskSchema, false),
