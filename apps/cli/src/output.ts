@@ -16,7 +16,7 @@ export function table(header: string[], rows: string[][]): string {
     .join('\n');
 }
 
-function when(iso: string | null): string {
+export function when(iso: string | null): string {
   return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 }
 
@@ -29,6 +29,8 @@ function lastErrorText(step: Step): string {
 function stepNote(step: Step): string {
   if (step.status === 'held') return `held: ${step.holdReason ?? ''} until ${when(step.holdUntil)}`;
   if (step.status === 'waiting_retry') return `next attempt ${when(step.nextAttemptAt)}`;
+  if (step.status === 'enqueued' && step.attempts === 0 && step.nextAttemptAt)
+    return `starts ${when(step.nextAttemptAt)}`;
   return lastErrorText(step);
 }
 
@@ -38,6 +40,8 @@ export function formatTask(task: Task): string {
     `${task.id}  ${task.namespace}/${task.name}@${task.version}  ${task.status}`,
     `correlation ${task.correlationId}  created ${when(task.createdAt)}  completed ${when(task.completedAt)}`,
   ];
+  if (task.runAt) head.push(`delayed start: runs at ${when(task.runAt)}`);
+  if (task.scheduleId) head.push(`from schedule ${task.scheduleId}, tick ${when(task.scheduleTickAt)}`);
   const rows = task.steps.map((step) => [
     step.name,
     step.status,

@@ -4,6 +4,7 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerBreakerCommands } from './commands/breakers.ts';
 import { registerKeyCommands } from './commands/keys.ts';
 import { registerRoleCommands } from './commands/roles.ts';
+import { registerScheduleCommands } from './commands/schedules.ts';
 import { registerTaskCommands } from './commands/tasks.ts';
 import { type CliContext, createCliContext } from './context.ts';
 import { loadCliEnv } from './env.ts';
@@ -43,6 +44,7 @@ export function buildProgram(
     .showHelpAfterError();
   registerAdminCommands(program, ctx);
   registerTaskCommands(program, ctx);
+  registerScheduleCommands(program, ctx);
   registerBreakerCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerRoleCommands(program, ctx, childEnv);

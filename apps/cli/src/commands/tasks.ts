@@ -24,6 +24,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .option('--context-file <path>', 'read the context from a JSON file')
     .option('--correlation-id <id>', 'correlation id carried by every log line and call')
     .option('--idempotency-key <key>', 'a second create with the same key returns the first task')
+    .option('--run-at <iso>', 'delayed start: the task exists now, its steps start at this time (ISO 8601)')
     .option('--tag <tag...>', 'tags')
     .option('--wait', 'wait until the task finishes, showing progress; exit 10 on error or cancel')
     .option('--timeout <seconds>', 'with --wait, give up after this long (exit 6)', '600')
@@ -125,6 +126,7 @@ async function createCommand(
     contextFile?: string;
     correlationId?: string;
     idempotencyKey?: string;
+    runAt?: string;
     tag?: string[];
     wait?: boolean;
     timeout: string;
@@ -139,6 +141,7 @@ async function createCommand(
     ...(opts.version ? { version: opts.version } : {}),
     ...(opts.correlationId ? { correlationId: opts.correlationId } : {}),
     ...(opts.tag ? { tags: opts.tag } : {}),
+    ...(opts.runAt ? { runAt: isoOption('run-at', opts.runAt) } : {}),
   };
   const created = await ctx
     .client()
@@ -255,4 +258,12 @@ function chosenNames(text: string): string[] {
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name.length > 0);
+}
+
+/** An ISO 8601 time option, normalized to UTC; a usage error names the option otherwise. */
+function isoOption(name: string, text: string): string {
+  const at = new Date(text);
+  if (Number.isNaN(at.getTime()))
+    throw new UsageError(`--${name} must be an ISO 8601 time, e.g. 2026-12-24T18:00:00Z`);
+  return at.toISOString();
 }
