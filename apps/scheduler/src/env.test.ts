@@ -10,7 +10,30 @@ describe('scheduler env', () => {
       SWITCHYARD_SCHEDULER_BATCH_SIZE: 500,
       SWITCHYARD_SCHEDULE_POLL_MS: 500,
       SWITCHYARD_SCHEDULE_GRACE_MS: 10_000,
+      SWITCHYARD_WEBHOOK_CONCURRENCY: 16,
+      SWITCHYARD_WEBHOOK_POLL_MS: 250,
+      SWITCHYARD_WEBHOOK_LEASE_MS: 60_000,
     });
+  });
+
+  it('reads the webhook delivery settings, and refuses a lease the POST timeout could outlast', () => {
+    expect(
+      parseEnv(SchedulerEnvSchema, {
+        SWITCHYARD_WEBHOOK_CONCURRENCY: '4',
+        SWITCHYARD_WEBHOOK_POLL_MS: '50',
+        SWITCHYARD_WEBHOOK_LEASE_MS: '30000',
+      }),
+    ).toMatchObject({
+      SWITCHYARD_WEBHOOK_CONCURRENCY: 4,
+      SWITCHYARD_WEBHOOK_POLL_MS: 50,
+      SWITCHYARD_WEBHOOK_LEASE_MS: 30_000,
+    });
+    expect(() => parseEnv(SchedulerEnvSchema, { SWITCHYARD_WEBHOOK_LEASE_MS: '10000' })).toThrow(
+      /SWITCHYARD_WEBHOOK_LEASE_MS/,
+    );
+    expect(() => parseEnv(SchedulerEnvSchema, { SWITCHYARD_WEBHOOK_CONCURRENCY: '0' })).toThrow(
+      /SWITCHYARD_WEBHOOK_CONCURRENCY/,
+    );
   });
 
   it('reads breaker policies as JSON and names a malformed value', () => {

@@ -104,6 +104,15 @@ export const schedulerEnvShape = {
   SWITCHYARD_SCHEDULE_POLL_MS: envInt({ min: 50, max: 60_000, default: 500 }),
   /** A schedule's tick at most this late (ms) still fires as on time; older ones follow catch_up. */
   SWITCHYARD_SCHEDULE_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 10_000 }),
+  /** Webhook deliveries in flight at once in each scheduler process. */
+  SWITCHYARD_WEBHOOK_CONCURRENCY: envInt({ min: 1, max: 1000, default: 16 }),
+  /** How often the delivery loop looks for new events and due deliveries when idle (ms). */
+  SWITCHYARD_WEBHOOK_POLL_MS: envInt({ min: 10, max: 60_000, default: 250 }),
+  /**
+   * A delivery claim not finished by then is taken back by any replica (ms). At least 15 s: it
+   * must outlast the 10 s POST timeout, or a slow receiver's delivery would be claimed twice.
+   */
+  SWITCHYARD_WEBHOOK_LEASE_MS: envInt({ min: 15_000, max: 3_600_000, default: 60_000 }),
 };
 
 /** The common settings as parsed. */

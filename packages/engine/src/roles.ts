@@ -95,7 +95,15 @@ export function startSchedulerRole(
           },
         }
       : {}),
-  }).then((scheduler) => withWebhookDelivery(scheduler, { pool: infra.pool, logger }));
+  }).then((scheduler) =>
+    withWebhookDelivery(scheduler, {
+      pool: infra.pool,
+      logger,
+      concurrency: env.SWITCHYARD_WEBHOOK_CONCURRENCY,
+      pollIntervalMs: env.SWITCHYARD_WEBHOOK_POLL_MS,
+      leaseMs: env.SWITCHYARD_WEBHOOK_LEASE_MS,
+    }),
+  );
 }
 
 /**
