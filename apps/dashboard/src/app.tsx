@@ -2,6 +2,7 @@ import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { storeApiKey, storedApiKey } from './api.ts';
 import { BreakersPage } from './pages/breakers-page.tsx';
 import { QueuesPage } from './pages/queues-page.tsx';
+import { SchedulesPage } from './pages/schedules-page.tsx';
 import { TaskPage } from './pages/task-page.tsx';
 import { TasksPage } from './pages/tasks-page.tsx';
 import { TemplatesPage } from './pages/templates-page.tsx';
@@ -11,6 +12,7 @@ const NAV: { page: Route['page']; label: string; hash: string }[] = [
   { page: 'tasks', label: 'Tasks', hash: '#/tasks' },
   { page: 'breakers', label: 'Breakers', hash: '#/breakers' },
   { page: 'templates', label: 'Templates', hash: '#/templates' },
+  { page: 'schedules', label: 'Schedules', hash: '#/schedules' },
   { page: 'queues', label: 'Queues', hash: '#/queues' },
 ];
 
@@ -84,6 +86,8 @@ function Page({ route }: { route: Route }) {
       return <TemplatesPage namespace={route.namespace} name={route.name} />;
     case 'queues':
       return <QueuesPage />;
+    case 'schedules':
+      return <SchedulesPage />;
     case 'not_found':
       return <NotFound />;
     default:

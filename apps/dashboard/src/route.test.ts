@@ -17,6 +17,7 @@ describe('routes', () => {
       name: 'signup',
     });
     expect(parseRoute('#/queues')).toEqual({ page: 'queues' });
+    expect(parseRoute('#/schedules')).toEqual({ page: 'schedules' });
     expect(parseRoute('#/nowhere')).toEqual({ page: 'tasks' });
   });
 
@@ -35,6 +36,7 @@ describe('routes', () => {
       { page: 'breakers', system: 'a/b #c' },
       { page: 'templates', namespace: 'ns/1', name: 'n?2' },
       { page: 'queues' },
+      { page: 'schedules' },
     ];
     for (const route of routes) expect(parseRoute(href(route))).toEqual(route);
   });

@@ -7,6 +7,7 @@ export type Route =
   | { page: 'breakers'; system?: string }
   | { page: 'templates'; namespace?: string; name?: string }
   | { page: 'queues' }
+  | { page: 'schedules' }
   /** A hash that cannot be read (a malformed percent-encoding such as `%E0%A4%A`). */
   | { page: 'not_found'; hash: string };
 
@@ -23,6 +24,7 @@ export function parseRoute(hash: string): Route {
   if (page === 'templates')
     return a && b ? { page: 'templates', namespace: a, name: b } : { page: 'templates' };
   if (page === 'queues') return { page: 'queues' };
+  if (page === 'schedules') return { page: 'schedules' };
   return { page: 'tasks' };
 }
 

@@ -6,8 +6,8 @@ import { ConfirmDialog, type ConfirmRequest } from '../components/confirm-dialog
 import { DagView, focusStepRow } from '../components/dag-view.tsx';
 import { ErrorNote } from '../components/error-note.tsx';
 import { JsonBlock } from '../components/json-block.tsx';
-import { decisionDetail, resolvePrompt } from '../decisions.ts';
 import { StatusBadge } from '../components/status-badge.tsx';
+import { decisionDetail, resolvePrompt } from '../decisions.ts';
 import { formatTime } from '../format.ts';
 import { useTaskEvents } from '../task-events.ts';
 import { useApi } from '../use-api.ts';
@@ -140,6 +140,23 @@ function TaskHeader({ task, onCancel }: { task: Task; onCancel(): void }) {
         <dd className="wrap">{task.correlationId}</dd>
         <dt>Created</dt>
         <dd>{formatTime(task.createdAt)}</dd>
+        {task.runAt && (
+          <>
+            <dt>Starts at</dt>
+            <dd data-testid="task-run-at">{formatTime(task.runAt)} (delayed start)</dd>
+          </>
+        )}
+        {task.scheduleId && (
+          <>
+            <dt>Schedule</dt>
+            <dd data-testid="task-schedule">
+              <a href="#/schedules">
+                <code>{task.scheduleId}</code>
+              </a>
+              , tick {formatTime(task.scheduleTickAt)}
+            </dd>
+          </>
+        )}
         <dt>Finished</dt>
         <dd>{formatTime(task.completedAt)}</dd>
       </dl>
