@@ -62,7 +62,10 @@ describe('batch steps', () => {
         defineStepHandler('all_join', (ctx) => {
           joinStartedAt = Date.now();
           joinParents = Object.keys(ctx.parents).sort();
-          const items = Object.values(ctx.parents).reduce((n, r) => n + (r as { items: number }).items, 0);
+          const items = Object.values(ctx.parents).reduce(
+            (n: number, r) => n + (r as { items: number }).items,
+            0,
+          );
           return { items };
         }),
       ],
