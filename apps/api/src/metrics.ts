@@ -4,18 +4,20 @@
  * @switchyard/db's (fleet-metrics.ts); this file turns them into metrics.
  *
  * Counters and histograms tail the append-only tables (task_transitions, step_attempts,
- * step_transitions) by id from the start of history, in batches, so totals survive restarts
+ * step_transitions, webhook_delivery_attempts) by id from the start of history, in batches, so totals survive restarts
  * and each scrape reads only what is new. A row is read once it is `SETTLE_MS` old: ids are
  * taken at insert and committed later, so a row with a lower id can appear after a higher one;
  * a transaction open longer than that could still be missed (acceptable for metrics).
- * Gauges (queue depth, breaker state) are read fresh each scrape. Without Redis the scrape still
+ * Gauges (queue depth, breaker state, pending webhook deliveries) are read fresh each scrape. Without Redis the scrape still
  * answers (within the Redis timeout): `switchyard_redis_up` is 0 and no queue depth is reported.
  */
 import {
+  countPendingDeliveries,
   type HistoryRead,
   listStepTypes,
   type Pool,
   readBreakerStates,
+  readDeliveryAttempts,
   readFinishedAttempts,
   readStepClaims,
   readTaskTransitions,
@@ -43,6 +45,8 @@ type MetricsDeps = { pool: Pool; dispatcher: StepDispatcher };
 export function createFleetMetrics(deps: MetricsDeps, redisMs = 2_000): FleetMetrics {
   const registry = new Registry();
   const m = defineMetrics(registry);
+  // Every outcome is reported from the start, so a rate over the first failure is not missing.
+  for (const outcome of ['delivered', 'failed', 'dead']) m.deliveries.inc({ outcome }, 0);
   const tails = defineTails(m);
   let running: Promise<void> | null = null;
   const refresh = async () => {
@@ -113,6 +117,18 @@ function defineMetrics(registry: Registry) {
       help: 'Whether this scrape read the queue depths from Redis: 1 yes, 0 Redis did not answer',
       registers,
     }),
+    deliveries: new Counter({
+      name: 'switchyard_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered (2xx), failed (to be retried or held by the receiver breaker), dead (the failure that ended the delivery)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    pendingDeliveries: new Gauge({
+      name: 'switchyard_webhook_deliveries_pending',
+      help: "Webhook deliveries not yet delivered or given up: held (by the receiver's breaker) true or false",
+      labelNames: ['held'],
+      registers,
+    }),
     breaker: new Gauge({
       name: 'switchyard_breaker_state',
       help: 'Circuit breaker state per dependent system: 0 closed, 1 half-open, 2 open',
@@ -170,6 +186,9 @@ function defineTails(m: Metrics): Tail[] {
         m.queueWait.observe({ handler: row.handler }, Math.max(0, row.waitSeconds));
       }
     }),
+    tail(readDeliveryAttempts, (rows) => {
+      for (const row of rows) m.deliveries.inc({ outcome: row.outcome });
+    }),
   ];
 }
 
@@ -179,6 +198,9 @@ async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Pr
   for (const breaker of breakers) {
     m.breaker.set({ dependent_system: breaker.dependentSystem }, BREAKER_STATE[breaker.state]);
   }
+  const pending = await countPendingDeliveries(deps.pool);
+  m.pendingDeliveries.set({ held: 'true' }, pending.held);
+  m.pendingDeliveries.set({ held: 'false' }, pending.waiting);
   // Step types come from the registered templates: a small table, unlike workflow_steps.
   const handlers = await listStepTypes(deps.pool);
   m.depth.reset();

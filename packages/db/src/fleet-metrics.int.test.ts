@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.ts';
 import {
+  countPendingDeliveries,
   readBreakerStates,
+  readDeliveryAttempts,
   readFinishedAttempts,
   readStepClaims,
   readTaskTransitions,
@@ -144,6 +146,59 @@ describe('history reads', () => {
     expect(claims[0]!.waitSeconds).toBeCloseTo(2.5, 1);
     expect(claims[1]!.waitSeconds).toBeCloseTo(1, 1);
     expect(claims[0]!.id).toBeLessThan(claims[1]!.id);
+  });
+});
+
+describe('webhook deliveries', () => {
+  async function delivery(status: string, attempts: number, held = false): Promise<string> {
+    const { rows } = await pool.query(
+      `INSERT INTO webhook_deliveries (webhook_id, event_id, event_tx_id, event_position, type, status, attempts, held)
+       VALUES ($1, gen_random_uuid(), 1, 1, 'task.completed', $2, $3, $4) RETURNING id`,
+      [webhookId, status, attempts, held],
+    );
+    return rows[0].id;
+  }
+  async function attempt(deliveryId: string, n: number, outcome: string): Promise<void> {
+    await pool.query(
+      `INSERT INTO webhook_delivery_attempts (delivery_id, webhook_id, dependent_system, attempt, outcome, claimed_by,
+                                              started_at, finished_at, duration_ms)
+       VALUES ($1, $2::uuid, 'webhook:' || $2::text, $3, $4, 'c', $5, $5, 5)`,
+      [deliveryId, webhookId, n, outcome, ago(10_000)],
+    );
+  }
+  let webhookId: string;
+  beforeEach(async () => {
+    await pool.query('TRUNCATE webhooks CASCADE');
+    const { rows } = await pool.query(
+      `INSERT INTO webhooks (url, events, secret, created_by) VALUES ('http://r.example', '{task.completed}', 's', 't')
+       RETURNING id`,
+    );
+    webhookId = rows[0].id;
+  });
+
+  it('reads each attempt as delivered, failed (retried) or dead (the failure that ended its delivery)', async () => {
+    const retried = await delivery('delivered', 2);
+    await attempt(retried, 1, 'http_error');
+    await attempt(retried, 2, 'success');
+    const dead = await delivery('failed', 2);
+    await attempt(dead, 1, 'timeout');
+    await attempt(dead, 2, 'network_error');
+    const waiting = await delivery('pending', 1);
+    await attempt(waiting, 1, 'http_error');
+
+    const rows = await readDeliveryAttempts(pool, { afterId: 0, limit: 10, settledMs: 2_000 });
+    expect(rows.map((row) => row.outcome)).toEqual(['failed', 'delivered', 'failed', 'dead', 'failed']);
+    const page = await readDeliveryAttempts(pool, { afterId: rows[1]!.id, limit: 2, settledMs: 2_000 });
+    expect(page.map((row) => row.id)).toEqual([rows[2]!.id, rows[3]!.id]);
+  });
+
+  it('counts the pending deliveries, held or waiting', async () => {
+    await delivery('pending', 0);
+    await delivery('pending', 1);
+    await delivery('pending', 1, true);
+    await delivery('delivered', 1);
+    await delivery('failed', 3);
+    expect(await countPendingDeliveries(pool)).toEqual({ held: 1, waiting: 2 });
   });
 });
 

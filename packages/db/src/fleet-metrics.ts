@@ -1,6 +1,7 @@
 /**
  * What the fleet's metrics are counted from: the append-only history (task transitions,
- * finished step attempts, step claims) read forward by id, and each breaker's current state.
+ * finished step attempts, step claims, webhook delivery attempts) read forward by id, and
+ * current state (each breaker's, the pending webhook deliveries).
  * Reads only; no locks.
  *
  * A history read returns the rows after `afterId`, oldest first, at most `limit`, and only those
@@ -35,6 +36,15 @@ export type FinishedAttemptEntry = {
 
 /** A step's claim (its move to in_progress) and how long after the step's previous transition it came. */
 export type StepClaimEntry = { id: number; handler: string; fromStatus: string | null; waitSeconds: number };
+
+/**
+ * A webhook delivery attempt by what it meant for its delivery: `delivered` (2xx), `failed`
+ * (retried later, or held by the receiver's breaker), `dead` (the failure that ended it).
+ */
+export type DeliveryAttemptEntry = { id: number; outcome: 'delivered' | 'failed' | 'dead' };
+
+/** Pending webhook deliveries: held by their receiver's breaker, or waiting for an attempt. */
+export type PendingDeliveryCounts = { held: number; waiting: number };
 
 /** A breaker's current state. */
 export type BreakerStateEntry = { dependentSystem: string; state: BreakerState };
@@ -129,6 +139,36 @@ export function readStepClaims(db: Queryable, read: HistoryRead): Promise<StepCl
       waitSeconds: Number(row.wait_s),
     }),
   );
+}
+
+/**
+ * Webhook delivery attempts after `afterId`. An attempt and its delivery's new status commit in
+ * one statement (recordWebhookDeliveryAttempt), so a failed attempt that is its delivery's last
+ * and left it no longer pending is the one that ended it.
+ */
+export function readDeliveryAttempts(db: Queryable, read: HistoryRead): Promise<DeliveryAttemptEntry[]> {
+  return readHistory(
+    db,
+    read,
+    {
+      select: `a.id, CASE WHEN a.outcome = 'success' THEN 'delivered'
+                          WHEN d.status <> 'pending' AND a.attempt = d.attempts THEN 'dead'
+                          ELSE 'failed' END AS outcome`,
+      from: 'webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id',
+      idColumn: 'a.id',
+      settledColumn: 'a.finished_at',
+    },
+    (row) => ({ id: Number(row.id), outcome: row.outcome as DeliveryAttemptEntry['outcome'] }),
+  );
+}
+
+/** How many webhook deliveries are pending, held or not (the status index serves it). */
+export async function countPendingDeliveries(db: Queryable): Promise<PendingDeliveryCounts> {
+  const { rows } = await db.query(
+    `SELECT count(*) FILTER (WHERE held)::int AS held, count(*) FILTER (WHERE NOT held)::int AS waiting
+       FROM webhook_deliveries WHERE status = 'pending'`,
+  );
+  return { held: rows[0].held, waiting: rows[0].waiting };
 }
 
 /** Every breaker's current state (no counts: cheap enough for every scrape). */

@@ -27,8 +27,12 @@ export { findTasksNeedingAttention } from './dead-letters.ts';
 export { recordDecisionSuccess } from './decision-outcome.ts';
 export { eventLogHorizon, readEvents, type StoredEvent } from './events.ts';
 export {
+  countPendingDeliveries,
+  type DeliveryAttemptEntry,
   type HistoryRead,
+  type PendingDeliveryCounts,
   readBreakerStates,
+  readDeliveryAttempts,
   readFinishedAttempts,
   readStepClaims,
   readTaskTransitions,
