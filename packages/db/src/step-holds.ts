@@ -43,7 +43,7 @@ WITH request AS (
      AND EXISTS (SELECT 1 FROM blocking)
      -- A delayed start delivered early (clocks apart) is not held, which would drop its
      -- not-before time; the claim miss re-delays it until due.
-     AND NOT (s.status = 'enqueued' AND s.next_attempt_at > clock_timestamp())
+     AND (s.status <> 'enqueued' OR s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
   RETURNING s.id, s.task_id, s.attempts, s.hold_reason
 ), transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
