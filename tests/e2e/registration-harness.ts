@@ -91,6 +91,8 @@ export async function startRegistrationFleet(
     prefix: testRedis.prefix,
     redisUrl: testRedis.url,
     dispatcher,
+    /** What the engine's operator actions (cancelTask, retryStep, resolveStep) take. */
+    operatorDeps: { pool, dispatcher, redis, queuePrefix: testRedis.prefix },
     template,
     register(context: Registration, extra: Partial<CreateTaskRequest> = {}) {
       const request = {

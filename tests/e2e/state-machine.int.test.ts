@@ -16,7 +16,6 @@ import {
 } from '@switchyard/core';
 import { forceBreaker, registerTemplate } from '@switchyard/db';
 import { cancelTask, resolveStep, retryStep } from '@switchyard/engine';
-import { createRedisConnection } from '@switchyard/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './harness.ts';
 import { type Registration, type RegistrationFleet, startRegistrationFleet } from './registration-harness.ts';
@@ -33,18 +32,12 @@ const BILLING_POLICY = {
 };
 
 let fleet: RegistrationFleet;
-let redis: ReturnType<typeof createRedisConnection>;
 beforeAll(async () => {
   fleet = await startRegistrationFleet({ breakerPolicies: { billing_service: BILLING_POLICY } });
-  redis = createRedisConnection(fleet.redisUrl);
 });
-afterAll(async () => {
-  redis?.disconnect();
-  await fleet?.close();
-});
+afterAll(() => fleet?.close());
 
 const operator = { actor: 'operator', reason: 'state machine test' };
-const deps = () => ({ pool: fleet.pool, dispatcher: fleet.dispatcher });
 let people = 0;
 const pro = (): Registration => {
   people += 1;
@@ -68,18 +61,10 @@ async function billingVariant(suffix: string, retry: Partial<TaskTemplate['steps
   return template.version;
 }
 
-async function stepStatus(taskId: string, name: string): Promise<string> {
-  const { rows } = await fleet.pool.query(
-    'SELECT status FROM workflow_steps WHERE task_id = $1 AND name = $2',
-    [taskId, name],
-  );
-  return rows[0].status;
-}
-
 const stepIs = (taskId: string, name: string, status: string) =>
   waitFor(
     `${name} of ${taskId} to be ${status}`,
-    async () => (await stepStatus(taskId, name)) === status,
+    async () => (await fleet.steps(taskId))[name]?.status === status,
     20_000,
   );
 
@@ -132,7 +117,7 @@ describe('the registration scenario against the declared state machines', () => 
     // Cancelling a task with a held step.
     const cancelled = (await fleet.register(pro())).task.id;
     await stepIs(cancelled, 'setup_billing_profile', 'held');
-    await cancelTask({ pool: fleet.pool, redis, queuePrefix: fleet.prefix }, cancelled, operator);
+    await cancelTask(fleet.operatorDeps, cancelled, operator);
 
     await fleet.services.billing.admin.up();
     const settled = await fleet.waitForSettled([waiting, exhausted, blocked, cancelled]);
@@ -186,7 +171,7 @@ describe('the registration scenario against the declared state machines', () => 
     try {
       const { task } = await fleet.register(free());
       await stepIs(task.id, 'create_user_account', 'in_progress');
-      await cancelTask({ pool: fleet.pool, redis, queuePrefix: fleet.prefix }, task.id, operator);
+      await cancelTask(fleet.operatorDeps, task.id, operator);
       expect(await taskStatus(task.id)).toBe('cancelled');
       expect(await trail('step', task.id, 'create_user_account')).toEqual([
         '[*] → enqueued',
@@ -212,7 +197,7 @@ describe('the registration scenario against the declared state machines', () => 
     fleet.services.user.admin.setFaults({ sequence: [422] });
     const { task } = await fleet.register(free());
     expect((await fleet.waitForSettled([task.id]))[task.id]).toBe('error');
-    await retryStep(deps(), task.id, 'create_user_account', operator);
+    await retryStep(fleet.operatorDeps, task.id, 'create_user_account', operator);
     await taskIs(task.id, 'complete');
     expect(await trail('step', task.id, 'create_user_account')).toEqual([
       '[*] → enqueued',
@@ -242,7 +227,7 @@ describe('the registration scenario against the declared state machines', () => 
       `SELECT results->>'user_id' AS user_id FROM workflow_steps WHERE task_id = $1 AND name = 'create_user_account'`,
       [resolved],
     );
-    await resolveStep(deps(), resolved, 'send_welcome_sequence', {
+    await resolveStep(fleet.operatorDeps, resolved, 'send_welcome_sequence', {
       ...operator,
       results: { user_id: rows[0].user_id, notification_id: 'sent-by-hand', status: 'sent' },
     });
@@ -255,7 +240,7 @@ describe('the registration scenario against the declared state machines', () => 
       'error → resolved_manually',
     ]);
 
-    await cancelTask({ pool: fleet.pool, redis, queuePrefix: fleet.prefix }, abandoned, operator);
+    await cancelTask(fleet.operatorDeps, abandoned, operator);
     expect(await trail('task', abandoned)).toEqual([
       '[*] → pending',
       'pending → in_progress',
