@@ -10,6 +10,7 @@
  *   committed tick would find its task, not create a second one.
  */
 import {
+  ConflictError,
   dueTicks,
   NotFoundError,
   type ScheduleClock,
@@ -180,8 +181,12 @@ export class ScheduleTicker {
           taskId,
           actor,
           reason: `replaced by schedule ${schedule.id}'s tick ${tick.toISOString()} (overlap: cancel_previous)`,
+        }).catch((err: unknown) => {
+          // It finished between the read and the lock: nothing left to cancel.
+          if (err instanceof ConflictError) return null;
+          throw err;
         });
-        if (cancelled.steps.some((step) => step.from === 'in_progress')) after.cancelledRunning.push(taskId);
+        if (cancelled?.steps.some((step) => step.from === 'in_progress')) after.cancelledRunning.push(taskId);
       }
     }
     let prepared: Awaited<ReturnType<typeof prepareTask>>;
