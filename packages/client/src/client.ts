@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
 import type { z } from 'zod';
+import { type BatchWorkerPage, BatchWorkerPageSchema, type ListBatchWorkersQuery } from './batch-contract.ts';
 import {
   type Attempt,
   AttemptListSchema,
@@ -37,7 +38,6 @@ import {
   type Transition,
   TransitionListSchema,
 } from './contract.ts';
-import { type BatchWorkerPage, BatchWorkerPageSchema, type ListBatchWorkersQuery } from './batch-contract.ts';
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 import {
   type EventPage,
