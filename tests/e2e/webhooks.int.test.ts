@@ -105,6 +105,8 @@ describe('webhook deliveries survive the delivering process', () => {
       REDIS_URL: fleet.redisServer.url,
       SWITCHYARD_QUEUE_PREFIX: 'e2e',
       LOG_LEVEL: 'warn',
+      // The receiver listens on 127.0.0.1.
+      SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     });
     try {
       await waitFor(

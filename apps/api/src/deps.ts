@@ -31,6 +31,11 @@ export type ApiOptions = {
   timeouts?: Partial<ApiTimeouts>;
   /** Task event streams: the shared tail's poll interval, the heartbeat. */
   events?: EventStreamOptions;
+  /**
+   * Accept webhook URLs whose host is (or resolves to) a loopback, private or link-local
+   * address (SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS). Default false: such a URL is a 400.
+   */
+  allowPrivateWebhookTargets?: boolean;
 };
 
 /** Task event streams (GET /v1/tasks/{id}/events). */

@@ -10,7 +10,17 @@ describe('api env', () => {
       SWITCHYARD_API_BODY_LIMIT: 1_048_576,
       SWITCHYARD_API_AUTH_DISABLED: false,
       SWITCHYARD_METRICS_REQUIRE_KEY: false,
+      SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS: false,
     });
+  });
+
+  it('allows private webhook targets only when told to, in so many words', () => {
+    const allowed = (value: string) =>
+      parseEnv(ApiEnvSchema, { SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS: value })
+        .SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS;
+    expect(allowed('true')).toBe(true);
+    expect(allowed('false')).toBe(false);
+    expect(() => allowed('yes please')).toThrow(/SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS/);
   });
 
   it('reads "false" as false and names every bad variable', () => {

@@ -45,6 +45,7 @@ runUntilSignal(logger, async () => {
         redisMs: env.SWITCHYARD_API_REDIS_TIMEOUT_MS,
       },
       events: { pollMs: env.SWITCHYARD_API_EVENT_POLL_MS },
+      allowPrivateWebhookTargets: env.SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS,
     },
   );
   await app.listen({ host: env.SWITCHYARD_API_HOST, port: env.SWITCHYARD_API_PORT });

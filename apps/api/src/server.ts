@@ -72,7 +72,9 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(eventRoutes(deps, options.events));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
-  await app.register(webhookRoutes(deps));
+  await app.register(
+    webhookRoutes(deps, { allowPrivateTargets: options.allowPrivateWebhookTargets ?? false }),
+  );
   await app.register(scheduleRoutes(deps));
   await app.register(queueRoutes(deps, timeouts.redisMs));
   await app.register(healthRoutes(deps, options, metrics));

@@ -75,6 +75,7 @@ describe('webhook delivery metrics', () => {
       logger: createLogger({ name: 'test', level: 'silent' }),
       pollIntervalMs: 50,
       schedule: { delaysMs: [50], giveUpAfterMs: 1_000 },
+      allowPrivateTargets: true,
     });
 
     const status = async (webhookId: string) =>

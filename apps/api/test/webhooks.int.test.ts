@@ -15,7 +15,8 @@ import { type ApiHarness, apiTemplate, createApiHarness } from './harness.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
-  h = await createApiHarness();
+  // The receivers here listen on 127.0.0.1 (webhook-private-targets.int.test.ts tests the refusal).
+  h = await createApiHarness({ allowPrivateWebhookTargets: true });
 });
 afterAll(() => h.close());
 
@@ -157,6 +158,7 @@ describe('signing and verifying, against each other', () => {
         pool: h.pool,
         logger: createLogger({ name: 'test', level: 'silent' }),
         pollIntervalMs: 50,
+        allowPrivateTargets: true,
       });
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) {

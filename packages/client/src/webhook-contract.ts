@@ -10,7 +10,13 @@ const timestamp = z.iso.datetime();
 /** Body of `POST /v1/webhooks`. */
 export const CreateWebhookBodySchema = z
   .strictObject({
-    url: z.string().min(1).max(2000).describe('http(s) URL the events are POSTed to; its host must resolve'),
+    url: z
+      .string()
+      .min(1)
+      .max(2000)
+      .describe(
+        'http(s) URL the events are POSTed to; its host must resolve, to public addresses only unless the server sets SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS',
+      ),
     events: z
       .array(z.string().min(1).max(200))
       .min(1)

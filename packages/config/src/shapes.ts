@@ -34,6 +34,14 @@ export const commonEnvShape = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
+/**
+ * `true` lets webhooks reach loopback, private and link-local addresses (tests, demos, a
+ * receiver inside the deployment's own network). Off by default: a subscriber could otherwise
+ * make Switchyard call internal services (server-side request forgery). The API checks it when
+ * a webhook is created, the scheduler's delivery loop at every delivery.
+ */
+const SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS = envBoolean(false);
+
 /** Settings of a worker (besides the common ones) that decide what it runs and how. */
 export const workerEnvShape = {
   /** Comma-separated paths of modules exporting step handlers (the team's own code). */
@@ -113,6 +121,7 @@ export const schedulerEnvShape = {
    * must outlast the 10 s POST timeout, or a slow receiver's delivery would be claimed twice.
    */
   SWITCHYARD_WEBHOOK_LEASE_MS: envInt({ min: 15_000, max: 3_600_000, default: 60_000 }),
+  SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS,
 };
 
 /** The common settings as parsed. */
@@ -134,6 +143,7 @@ export const apiEnvShape = {
   SWITCHYARD_API_AUTH_DISABLED: envBoolean(false),
   /** Require an API key with the `operate` scope for GET /metrics. */
   SWITCHYARD_METRICS_REQUIRE_KEY: envBoolean(false),
+  SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS,
 };
 
 /** The API's settings as parsed. */

@@ -14,6 +14,7 @@ export * from './errors.ts';
 export * from './events.ts';
 export * from './holds.ts';
 export * from './identity.ts';
+export * from './network-address.ts';
 export * from './schedule-ticks.ts';
 export * from './states.ts';
 export * from './template.ts';

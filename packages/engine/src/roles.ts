@@ -102,6 +102,7 @@ export function startSchedulerRole(
       concurrency: env.SWITCHYARD_WEBHOOK_CONCURRENCY,
       pollIntervalMs: env.SWITCHYARD_WEBHOOK_POLL_MS,
       leaseMs: env.SWITCHYARD_WEBHOOK_LEASE_MS,
+      allowPrivateTargets: env.SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS,
     }),
   );
 }

@@ -9,8 +9,8 @@
  * mid-flight leaves claims that come back when their leases end, and the event is posted again
  * with the same `webhook-id` (receivers deduplicate on it): at least once.
  *
- * HTTP: the runtime's fetch (no dependency; the engine does not depend on axios), redirects
- * not followed (a 3xx is a failed attempt), a timeout per request.
+ * HTTP: webhook-post.ts (node:http, redirects not followed, a timeout per request, private
+ * addresses refused unless allowPrivateTargets).
  */
 import { hostname } from 'node:os';
 import {
@@ -25,7 +25,6 @@ import {
 import {
   type ClaimedDelivery,
   claimWebhookDeliveries,
-  type DeliveryAttemptOutcome,
   type DeliveryAttemptRecord,
   evaluateBreaker,
   failOrphanedDelivery,
@@ -37,6 +36,7 @@ import {
 } from '@switchyard/db';
 import type { Logger } from 'pino';
 import type { RunningScheduler } from './scheduler.ts';
+import { postWebhook } from './webhook-post.ts';
 
 export type WebhookDeliveryOptions = {
   pool: Pool;
@@ -55,6 +55,11 @@ export type WebhookDeliveryOptions = {
   fanOutBatchSize?: number;
   /** Retry delays and how long to keep trying. Default DELIVERY_SCHEDULE_DEFAULTS. */
   schedule?: DeliverySchedule;
+  /**
+   * Deliver to loopback, private and link-local addresses too (tests, demos, receivers inside
+   * the deployment's network). Default false: such a delivery fails naming the rule.
+   */
+  allowPrivateTargets?: boolean;
 };
 
 export type RunningWebhookDelivery = {
@@ -79,6 +84,7 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): RunningWe
     leaseMs: options.leaseMs ?? 60_000,
     fanOutBatchSize: options.fanOutBatchSize ?? 500,
     schedule: options.schedule ?? DELIVERY_SCHEDULE_DEFAULTS,
+    allowPrivateTargets: options.allowPrivateTargets ?? false,
   };
   for (const field of ['concurrency', 'pollIntervalMs', 'timeoutMs', 'leaseMs', 'fanOutBatchSize'] as const) {
     if (!Number.isInteger(settings[field]) || settings[field] < 1) {
@@ -240,7 +246,10 @@ class DeliveryLoop implements RunningWebhookDelivery {
     }
     const startedAt = new Date();
     const { headers, body } = webhookRequest(claim.secret, event, startedAt);
-    const sent = await post(claim.url, headers, body, this.#settings.timeoutMs);
+    const sent = await postWebhook(claim.url, headers, body, {
+      timeoutMs: this.#settings.timeoutMs,
+      allowPrivateTargets: this.#settings.allowPrivateTargets,
+    });
     const finishedAt = new Date();
     const attempt = claim.attempts + 1;
     const next: DeliveryAttemptRecord['next'] =
@@ -313,40 +322,5 @@ class DeliveryLoop implements RunningWebhookDelivery {
       this.#log.warn({ ...fields, error: sent.error }, 'webhook delivery failed for good');
     else if (next.kind === 'retry')
       this.#log.info({ ...fields, error: sent.error }, 'webhook delivery will be retried');
-  }
-}
-
-/** One POST; never throws: the outcome says how it went. */
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-): Promise<{ outcome: DeliveryAttemptOutcome; httpStatus: number | null; error: string | null }> {
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { ...headers, 'user-agent': 'switchyard-webhooks' },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await response.body?.cancel().catch(() => {});
-    if (response.status >= 200 && response.status < 300) {
-      return { outcome: 'success', httpStatus: response.status, error: null };
-    }
-    return { outcome: 'http_error', httpStatus: response.status, error: `HTTP ${response.status}` };
-  } catch (err) {
-    const error = toError(err);
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-      return { outcome: 'timeout', httpStatus: null, error: `no answer within ${timeoutMs} ms` };
-    }
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const detail = cause?.code ?? cause?.message;
-    return {
-      outcome: 'network_error',
-      httpStatus: null,
-      error: detail ? `${error.message}: ${detail}` : error.message,
-    };
   }
 }

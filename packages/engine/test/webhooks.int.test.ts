@@ -62,6 +62,8 @@ function deliver(options: Partial<Parameters<typeof startWebhookDelivery>[0]> = 
     timeoutMs: 2_000,
     leaseMs: 3_000,
     schedule: FAST,
+    // The receiver listens on 127.0.0.1 (webhook-private-targets.int.test.ts tests the refusal).
+    allowPrivateTargets: true,
     ...options,
   });
   running.push(loop);

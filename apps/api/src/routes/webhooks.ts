@@ -12,6 +12,7 @@ import {
   generateWebhookSecret,
   isSubscribableEventType,
   NotFoundError,
+  privateTargetRefusal,
   ValidationError,
 } from '@switchyard/core';
 import {
@@ -40,7 +41,7 @@ const SUBSCRIPTION =
  * every namespace and the breakers): subscribe a URL to events, list, delete, and read a
  * webhook's deliveries.
  */
-export function webhookRoutes(deps: ApiDeps) {
+export function webhookRoutes(deps: ApiDeps, options: { allowPrivateTargets: boolean }) {
   return async (root: FastifyInstance) => {
     const app = root.withTypeProvider<ZodTypeProvider>();
     app.post(
@@ -51,7 +52,7 @@ export function webhookRoutes(deps: ApiDeps) {
           operationId: 'createWebhook',
           tags: ['webhooks'],
           summary: 'Subscribe a URL to events; the answer carries the signing secret, shown this once',
-          description: `${SUBSCRIPTION} 400 names the field: an event type that is neither one of Switchyard's nor a handler event name, a URL that is not http(s), a host that does not resolve.`,
+          description: `${SUBSCRIPTION} 400 names the field: an event type that is neither one of Switchyard's nor a handler event name, a URL that is not http(s), a host that does not resolve, a host that is or resolves to a loopback, private or link-local address (unless the server sets SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true).`,
           body: CreateWebhookBodySchema,
           response: { 201: CreatedWebhookSchema, ...problems(400, 401, 403, 413, 415, 503) },
         },
@@ -59,7 +60,7 @@ export function webhookRoutes(deps: ApiDeps) {
       async (request, reply) => {
         assertUnrestricted(request.principal, 'a webhook');
         const { url, events, namespaces } = request.body;
-        await checkSubscription(url, events);
+        await checkSubscription(url, events, options.allowPrivateTargets);
         const secret = generateWebhookSecret();
         const webhook = await withTransaction(deps.pool, (client) =>
           createWebhook(client, {
@@ -167,9 +168,14 @@ async function findWebhook(deps: ApiDeps, id: string) {
 /**
  * Refuses a subscription that could never be delivered, naming the field: an event type that
  * is neither Switchyard's nor a handler event name, a URL that is not http(s), a host that
- * does not resolve (checked now, with the resolver of this process).
+ * does not resolve (checked now, with the resolver of this process), and, unless allowed, a
+ * host that is or resolves to a private address (server-side request forgery).
  */
-async function checkSubscription(url: string, events: readonly string[]): Promise<void> {
+async function checkSubscription(
+  url: string,
+  events: readonly string[],
+  allowPrivateTargets: boolean,
+): Promise<void> {
   const issues: FieldIssue[] = events.flatMap((type, index) =>
     isSubscribableEventType(type)
       ? []
@@ -202,7 +208,13 @@ async function checkSubscription(url: string, events: readonly string[]): Promis
   if (parsed) {
     const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     try {
-      await lookup(host);
+      const addresses = await lookup(host, { all: true });
+      // Checked again at each delivery, at the address connected to (a name may change).
+      const refusal = allowPrivateTargets
+        ? null
+        : (addresses.map(({ address }) => privateTargetRefusal(host, address)).find((r) => r !== null) ??
+          null);
+      if (refusal) issues.push({ path: '/url', rule: 'public_host', message: refusal });
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'no address';
       issues.push({

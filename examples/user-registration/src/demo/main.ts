@@ -126,6 +126,8 @@ async function startFleet(
     REDIS_URL: infra.redisUrl,
     SWITCHYARD_QUEUE_PREFIX: `${env.SWITCHYARD_QUEUE_PREFIX}-demo-${run}`,
     LOG_LEVEL: 'error',
+    // The demo's webhook receiver listens on 127.0.0.1: the API and the scheduler must allow it.
+    SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     ...services.env,
   };
   const worker = { SWITCHYARD_HANDLER_MODULES: handlerModule, SWITCHYARD_TEMPLATE_PATHS: templatesDir };
