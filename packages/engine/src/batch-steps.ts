@@ -3,11 +3,9 @@
  * plan is checked, then its workers are created in the success's transaction), and a batch
  * worker's handler gets its batch and a fenced checkpoint.
  */
-import { PermanentError, planBatches, toError } from '@switchyard/core';
+import { PermanentError, planBatches } from '@switchyard/core';
 import {
   type ClaimedStep,
-  isDatabaseUnavailable,
-  type OutcomeResult,
   type Pool,
   recordBatchableSuccess,
   recordBatchCheckpoint,
@@ -16,15 +14,7 @@ import {
 import type { StepHandlerContext } from '@switchyard/handler-kit';
 import type { Logger } from 'pino';
 import { ClaimLostError } from './run-handler.ts';
-
-/** A batchable step's success: recorded with its workers, or refused (the attempt then fails for good). */
-export type BatchableOutcome =
-  | { kind: 'recorded'; result: OutcomeResult }
-  | {
-      kind: 'refused';
-      message: string;
-      errorCode: 'batch_plan_invalid' | 'batch_limit_exceeded' | 'results_not_storable';
-    };
+import type { SuccessRecording } from './success-recording.ts';
 
 /**
  * Checks the plan a batchable handler returned and records the success with its workers. A
@@ -36,19 +26,11 @@ export async function recordBatchableOutcome(
   workerId: string,
   success: StepSuccess,
   log: Logger,
-): Promise<BatchableOutcome> {
+): Promise<SuccessRecording> {
   const plan = planBatches(success.results);
   if (!plan.ok) return { kind: 'refused', message: plan.message, errorCode: 'batch_plan_invalid' };
   const startedAt = performance.now();
-  let created: Awaited<ReturnType<typeof recordBatchableSuccess>>;
-  try {
-    created = await recordBatchableSuccess(pool, workerId, success, plan.cursors);
-  } catch (err) {
-    if (isDatabaseUnavailable(err)) throw err;
-    // As for any step (step-runner.ts): results Postgres refuses would be refused again.
-    const message = `results could not be stored: ${toError(err).message}`;
-    return { kind: 'refused', message, errorCode: 'results_not_storable' };
-  }
+  const created = await recordBatchableSuccess(pool, workerId, success, plan.cursors);
   if (created.kind === 'over_limit') {
     return { kind: 'refused', message: created.message, errorCode: 'batch_limit_exceeded' };
   }

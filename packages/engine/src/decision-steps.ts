@@ -4,21 +4,10 @@
  * before anything is written, then recorded with the skips in one transaction
  * (recordDecisionSuccess in @switchyard/db).
  */
-import { parseDecision, toError } from '@switchyard/core';
-import {
-  type ClaimedStep,
-  isDatabaseUnavailable,
-  type OutcomeResult,
-  type Pool,
-  recordDecisionSuccess,
-  type StepSuccess,
-} from '@switchyard/db';
+import { parseDecision } from '@switchyard/core';
+import { type ClaimedStep, type Pool, recordDecisionSuccess, type StepSuccess } from '@switchyard/db';
 import type { Logger } from 'pino';
-
-/** What became of a decision step's success: recorded, or refused (a permanent error of the attempt). */
-export type DecisionOutcome =
-  | { kind: 'recorded'; result: OutcomeResult }
-  | { kind: 'refused'; message: string; errorCode: string };
+import type { SuccessRecording } from './success-recording.ts';
 
 /**
  * Records a decision step's success, or refuses results that are not a decision among its
@@ -31,7 +20,7 @@ export async function recordDecisionOutcome(
   step: ClaimedStep,
   success: StepSuccess,
   log: Logger,
-): Promise<DecisionOutcome> {
+): Promise<SuccessRecording> {
   const decision = parseDecision(success.results, step.decides);
   if (!decision.ok) {
     return {
@@ -40,15 +29,7 @@ export async function recordDecisionOutcome(
       errorCode: 'decision_invalid',
     };
   }
-  let result: OutcomeResult;
-  try {
-    result = await recordDecisionSuccess(pool, workerId, success, decision.chosen);
-  } catch (err) {
-    if (isDatabaseUnavailable(err)) throw err;
-    // As for any step (step-runner.ts): results Postgres refuses would be refused again.
-    const message = `results could not be stored: ${toError(err).message}`;
-    return { kind: 'refused', message, errorCode: 'results_not_storable' };
-  }
+  const result = await recordDecisionSuccess(pool, workerId, success, decision.chosen);
   if (result.applied) log.info({ chosen: decision.chosen, ready: result.ready.length }, 'decision recorded');
   return { kind: 'recorded', result };
 }

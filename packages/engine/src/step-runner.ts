@@ -18,7 +18,6 @@ import {
   explainClaimMiss,
   type FailureEvents,
   holdBlockedStep,
-  isDatabaseUnavailable,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,
@@ -39,8 +38,8 @@ import {
 } from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
-import { batchContext, recordBatchableOutcome } from './batch-steps.ts';
-import { recordDecisionOutcome } from './decision-steps.ts';
+import { batchContext } from './batch-steps.ts';
+import { recordSuccess } from './record-success.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
@@ -210,33 +209,18 @@ export class StepRunner {
       // publish the same one, so the attempt fails for good, saying which field is wrong.
       return refuse(toError(err).message, 'event_payload_invalid', err);
     }
-    if (step.type === 'batchable') {
-      const { pool, workerId } = this.#options;
-      const batch = await recordBatchableOutcome(pool, workerId, { record, results, events }, this.#log);
-      if (batch.kind === 'refused') return refuse(batch.message, batch.errorCode, null);
-      return { failure: null, result: batch.result };
-    }
-    if (step.type === 'decision') {
-      const { pool, workerId } = this.#options;
-      const decided = await recordDecisionOutcome(
-        pool,
-        workerId,
-        step,
-        { record, results, events },
-        this.#log,
-      );
-      if (decided.kind === 'refused') return refuse(decided.message, decided.errorCode, null);
-      return { failure: null, result: decided.result };
-    }
-    try {
-      return { failure: null, result: await this.#successes.submit({ record, results, events }) };
-    } catch (err) {
-      if (isDatabaseUnavailable(err)) throw err;
-      // Postgres refused the results (a NUL byte in a string) or they do not serialize (a
-      // BigInt). Running the handler again would return them again: the attempt fails for
-      // good, saying why, and an operator can resolve the step with results that fit.
-      return refuse(`results could not be stored: ${toError(err).message}`, 'results_not_storable', err);
-    }
+    const recorded = await recordSuccess(
+      step,
+      { record, results, events },
+      {
+        pool: this.#options.pool,
+        workerId: this.#options.workerId,
+        log: this.#log,
+        submitBatched: (success) => this.#successes.submit(success),
+      },
+    );
+    if (recorded.kind === 'refused') return refuse(recorded.message, recorded.errorCode, recorded.cause);
+    return { failure: null, result: recorded.result };
   }
 
   /** Hands the step back so another worker takes it at once rather than after the lease. */
