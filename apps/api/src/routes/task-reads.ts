@@ -20,7 +20,7 @@ import {
 } from '@switchyard/db';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { assertNamespace } from '../auth.ts';
+import { assertNamespace, type Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problems } from '../problem.ts';
 import { redactSecrets, redactTask } from '../redact.ts';
@@ -36,6 +36,24 @@ export function registerTaskReads(app: FastifyInstance, deps: ApiDeps) {
   registerAttempts(app, deps);
   registerTaskAttempts(app, deps);
   registerBatchWorkers(app, deps);
+}
+
+/**
+ * The filters of the list and the counts as db takes them: dates parsed, and a key restricted to
+ * some namespaces sees only theirs.
+ */
+function taskFilter<F extends object>(
+  filter: F,
+  createdAfter: string | undefined,
+  createdBefore: string | undefined,
+  principal: Principal,
+) {
+  return {
+    ...filter,
+    ...(createdAfter ? { createdAfter: new Date(createdAfter) } : {}),
+    ...(createdBefore ? { createdBefore: new Date(createdBefore) } : {}),
+    ...(principal.namespaces ? { namespaces: principal.namespaces } : {}),
+  };
 }
 
 /** GET /v1/tasks/{id} */
@@ -81,11 +99,8 @@ function registerListTasks(r: FastifyInstance, deps: ApiDeps) {
         ]);
       }
       const page = await listTasks(deps.pool, {
-        ...filter,
-        ...(createdAfter ? { createdAfter: new Date(createdAfter) } : {}),
-        ...(createdBefore ? { createdBefore: new Date(createdBefore) } : {}),
+        ...taskFilter(filter, createdAfter, createdBefore, request.principal),
         ...(position ? { cursor: position } : {}),
-        ...(request.principal.namespaces ? { namespaces: request.principal.namespaces } : {}),
       });
       const nextCursor = page.nextCursor ? encodeCursor(page.nextCursor) : null;
       return wire(TaskPageSchema, { tasks: page.tasks, nextCursor });
@@ -111,12 +126,10 @@ function registerCountTasks(r: FastifyInstance, deps: ApiDeps) {
     async (request) => {
       const { createdAfter, createdBefore, ...filter } = request.query;
       if (filter.namespace) assertNamespace(request.principal, filter.namespace);
-      const found = await countTasksByStatus(deps.pool, {
-        ...filter,
-        ...(createdAfter ? { createdAfter: new Date(createdAfter) } : {}),
-        ...(createdBefore ? { createdBefore: new Date(createdBefore) } : {}),
-        ...(request.principal.namespaces ? { namespaces: request.principal.namespaces } : {}),
-      });
+      const found = await countTasksByStatus(
+        deps.pool,
+        taskFilter(filter, createdAfter, createdBefore, request.principal),
+      );
       const counts = Object.fromEntries(
         TaskStatusSchema.options.map((status) => [status, found[status] ?? 0]),
       );
