@@ -6,8 +6,11 @@ import { createPool, type Pool, registerTemplate } from '@switchyard/db';
 import { createTask, type RunningScheduler, startScheduler } from '@switchyard/engine';
 import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
-import { createTestDatabase, startRedisServer, type TestRedisServer } from '@switchyard/testing';
+import { createTestDatabase, startRedisServer, type TestRedisServer, waitFor } from '@switchyard/testing';
 import type { Redis } from 'ioredis';
+
+/** The e2e tests wait on conditions through the shared poll (see @switchyard/testing). */
+export { waitFor };
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const handlerModule = fileURLToPath(new URL('./fixtures/handlers.ts', import.meta.url));
@@ -168,23 +171,4 @@ export function spawnAppProcess(
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Polls `check` until it returns a value, or fails after `timeoutMs`. The default deadline is
- * generous (the CI machine is shared, and a loaded one starts processes many times slower):
- * a wait is a condition, and only one that never comes true fails.
- */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }

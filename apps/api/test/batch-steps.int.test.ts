@@ -1,6 +1,7 @@
 import { createSwitchyardClient } from '@switchyard/client';
 import { defineTemplate } from '@switchyard/core';
 import { defineStepHandler } from '@switchyard/handler-kit';
+import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, createApiHarness } from './harness.ts';
 
@@ -22,16 +23,6 @@ function template(name: string) {
       { name: 'report', handler: `${name}_report`, depends_on: ['work'] },
     ],
   });
-}
-
-async function waitUntil<T>(what: string, check: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** The response of the last of five calls, with the median time of the five (the first pays for planning). */
@@ -60,7 +51,7 @@ describe('batch groups over HTTP', () => {
       body: { namespace: 'batches', name: 'small', context: {} },
     });
     const id = created.body.task.id as string;
-    const task = await waitUntil('the task to complete', async () => {
+    const task = await waitFor('the task to complete', async () => {
       const { body } = await h.call('GET', `/v1/tasks/${id}`);
       return body.status === 'complete' && body;
     });
@@ -110,7 +101,7 @@ describe('batch groups over HTTP', () => {
       body: { namespace: 'batches', name: 'large', context: {} },
     });
     const id = created.body.task.id as string;
-    const plan = await waitUntil('the plan to complete', async () => {
+    const plan = await waitFor('the plan to complete', async () => {
       const { rows } = await h.pool.query(
         `SELECT completed_at FROM workflow_steps WHERE task_id = $1 AND name = 'plan' AND status = 'complete'`,
         [id],

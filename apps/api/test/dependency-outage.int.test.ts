@@ -23,6 +23,7 @@ import {
   startRedisServer,
   type TestDatabase,
   type TestRedisServer,
+  waitFor,
 } from '@switchyard/testing';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -172,15 +173,6 @@ async function startApi(options: { redisUrl: string; timeouts?: Partial<ApiTimeo
       await pool.end();
     },
   };
-}
-
-/** Polls `probe` until it returns true; fails after `timeoutMs`. */
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const createBody = (context: Record<string, unknown> = {}) => ({

@@ -3,7 +3,7 @@ import { configureBreaker, createWebhook, forceBreaker, withTransaction } from '
 import { type RunningWebhookDelivery, startWebhookDelivery } from '@switchyard/engine';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
-import { startWebhookReceiver, type TestWebhookReceiver } from '@switchyard/testing';
+import { startWebhookReceiver, type TestWebhookReceiver, waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, apiTemplate, createApiHarness } from './harness.ts';
 
@@ -33,16 +33,6 @@ async function subscribe(down: boolean) {
       createdBy: 't',
     }),
   );
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const metric = (text: string, line: string) => text.split('\n').find((l) => l.startsWith(`${line} `));

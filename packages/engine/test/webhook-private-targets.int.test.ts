@@ -2,11 +2,10 @@ import { generateWebhookSecret } from '@switchyard/core';
 import { createWebhook, withTransaction } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
-import { startWebhookReceiver, type TestWebhookReceiver } from '@switchyard/testing';
+import { startWebhookReceiver, type TestWebhookReceiver, waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningWebhookDelivery, startWebhookDelivery } from '../src/webhook-delivery.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
-import { waitUntil } from './wait-until.ts';
 
 const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 
@@ -56,8 +55,8 @@ describe('delivery to a private address', () => {
     running.push(refused);
     await h.create({ namespace: 'test', name: template.name, context: {} });
 
-    const literalAttempt = await waitUntil('the literal address refused', () => lastAttempt(literal.id));
-    const namedAttempt = await waitUntil('the resolved name refused', () => lastAttempt(named.id));
+    const literalAttempt = await waitFor('the literal address refused', () => lastAttempt(literal.id));
+    const namedAttempt = await waitFor('the resolved name refused', () => lastAttempt(named.id));
     expect(literalAttempt).toEqual({
       outcome: 'network_error',
       error: `127.0.0.1 is a loopback 127.0.0.0/8 address: webhooks reach public addresses only, unless SWITCHYARD_WEBHOOK_ALLOW_PRIVATE_TARGETS=true`,
@@ -74,7 +73,7 @@ describe('delivery to a private address', () => {
     running.push(
       startWebhookDelivery({ pool: h.pool, logger, pollIntervalMs: 50, allowPrivateTargets: true }),
     );
-    await waitUntil('both delivered', async () => {
+    await waitFor('both delivered', async () => {
       const { rows } = await h.pool.query(
         `SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'delivered'`,
       );

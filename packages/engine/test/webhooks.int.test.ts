@@ -21,13 +21,13 @@ import {
   expectedWebhookSignature,
   startWebhookReceiver,
   type TestWebhookReceiver,
+  waitFor,
 } from '@switchyard/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sweepBreakers } from '../src/breaker-sweep.ts';
 import { resolveStep } from '../src/operator-steps.ts';
 import { type RunningWebhookDelivery, startWebhookDelivery } from '../src/webhook-delivery.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
-import { waitUntil } from './wait-until.ts';
 
 const logger = createLogger({ name: 'test', level: process.env.LOG_LEVEL ?? 'silent' });
 const FAST = { delaysMs: [50, 100, 200], giveUpAfterMs: 3_600_000 };
@@ -116,7 +116,7 @@ describe('the fan-out', () => {
     await h.pool.query(
       `INSERT INTO events (type, data) SELECT 'user.counted', jsonb_build_object('i', i) FROM generate_series(1, 250) i`,
     );
-    await waitUntil('every event fanned out', async () => {
+    await waitFor('every event fanned out', async () => {
       await withTransaction(h.pool, (client) => fanOutEvents(client, { limit: 7 }));
       const { rows } = await h.pool.query(
         `SELECT count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1`,
@@ -147,7 +147,7 @@ describe('webhook delivery', () => {
     for (let i = 0; i < 50; i++) {
       ids.push((await h.create({ namespace: 'test', name: template.name, context: { i } })).task.id);
     }
-    await waitUntil('every task.completed delivered', () => deliveredCount(webhook.id, 50));
+    await waitFor('every task.completed delivered', () => deliveredCount(webhook.id, 50));
     const elapsedMs = Date.now() - startedAt;
     const accepted = receiver.accepted();
     expect(accepted.every((r) => r.type === 'task.completed' && r.signatureValid)).toBe(true);
@@ -183,7 +183,7 @@ describe('webhook delivery', () => {
       `INSERT INTO events (type, namespace, task_id, data)
        SELECT 'task.completed', 'test', gen_random_uuid(), '{}'::jsonb FROM generate_series(1, 1000)`,
     );
-    await waitUntil('1000 delivered', () => deliveredCount(webhook.id, 1000), 120_000);
+    await waitFor('1000 delivered', () => deliveredCount(webhook.id, 1000), 120_000);
     const seconds = (Date.now() - startedAt) / 1000;
     // SKIP LOCKED claims: no delivery was posted by both replicas.
     expect(receiver.requests).toHaveLength(1000);
@@ -203,7 +203,7 @@ describe('webhook delivery', () => {
     await h.start([defineStepHandler('wh_ok_ns', () => ({ ok: true }))], [template]);
     deliver();
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
-    await waitUntil('the task.completed delivered', () => receiver.accepted().length >= 1);
+    await waitFor('the task.completed delivered', () => receiver.accepted().length >= 1);
     // One fan-out transaction inserted every match of the event: the others have none.
     const { rows } = await h.pool.query(
       `SELECT webhook_id FROM webhook_deliveries
@@ -223,7 +223,7 @@ describe('webhook delivery', () => {
       ids.push((await h.create({ namespace: 'test', name: template.name, context: { i } })).task.id);
     }
     for (const id of ids) await h.waitForTask(id);
-    await waitUntil('the deliveries fanned out', async () => {
+    await waitFor('the deliveries fanned out', async () => {
       await withTransaction(h.pool, (client) => fanOutEvents(client, { limit: 100 }));
       const { rows } = await h.pool.query(
         'SELECT count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1',
@@ -243,7 +243,7 @@ describe('webhook delivery', () => {
       [webhook.id],
     );
     deliver();
-    await waitUntil('the dead claims delivered by the survivor', () => deliveredCount(webhook.id, 5));
+    await waitFor('the dead claims delivered by the survivor', () => deliveredCount(webhook.id, 5));
     expect(new Set(receiver.accepted().map((r) => r.data.task_id))).toEqual(new Set(ids));
     const { rows } = await h.pool.query(
       `SELECT claimed_by, min(started_at) AS first FROM webhook_delivery_attempts WHERE webhook_id = $1
@@ -269,7 +269,7 @@ describe('webhook delivery', () => {
     for (let i = 0; i < 3; i++) {
       ids.push((await h.create({ namespace: 'test', name: template.name, context: { i } })).task.id);
     }
-    await waitUntil('the deliveries wait held', async () => {
+    await waitFor('the deliveries wait held', async () => {
       const { rows } = await h.pool.query(
         `SELECT count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1 AND held AND status = 'pending'`,
         [webhook.id],
@@ -283,7 +283,7 @@ describe('webhook delivery', () => {
     expect(attempts[0].n).toBe(0);
     expect(receiver.requests).toHaveLength(0);
     await withTransaction(h.pool, (client) => forceBreaker(client, { ...operator, action: 'reset' }));
-    await waitUntil('delivered after the reset', () => deliveredCount(webhook.id, 3));
+    await waitFor('delivered after the reset', () => deliveredCount(webhook.id, 3));
     await sweeping.stop();
     expect(new Set(receiver.accepted().map((r) => r.data.task_id))).toEqual(new Set(ids));
   });
@@ -332,17 +332,17 @@ describe('webhook delivery', () => {
       });
     }
     for (const id of ids) expect(await h.waitForTask(id, ['complete'])).toBe('complete');
-    await waitUntil('the breaker opened', () => transitionsTo(system, 'open'));
+    await waitFor('the breaker opened', () => transitionsTo(system, 'open'));
     // Operators see it with the other breakers: its failed calls, and the deliveries it holds.
-    const view = await waitUntil('the breaker view shows held deliveries', async () => {
+    const view = await waitFor('the breaker view shows held deliveries', async () => {
       const [breaker] = await listBreakers(h.pool, { dependentSystem: system });
       return breaker && breaker.heldSteps > 0 ? breaker : null;
     });
     expect(view.recent.failures).toBeGreaterThanOrEqual(3);
     const triedWhileDown = receiver.requests.length;
     receiver.setDown(false);
-    await waitUntil('all 40 events delivered', () => deliveredCount(webhook.id, 40), 90_000);
-    await waitUntil('the breaker closed', () => transitionsTo(system, 'closed'));
+    await waitFor('all 40 events delivered', () => deliveredCount(webhook.id, 40), 90_000);
+    await waitFor('the breaker closed', () => transitionsTo(system, 'closed'));
     await sweeping.stop();
 
     const states = (
