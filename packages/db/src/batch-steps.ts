@@ -13,10 +13,14 @@
 import { MAX_BATCHES_PER_TASK } from '@switchyard/core';
 import type pg from 'pg';
 import { heldByClaimerSql } from './attempt-fence.ts';
-import { evaluateBreaker } from './breaker-state.ts';
 import type { Queryable } from './pool.ts';
 import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
-import { type OutcomeResult, type StepSuccess, stepSuccessesQuery } from './step-outcomes.ts';
+import {
+  breakerAfterProbe,
+  type OutcomeResult,
+  type StepSuccess,
+  stepSuccessesQuery,
+} from './step-outcomes.ts';
 import { finalizeAfterCommit } from './task-finalization.ts';
 import { withTransaction } from './transaction.ts';
 
@@ -128,13 +132,7 @@ export async function recordBatchableSuccess(
   const { applied, ready } = created;
   const finalized =
     applied && ready.length === 0 ? await finalizeAfterCommit(pool, [record.taskId], workerId) : null;
-  const breaker = record.probe
-    ? (
-        await withTransaction(pool, (client) =>
-          evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: workerId }),
-        )
-      ).transition
-    : null;
+  const breaker = await breakerAfterProbe(pool, record, workerId);
   const outcome: OutcomeResult = {
     applied,
     ready,

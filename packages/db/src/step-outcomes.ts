@@ -165,14 +165,7 @@ export async function recordStepSuccesses(
     // The first applied success of a task carries what the batch did to the task.
     const first = isApplied(record) && !reported.has(record.taskId);
     if (first) reported.add(record.taskId);
-    // A probe's success may close its breaker; deciding now releases the held steps sooner.
-    const breaker = record.probe
-      ? (
-          await withTransaction(pool, (client) =>
-            evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: workerId }),
-          )
-        ).transition
-      : null;
+    const breaker = await breakerAfterProbe(pool, record, workerId);
     outcomes.push({
       ...nothing(),
       applied: isApplied(record),
@@ -182,6 +175,19 @@ export async function recordStepSuccesses(
     });
   }
   return outcomes;
+}
+
+/** A probe's success may close its breaker: deciding at once releases the held steps sooner. */
+export async function breakerAfterProbe(
+  pool: pg.Pool,
+  record: AttemptRecord,
+  actor: string,
+): Promise<BreakerTransition | null> {
+  if (!record.probe) return null;
+  const decided = await withTransaction(pool, (client) =>
+    evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor }),
+  );
+  return decided.transition;
 }
 
 /** How a failed attempt was classified, and what the retry policy decided. */
