@@ -35,3 +35,12 @@ export function claimableBySql(alias: string, attempt: string): string {
 export function heldByClaimerSql(alias: string, attempt: string, worker: string): string {
   return `${column(alias, 'attempts')} = ${attempt} AND (${column(alias, 'status')} = 'in_progress') IS TRUE AND ${column(alias, 'claimed_by')} = ${worker}`;
 }
+
+/** {@link heldByClaimerSql} on a step row already read (and locked) by the caller. */
+export function heldByClaimer(
+  step: { status: string; attempts: number; claimedBy: string | null },
+  attempt: number,
+  worker: string,
+): boolean {
+  return step.attempts === attempt && step.status === 'in_progress' && step.claimedBy === worker;
+}

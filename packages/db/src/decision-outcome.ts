@@ -5,6 +5,7 @@
  * of it is left to run. A stale attempt changes nothing (its attempt row is kept as stale).
  */
 import type pg from 'pg';
+import { heldByClaimer } from './attempt-fence.ts';
 import { evaluateBreaker } from './breaker-state.ts';
 import { applyDecision, decisionReason, lockTaskSteps } from './decisions.ts';
 import type { ReadyStep } from './ready-children.ts';
@@ -31,13 +32,10 @@ export async function recordDecisionSuccess(
   return withTransaction(pool, async (client) => {
     const steps = await lockTaskSteps(client, record.taskId);
     const decision = steps.find((step) => step.id === record.stepId);
-    const fenced =
-      decision?.status === 'in_progress' &&
-      decision.attempts === record.attempt &&
-      decision.claimedBy === workerId;
-    const applied = fenced
-      ? await applyDecision(client, { steps, decision, chosen, actor: workerId })
-      : { skipped: [], ready: [] };
+    const applied =
+      decision && heldByClaimer(decision, record.attempt, workerId)
+        ? await applyDecision(client, { steps, decision, chosen, actor: workerId })
+        : { skipped: [], ready: [] };
     const { rows } = await client.query(stepSuccessesQuery(workerId, [success]));
     if ((rows[0].applied as string[]).length === 0) return stale();
     await recordReason(client, record.stepId, record.attempt, decisionReason(chosen, applied));
