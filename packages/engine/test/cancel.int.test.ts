@@ -1,5 +1,6 @@
 import { ConflictError } from '@switchyard/core';
 import { defineStepHandler, RetryableError } from '@switchyard/handler-kit';
+import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelTask } from '../src/cancel-task.ts';
 import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
@@ -15,14 +16,6 @@ const cancel = (taskId: string) =>
     actor: 'operator',
     reason: 'test',
   });
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 describe('cancellation', () => {
   it('cancels a running task: the handler is aborted, its late result is stale, nothing else runs', async () => {
@@ -50,11 +43,11 @@ describe('cancellation', () => {
       [template],
     );
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
-    await waitUntil(() => started);
+    await waitFor('the handler to start', () => started);
 
     const result = await cancel(task.id);
-    await waitUntil(() => aborted);
-    await waitUntil(async () => (await h.attempts(task.id)).length === 1);
+    await waitFor('the handler to be aborted', () => aborted);
+    await waitFor('the attempt to be recorded', async () => (await h.attempts(task.id)).length === 1);
 
     expect(result.from).toBe('in_progress');
     expect(result.steps).toEqual(
@@ -86,7 +79,10 @@ describe('cancellation', () => {
       [template],
     );
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
-    await waitUntil(async () => (await h.steps(task.id))[0]!.status === 'waiting_retry');
+    await waitFor(
+      'the step to wait for its retry',
+      async () => (await h.steps(task.id))[0]!.status === 'waiting_retry',
+    );
 
     const result = await cancel(task.id);
     await sleep(1_500);

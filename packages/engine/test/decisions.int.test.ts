@@ -1,9 +1,10 @@
 import { ValidationError } from '@switchyard/core';
 import { decide, defineStepHandler, PermanentError } from '@switchyard/handler-kit';
+import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelTask } from '../src/cancel-task.ts';
 import { resolveStep, retryStep } from '../src/operator-steps.ts';
-import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
+import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -25,14 +26,6 @@ async function transitionsOf(taskId: string, name: string): Promise<string[]> {
     [taskId, name],
   );
   return rows.map((row) => `${row.from_status ?? '∅'}→${row.to_status}: ${row.reason ?? ''}`);
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 /** route decides a or b; each branch has a tail; a deferred join after both tails; then final. */
@@ -243,10 +236,10 @@ describe('a decision step', () => {
       [template],
     );
     const { task } = await h.create({ namespace: 'test', name: template.name, context: {} });
-    await waitUntil(() => started);
+    await waitFor('the handler to start', () => started);
     await cancelTask({ pool: h.pool, redis: h.redis, queuePrefix: h.prefix }, task.id, operator);
-    await waitUntil(() => aborted);
-    await waitUntil(async () => (await h.attempts(task.id)).length === 1);
+    await waitFor('the handler to be aborted', () => aborted);
+    await waitFor('the attempt to be recorded', async () => (await h.attempts(task.id)).length === 1);
     expect(await h.waitForTask(task.id)).toBe('cancelled');
     const all = await statuses(task.id);
     expect(Object.values(all).every((status) => status === 'cancelled')).toBe(true);
