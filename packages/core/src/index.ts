@@ -16,6 +16,7 @@ export * from './holds.ts';
 export * from './identity.ts';
 export * from './network-address.ts';
 export * from './schedule-ticks.ts';
+export * from './service-limits.ts';
 export * from './states.ts';
 export * from './template.ts';
 export * from './template-schema.ts';

@@ -32,7 +32,7 @@ function moves<S extends string>(from: readonly (S | null)[], to: S, when: strin
 const STEP_PHASES = {
   pending: 'waiting',
   enqueued: 'in_flight',
-  /** Ready, but not dispatched: its service's breaker is open or a Retry-After holds it. */
+  /** Ready, but not dispatched: its service's breaker is open, a Retry-After holds it, or its limit is reached. */
   held: 'in_flight',
   in_progress: 'in_flight',
   waiting_retry: 'in_flight',
@@ -71,18 +71,26 @@ export const STEP_MACHINE: StateMachine<StepStatus> = {
     },
     { from: 'enqueued', to: 'in_progress', when: 'claimed (attempt N)' },
     { from: 'waiting_retry', to: 'in_progress', when: 'claimed once its backoff elapsed' },
-    { from: 'enqueued', to: 'held', when: 'delivered while its breaker blocks (no attempt used)' },
+    {
+      from: 'enqueued',
+      to: 'held',
+      when: 'delivered while its breaker blocks or its system is at its concurrency or rate limit (no attempt used)',
+    },
     {
       from: 'waiting_retry',
       to: 'held',
-      when: 'delivered while its breaker blocks, or failed while it is not closed (attempt given back)',
+      when: 'delivered while its breaker blocks or its system is at its limit, or failed while the breaker is not closed (attempt given back)',
     },
     {
       from: 'error',
       to: 'held',
       when: 'last attempt failed while the breaker is not closed (attempt given back)',
     },
-    { from: 'held', to: 'enqueued', when: 'released as a half-open probe or on the ramp after close' },
+    {
+      from: 'held',
+      to: 'enqueued',
+      when: 'released as a half-open probe, on the ramp after close, or when its limit frees a slot or a token',
+    },
     { from: 'in_progress', to: 'complete', when: 'success' },
     { from: 'pending', to: 'complete', when: 'batch plan with no batches (the worker does not run)' },
     { from: 'in_progress', to: 'waiting_retry', when: 'retryable error or timeout, attempts left' },

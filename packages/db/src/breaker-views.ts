@@ -11,6 +11,7 @@ import {
 import { CALL_OUTCOMES, FAILURE_OUTCOMES } from './breaker-sql.ts';
 import type { BreakerKind } from './breaker-state.ts';
 import type { Queryable } from './pool.ts';
+import { LIMIT_REASONS } from './service-limit-sql.ts';
 
 /** One breaker as operators see it. */
 export type BreakerView = {
@@ -51,7 +52,8 @@ SELECT b.dependent_system AS "dependentSystem", b.state, b.since, b.next_probe_a
                 SELECT true, w.outcome <> 'success' FROM webhook_delivery_attempts w
                  WHERE w.dependent_system = b.dependent_system
                    AND w.finished_at > clock_timestamp() - (b.policy->>'window_ms')::int * interval '1 millisecond') c) AS recent,
-       (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.status = 'held')
+       (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.status = 'held'
+           AND (s.hold_reason IS NULL OR s.hold_reason NOT IN ${LIMIT_REASONS}))
        + (SELECT count(*)::int FROM webhook_deliveries d
            WHERE d.webhook_id = ${WEBHOOK_ID} AND d.status = 'pending' AND d.held) AS "heldSteps",
        (SELECT count(*)::int FROM workflow_steps s WHERE s.dependent_system = b.dependent_system AND s.probe

@@ -37,6 +37,13 @@ export {
   readStepClaims,
   readTaskTransitions,
 } from './fleet-metrics.ts';
+export {
+  claimLimitedStepAttempts,
+  type LimitedClaim,
+  type ReleasedStep,
+  releaseLimitWaiters,
+  systemsWithLimitWaiters,
+} from './limit-claims.ts';
 export { applyMigrations, ensureDatabase, listMigrations, pendingMigrations } from './migrator.ts';
 export { type OperatorStepResult, resolveStepManually, retryFailedStep } from './operator-steps.ts';
 export {
@@ -73,6 +80,13 @@ export {
   type ScheduleView,
   setSchedulePaused,
 } from './schedules.ts';
+export {
+  configureServiceLimits,
+  listServiceLimitChanges,
+  listServiceLimits,
+  overrideServiceLimit,
+  type ServiceLimitView,
+} from './service-limits.ts';
 export {
   type ClaimedBatch,
   type ClaimedStep,

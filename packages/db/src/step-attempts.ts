@@ -7,6 +7,7 @@ import { attemptsBefore, type PublishedEvent } from '@switchyard/core';
 import { claimableBySql, heldByClaimerSql } from './attempt-fence.ts';
 import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
 import type { Queryable } from './pool.ts';
+import { LIMIT_ADMISSION_CTES, LIMIT_BUCKET_CTE, LIMIT_IN_FORCE } from './service-limit-sql.ts';
 
 /** Everything a worker needs to run a claimed attempt. */
 export type ClaimedStep = {
@@ -74,29 +75,39 @@ export type ClaimedBatch = {
 // waiting make a status index look cheaper to the planner, and the plan then scanned the whole
 // backlog for every claim (measured with auto_explain during a burst of 2000 workflows: 2.7 ms
 // per claim statement instead of 0.7 ms, growing with the backlog).
-const CLAIM_SQL = `
+//
+// A step of a system with a limit in force (service_limits) is not claimed by the plain claim:
+// `claimSql('plain')` skips it (one index probe of a table holding only limited systems, so a
+// system without a limit pays close to nothing), and the worker claims it again through
+// claimLimitedStepAttempts (limit-claims.ts), which counts the calls in flight under the limit
+// row's lock and admits with `claimSql('limited')`.
+function claimSql(admission: 'plain' | 'limited'): string {
+  return `
 WITH async_commit AS (
   SELECT set_config('synchronous_commit', 'off', true)
 ), request AS (
-  SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(step_id, attempt, lease_ms)
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS r(step_id, attempt, lease_ms, ord)
 ), previous AS (
-  SELECT s.id, s.status, s.on_breaker_open,
+  SELECT s.id, s.status, s.on_breaker_open, s.dependent_system, s.waiting_since IS NOT NULL AS released,
          EXISTS (SELECT 1 FROM circuit_breakers b
-                  WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER}) AS blocked
+                  WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER}) AS blocked,
+         EXISTS (SELECT 1 FROM service_limits l
+                  WHERE l.dependent_system = s.dependent_system AND ${LIMIT_IN_FORCE}) AS limited
     FROM workflow_steps s JOIN request r ON r.step_id = s.id
-), claimed AS (
+), ${admission === 'limited' ? LIMIT_ADMISSION_CTES : ''}claimed AS (
   UPDATE workflow_steps s
      SET status = 'in_progress', attempts = s.attempts + 1, claimed_by = $4,
          lease_expires_at = clock_timestamp() + GREATEST(r.lease_ms, s.timeout_ms) * interval '1 millisecond',
-         started_at = clock_timestamp(), updated_at = clock_timestamp()
+         started_at = clock_timestamp(), updated_at = clock_timestamp(), waiting_since = NULL
     FROM request r, previous p, tasks t
    WHERE s.id = r.step_id AND ${claimableBySql('s', 'r.attempt')} AND p.id = s.id
      AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND t.id = s.task_id AND (t.status IN ('pending', 'in_progress')) IS TRUE
      AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
-  RETURNING s.*, p.status AS previous_status, p.blocked AS fallback
-), step_transition AS (
+     AND ${admission === 'limited' ? '(NOT p.limited OR s.id IN (SELECT id FROM admitted))' : 'NOT p.limited'}
+  RETURNING s.*, p.status AS previous_status, p.blocked AS fallback, p.released AS was_released
+), ${admission === 'limited' ? LIMIT_BUCKET_CTE : ''}step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
   SELECT c.id, c.task_id, c.attempts, c.previous_status, 'in_progress', $4 FROM claimed c
 ), task_started AS (
@@ -119,6 +130,11 @@ SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.unc
   JOIN tasks t ON t.id = c.task_id
   JOIN named_tasks nt ON nt.id = t.named_task_id
   JOIN namespaces ns ON ns.id = nt.namespace_id`;
+}
+
+const CLAIM_SQL = claimSql('plain');
+/** The claim that admits steps of limited systems; run under their limit rows' locks (limit-claims.ts). */
+export const LIMITED_CLAIM_SQL = claimSql('limited');
 
 /** One delivery to claim: attempt `attempt` of a step, with a lease of `leaseMs` (or the step's timeout if longer). */
 export type ClaimRequest = { stepId: string; attempt: number; leaseMs: number };
@@ -152,6 +168,14 @@ export async function claimStepAttempts(
       workerId,
     ],
   });
+  return matchClaims(requests, rows);
+}
+
+/** One entry per request, in order: its claimed step, or null. */
+export function matchClaims(
+  requests: ClaimRequest[],
+  rows: Record<string, unknown>[],
+): (ClaimedStep | null)[] {
   const claimed = new Map(rows.map((row) => [`${row.id}.${row.attempts}`, toClaimedStep(row)]));
   return requests.map((r) => {
     const key = `${r.stepId}.${r.attempt}`;

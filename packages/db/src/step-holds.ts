@@ -9,6 +9,10 @@ import { BLOCKED_BY_BREAKER, HOLD_REASON, HOLD_UNTIL } from './breaker-sql.ts';
 import { ensureBreakerRow, lockBreaker } from './breaker-state.ts';
 import type { Queryable } from './pool.ts';
 import type { ReadyStep } from './ready-children.ts';
+import { LIMIT_REASONS } from './service-limit-sql.ts';
+
+/** SQL: a held step is the breaker's, not waiting for its system's limit (limit-claims.ts releases those). */
+const NOT_LIMIT_HOLD = `(hold_reason IS NULL OR hold_reason NOT IN ${LIMIT_REASONS})`;
 
 /**
  * Records that a service asked to be left alone until `until` (a 429 or 503 with Retry-After):
@@ -87,7 +91,7 @@ async function releaseHeldSteps(
   const { rows } = await db.query(
     `WITH picked AS (
        SELECT id FROM workflow_steps
-        WHERE dependent_system = $1 AND status = 'held'
+        WHERE dependent_system = $1 AND status = 'held' AND ${NOT_LIMIT_HOLD}
         ORDER BY ${countedAttemptsSql()}, updated_at
         LIMIT $2 FOR UPDATE SKIP LOCKED
      ), released AS (
@@ -125,7 +129,7 @@ export async function releaseHeldForBreaker(
   const breaker = await lockBreaker(db, system);
   const { rows } = await db.query(
     `SELECT b.release_rate AS "releaseRate", COALESCE(b.hold_until > clock_timestamp(), false) AS holding,
-            count(*) FILTER (WHERE s.status = 'held')::int AS held,
+            count(*) FILTER (WHERE s.status = 'held' AND ${NOT_LIMIT_HOLD})::int AS held,
             count(*) FILTER (WHERE s.probe AND s.status IN ('enqueued', 'in_progress'))::int AS "probesInFlight"
        FROM circuit_breakers b LEFT JOIN workflow_steps s
          ON s.dependent_system = b.dependent_system AND s.status IN ('held', 'enqueued', 'in_progress')

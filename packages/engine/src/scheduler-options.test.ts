@@ -23,6 +23,7 @@ describe('compileSchedulerOptions', () => {
       schedulerId: `scheduler-${hostname()}-${process.pid}`,
       retention: null,
       breakerPolicies: {},
+      serviceLimits: {},
     });
     expect(compiled.pool).toBe(base.pool);
     expect(compiled.redis).toBe(base.redis);
@@ -58,6 +59,26 @@ describe('compileSchedulerOptions', () => {
   it('resolves breaker policies against the defaults', () => {
     const compiled = compileSchedulerOptions({ ...base, breakerPolicies: { billing: { open_ms: 60_000 } } });
     expect(compiled.breakerPolicies).toEqual({ billing: { ...BREAKER_POLICY_DEFAULTS, open_ms: 60_000 } });
+  });
+
+  it("takes each system's limit from beside its breaker policy", () => {
+    const compiled = compileSchedulerOptions({
+      ...base,
+      breakerPolicies: {
+        billing: { open_ms: 60_000, max_concurrent: 4, rate: 5 },
+        users: { open_ms: 1_000 },
+      },
+    });
+    expect(compiled.breakerPolicies.billing).toEqual({ ...BREAKER_POLICY_DEFAULTS, open_ms: 60_000 });
+    expect(compiled.serviceLimits).toEqual({ billing: { maxConcurrent: 4, rate: 5, burst: 5 } });
+  });
+
+  it.each([
+    [{ max_concurrent: 0 }, /limit for billing is invalid: max_concurrent: /],
+    [{ burst: 2 }, /limit for billing is invalid: burst: burst needs a rate/],
+    [{ rate: 0 }, /limit for billing is invalid: rate: /],
+  ])('refuses a bad limit %j naming the system and the field', (limit, message) => {
+    expect(() => compileSchedulerOptions({ ...base, breakerPolicies: { billing: limit } })).toThrow(message);
   });
 
   it.each([

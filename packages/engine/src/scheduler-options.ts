@@ -3,7 +3,12 @@ import {
   type BreakerPolicy,
   type BreakerPolicyInput,
   ConfigError,
+  isLimited,
   resolveBreakerPolicy,
+  resolveServiceLimit,
+  type ServiceLimit,
+  type ServiceLimitInput,
+  splitSystemPolicy,
 } from '@switchyard/core';
 import type { Pool, RetentionOptions } from '@switchyard/db';
 import { DEFAULT_QUEUE_PREFIX, type RedisConnection } from '@switchyard/queue';
@@ -34,8 +39,11 @@ export type SchedulerOptions = {
    * attempts the breakers still read. Off when omitted.
    */
   retention?: RetentionOptions & { intervalMs: number };
-  /** Breaker policies by dependent system (the rest use the defaults), written to Postgres at start. */
-  breakerPolicies?: Readonly<Record<string, BreakerPolicyInput>>;
+  /**
+   * Policies by dependent system, written to Postgres at start: the breaker's (the rest use the
+   * defaults) and the system's limit beside it (`max_concurrent`, `rate`, `burst`; none: no limit).
+   */
+  breakerPolicies?: Readonly<Record<string, BreakerPolicyInput & ServiceLimitInput>>;
   /** Time between polls for due schedules (every replica polls). Default {@link SCHEDULER_DEFAULTS}. */
   schedulePollMs?: number;
   /** How late a schedule's tick may fire and still count as on time. Default {@link SCHEDULER_DEFAULTS}. */
@@ -78,6 +86,8 @@ export type CompiledSchedulerOptions = Required<Omit<SchedulerOptions, 'retentio
   retention: (RetentionOptions & { intervalMs: number }) | null;
   /** Every configured policy, resolved against the defaults. */
   breakerPolicies: Readonly<Record<string, BreakerPolicy>>;
+  /** The configured limits, by system (systems without one are not listed). */
+  serviceLimits: Readonly<Record<string, ServiceLimit>>;
 };
 
 /** Validates and fills in scheduler options once, at the edge, before anything connects. @throws ConfigError */
@@ -117,7 +127,7 @@ export function compileSchedulerOptions(options: SchedulerOptions): CompiledSche
       0,
     ),
     retention: compileRetention(options.retention),
-    breakerPolicies: compileBreakerPolicies(options.breakerPolicies ?? {}),
+    ...compileSystemPolicies(options.breakerPolicies ?? {}),
   };
 }
 
@@ -133,19 +143,31 @@ function compileRetention(retention: SchedulerOptions['retention']): CompiledSch
   return retention;
 }
 
-/** Resolves each policy now, so a bad one stops the start with the system's name instead of a bare schema error. */
-function compileBreakerPolicies(
-  policies: Readonly<Record<string, BreakerPolicyInput>>,
-): Record<string, BreakerPolicy> {
-  const resolved: Record<string, BreakerPolicy> = {};
-  for (const [system, policy] of Object.entries(policies)) {
+/**
+ * Resolves each system's policy now, its breaker's and its limit's, so a bad one stops the start
+ * with the system's name and the field instead of a bare schema error.
+ */
+function compileSystemPolicies(
+  policies: Readonly<Record<string, BreakerPolicyInput & ServiceLimitInput>>,
+): Pick<CompiledSchedulerOptions, 'breakerPolicies' | 'serviceLimits'> {
+  const breakerPolicies: Record<string, BreakerPolicy> = {};
+  const serviceLimits: Record<string, ServiceLimit> = {};
+  for (const [system, entry] of Object.entries(policies)) {
+    const { breaker, limit } = splitSystemPolicy(entry);
     try {
-      resolved[system] = resolveBreakerPolicy(policy);
+      breakerPolicies[system] = resolveBreakerPolicy(breaker);
     } catch (err) {
       throw new ConfigError(`breaker policy for ${system} is invalid: ${describe(err)}`, { cause: err });
     }
+    if (!limit) continue;
+    try {
+      const resolved = resolveServiceLimit(limit);
+      if (isLimited(resolved)) serviceLimits[system] = resolved;
+    } catch (err) {
+      throw new ConfigError(`limit for ${system} is invalid: ${describe(err)}`, { cause: err });
+    }
   }
-  return resolved;
+  return { breakerPolicies, serviceLimits };
 }
 
 function describe(err: unknown): string {

@@ -1,6 +1,7 @@
 import { toError } from '@switchyard/core';
 import {
   configureBreaker,
+  configureServiceLimits,
   type DispatchCursor,
   expireLeases,
   finalizeSettledTasks,
@@ -15,6 +16,7 @@ import { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
+import { sweepLimits } from './limit-sweep.ts';
 import { ScheduleTicker } from './schedule-ticker.ts';
 import {
   type CompiledSchedulerOptions,
@@ -63,6 +65,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
   for (const [system, policy] of Object.entries(compiled.breakerPolicies)) {
     await configureBreaker(compiled.pool, system, policy);
   }
+  await withTransaction(compiled.pool, (client) =>
+    configureServiceLimits(client, compiled.serviceLimits, compiled.schedulerId),
+  );
   const scheduler = new Scheduler(compiled);
   scheduler.start();
   return scheduler;
@@ -234,12 +239,14 @@ type SweepConfig = {
 async function sweep(config: SweepConfig): Promise<Omit<SweepCounts, 'tasks_pruned'>> {
   const lease_expired = await repairExpiredLeases(config);
   const breakers = await sweepBreakers(config);
+  // After the leases: a dead worker's slot, given back by its lease, is released in this sweep.
+  const limits = await sweepLimits(config);
   return {
     lease_expired,
     job_missing: await repairMissingJobs(config),
     task_finalized: await finalizeSettled(config),
     breaker_transitions: breakers.transitions.length,
-    held_released: breakers.released,
+    held_released: breakers.released + limits.released,
   };
 }
 

@@ -39,6 +39,7 @@ import {
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { batchContext } from './batch-steps.ts';
+import { LimitedClaims } from './limited-claims.ts';
 import { recordSuccess } from './record-success.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import { StatementBatcher } from './statement-batcher.ts';
@@ -58,6 +59,7 @@ export class StepRunner {
   readonly #dispatcher: StepDispatcher;
   readonly #log: Logger;
   readonly #claims: StatementBatcher<ClaimRequest, ClaimedStep | null>;
+  readonly #limited: LimitedClaims;
   readonly #successes: StatementBatcher<StepSuccess, OutcomeResult>;
   readonly inFlight: InFlight = new Map();
 
@@ -72,6 +74,7 @@ export class StepRunner {
     );
     this.#successes = new StatementBatcher((batch) => recordStepSuccesses(pool, workerId, batch));
     this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
+    this.#limited = new LimitedClaims(options, dispatcher, this.#log);
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
@@ -85,8 +88,11 @@ export class StepRunner {
       return;
     }
     const { stepId, attempt } = job.data;
-    const leaseMs = this.#options.leaseFor(job.name);
-    const claimed = await this.#claims.submit({ stepId, attempt, leaseMs });
+    const request = { stepId, attempt, leaseMs: this.#options.leaseFor(job.name) };
+    // A step type seen limited goes to the limited claim at once; the plain claim skips limited systems.
+    const plain = this.#limited.routes(job.name) ? null : await this.#claims.submit(request);
+    const claimed = plain ?? (await this.#limited.claim(job, request));
+    if (claimed === 'held') return;
     if (!claimed) return this.#onClaimMiss(job, token);
     const bindings = {
       task_id: claimed.taskId,
@@ -96,6 +102,7 @@ export class StepRunner {
       correlation_id: claimed.correlationId,
     };
     await withLogContext(bindings, () => this.#runClaimed(claimed));
+    if (!plain) await this.#limited.afterFinish(claimed);
   }
 
   async #runClaimed(step: ClaimedStep): Promise<void> {

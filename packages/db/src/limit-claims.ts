@@ -1,0 +1,149 @@
+/**
+ * The bulkhead at the claim: a delivery of a step whose system has a limit in force is claimed
+ * here, under the lock of the system's service_limits row, or held (no attempt used) until a
+ * slot or a token frees; and waiting steps are released, oldest first, when capacity frees.
+ *
+ * Why two statements under a lock, and not one: a statement's counts come from the snapshot it
+ * started with. A claim that waited for the row lock inside its own statement would count the
+ * calls in flight as they were before the claim it waited for committed, and both would take
+ * the last slot. Locking first and counting in the next statement (READ COMMITTED takes a new
+ * snapshot per statement) sees every claim committed before the lock was granted.
+ */
+import {
+  decideLimitRelease,
+  type LimitHoldReason,
+  type LimitUsage,
+  refillTokens,
+  type ServiceLimit,
+} from '@switchyard/core';
+import type { Pool, Queryable } from './pool.ts';
+import type { ReadyStep } from './ready-children.ts';
+import { LIMIT_HOLD_SQL, LIMIT_IN_FORCE, LIMIT_RELEASE_SQL, LIMIT_USAGE_SQL } from './service-limit-sql.ts';
+import { type ClaimedStep, type ClaimRequest, LIMITED_CLAIM_SQL, matchClaims } from './step-attempts.ts';
+import { withTransaction } from './transaction.ts';
+
+/** What became of a delivery tried against its system's limit. */
+export type LimitedClaim =
+  | { kind: 'claimed'; step: ClaimedStep }
+  | { kind: 'held'; reason: LimitHoldReason }
+  /** Not limited, or not claimable (stale, not due, breaker): the ordinary miss path decides. */
+  | { kind: 'missed' };
+
+/**
+ * Claims deliveries that the plain claim skipped because their system is limited: locks the
+ * limit rows of their systems (in name order, so two claimers cannot deadlock), claims those the
+ * limits admit (LIMIT_ADMISSION_CTES) and holds the rest with reason `concurrency` or `rate`.
+ * Deliveries of systems without a limit are claimed as by the plain claim.
+ * Locks: the service_limits rows, then the step rows (and a task row on its first claim).
+ * Returns one entry per request, in order.
+ */
+export async function claimLimitedStepAttempts(
+  pool: Pool,
+  workerId: string,
+  requests: ClaimRequest[],
+): Promise<LimitedClaim[]> {
+  if (requests.length === 0) return [];
+  return withTransaction(pool, async (client) => {
+    const locked = await client.query(
+      `SELECT l.dependent_system FROM service_limits l
+        WHERE l.dependent_system IN (SELECT s.dependent_system FROM workflow_steps s WHERE s.id = ANY ($1::uuid[]))
+          AND ${LIMIT_IN_FORCE}
+        ORDER BY l.dependent_system FOR UPDATE OF l`,
+      [requests.map((r) => r.stepId)],
+    );
+    if (locked.rows.length === 0) return requests.map(() => ({ kind: 'missed' }) as const);
+    const { rows } = await client.query({
+      name: 'switchyard_claim_limited_steps',
+      text: LIMITED_CLAIM_SQL,
+      values: [
+        requests.map((r) => r.stepId),
+        requests.map((r) => r.attempt),
+        requests.map((r) => r.leaseMs),
+        workerId,
+      ],
+    });
+    const claims = matchClaims(requests, rows);
+    const unclaimed = requests.filter((_, i) => claims[i] === null);
+    const held = await holdAtLimit(client, unclaimed, workerId);
+    return requests.map((r, i): LimitedClaim => {
+      const step = claims[i];
+      if (step) return { kind: 'claimed', step };
+      const reason = held.get(r.stepId);
+      return reason ? { kind: 'held', reason } : { kind: 'missed' };
+    });
+  });
+}
+
+async function holdAtLimit(
+  db: Queryable,
+  requests: ClaimRequest[],
+  actor: string,
+): Promise<Map<string, LimitHoldReason>> {
+  if (requests.length === 0) return new Map();
+  const { rows } = await db.query(LIMIT_HOLD_SQL, [
+    requests.map((r) => r.stepId),
+    requests.map((r) => r.attempt),
+    actor,
+  ]);
+  return new Map(rows.map((row) => [row.id as string, row.reason as LimitHoldReason]));
+}
+
+/** A released step to dispatch after commit, with the delay until its token is due. */
+export type ReleasedStep = ReadyStep & { delayMs: number };
+
+/**
+ * Releases the steps of `system` waiting for its limit that the freed capacity admits (core's
+ * decideLimitRelease), oldest first (LIMIT_RELEASE_ORDER). Run in a transaction: locks the
+ * system's limit row, then counts in a statement of its own (see the file's header), then locks
+ * the released steps (SKIP LOCKED). Returns the steps to dispatch after commit; none when the
+ * system has no limit in force.
+ * `horizonMs`: a token due later than this is left to the next release (a sweep's interval).
+ */
+export async function releaseLimitWaiters(
+  db: Queryable,
+  input: { dependentSystem: string; actor: string; horizonMs: number; now?: Date },
+): Promise<ReleasedStep[]> {
+  const lock = await db.query(
+    `SELECT l.dependent_system FROM service_limits l WHERE l.dependent_system = $1 AND ${LIMIT_IN_FORCE} FOR UPDATE`,
+    [input.dependentSystem],
+  );
+  if (lock.rows.length === 0) return [];
+  const { rows } = await db.query(LIMIT_USAGE_SQL, [input.dependentSystem]);
+  const row = rows[0];
+  if (!row || row.waiting === 0) return [];
+  const limit: ServiceLimit = { maxConcurrent: row.maxConcurrent, rate: row.rate, burst: row.burst };
+  const usage: LimitUsage = {
+    inFlight: row.inFlight,
+    reserved: row.reserved,
+    waiting: row.waiting,
+    tokens: row.tokens,
+    refilledAt: row.refilledAt,
+  };
+  const now: Date = input.now ?? row.now;
+  const delays = decideLimitRelease(limit, usage, now, input.horizonMs);
+  if (delays.length === 0) return [];
+  const reason = limit.rate === null ? 'concurrency slot freed' : 'slot free and rate token due';
+  const tokens = limit.rate === null ? null : refillTokens(limit, usage, now);
+  const released = await db.query(LIMIT_RELEASE_SQL, [
+    input.dependentSystem,
+    delays,
+    reason,
+    input.actor,
+    tokens,
+    now,
+  ]);
+  return released.rows as ReleasedStep[];
+}
+
+/** Systems with a limit in force and steps waiting for it: what a sweep releases. */
+export async function systemsWithLimitWaiters(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query(
+    `SELECT l.dependent_system FROM service_limits l
+      WHERE ${LIMIT_IN_FORCE}
+        AND EXISTS (SELECT 1 FROM workflow_steps s
+                     WHERE s.dependent_system = l.dependent_system AND s.status = 'held'
+                       AND s.hold_reason IN ('concurrency', 'rate'))
+      ORDER BY l.dependent_system`,
+  );
+  return rows.map((row) => row.dependent_system as string);
+}

@@ -1,0 +1,172 @@
+/**
+ * @switchyard/core's bulkhead rules (service-limits.ts) rendered in SQL for the statements that
+ * decide inside Postgres: the limited claim's admission and bucket, the hold of a step that
+ * cannot start, and the order waiting steps are released in. Each runs under the lock of the
+ * system's service_limits row (limit-claims.ts), in a statement that began after the lock was
+ * taken, so its counts see every claim committed before it.
+ */
+import { LIMIT_HOLD_REASONS } from '@switchyard/core';
+import { claimableBySql } from './attempt-fence.ts';
+import { BLOCKED_BY_BREAKER, sqlList } from './breaker-sql.ts';
+
+/** SQL predicate: the service_limits row `l` limits its system (a row may remain with neither). */
+export const LIMIT_IN_FORCE = '(l.max_concurrent IS NOT NULL OR l.rate_per_second IS NOT NULL)';
+
+/** The hold reasons of steps waiting for a limit, as a SQL list. */
+export const LIMIT_REASONS = sqlList(LIMIT_HOLD_REASONS);
+
+/**
+ * The order waiting steps of a system are released in: the longest waiting first (`waiting_since`
+ * is kept from a step's first hold until it is claimed, so a step held again keeps its place).
+ * The one place to change for fairness across namespaces and priority.
+ */
+export const LIMIT_RELEASE_ORDER = 's.waiting_since, s.id';
+
+/**
+ * SQL: the calls of `l`'s system in flight: its steps in_progress under a lease that has not
+ * expired. A dead worker's step stops counting when its lease ends, before the scheduler takes it
+ * back. Served by the (dependent_system, status) index.
+ */
+const IN_FLIGHT = `(SELECT count(*)::int FROM workflow_steps x
+    WHERE x.dependent_system = l.dependent_system AND x.status = 'in_progress' AND x.lease_expires_at > c.now)`;
+
+/** SQL: released steps of `l`'s system not claimed yet; each will take a slot and a token. */
+const RESERVED = `(SELECT count(*)::int FROM workflow_steps x
+    WHERE x.dependent_system = l.dependent_system AND x.status = 'enqueued' AND x.waiting_since IS NOT NULL)`;
+
+/** SQL: steps of `l`'s system held by its limit. */
+const WAITING = `(SELECT count(*)::int FROM workflow_steps x
+    WHERE x.dependent_system = l.dependent_system AND x.status = 'held' AND x.hold_reason IN ${LIMIT_REASONS})`;
+
+/** SQL: the bucket's tokens at `c.now` (core's refillTokens), or null without a rate. */
+const TOKENS_NOW = `CASE WHEN l.rate_per_second IS NULL THEN NULL
+    ELSE LEAST(l.burst, l.tokens + l.rate_per_second * GREATEST(0, extract(epoch FROM c.now - l.refilled_at))) END`;
+
+/**
+ * CTE `limits`: the usage of each system whose service_limits row is locked by the caller
+ * (`systems` is a SQL expression yielding their names), with `now` fixed once as `clock`.
+ */
+export function limitUsageCtes(systems: string): string {
+  return `clock AS MATERIALIZED (
+  SELECT clock_timestamp() AS now
+), limits AS MATERIALIZED (
+  SELECT l.dependent_system, l.max_concurrent, l.rate_per_second, l.refilled_at, ${TOKENS_NOW} AS tokens,
+         ${IN_FLIGHT} AS in_flight, ${RESERVED} AS reserved, ${WAITING} AS waiting
+    FROM service_limits l, clock c
+   WHERE l.dependent_system IN (${systems}) AND ${LIMIT_IN_FORCE}
+), `;
+}
+
+/**
+ * CTEs of the limited claim (claimSql('limited') in step-attempts.ts), after `request` and
+ * `previous`: which claimable deliveries of limited systems are admitted. A released step
+ * (waiting_since set) takes the slot its release reserved; its token was taken by the release
+ * itself (the bucket may go below zero: tokens promised to released steps not yet due), so a
+ * released step that arrives late costs the rate nothing. A fresh delivery is admitted only when
+ * nobody waits and a slot beyond the reserved ones and a token are left, so it never overtakes a
+ * waiting step. Rank: the deliveries' order in the request.
+ */
+export const LIMIT_ADMISSION_CTES = `${limitUsageCtes('SELECT dependent_system FROM previous WHERE limited')}candidates AS (
+  SELECT p.id, p.dependent_system, p.released,
+         row_number() OVER (PARTITION BY p.dependent_system, p.released ORDER BY r.ord) AS rank
+    FROM previous p JOIN request r ON r.step_id = p.id
+    JOIN workflow_steps s ON s.id = p.id JOIN tasks t ON t.id = s.task_id
+   WHERE p.limited AND ${claimableBySql('s', 'r.attempt')}
+     AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
+     AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
+     AND (t.status IN ('pending', 'in_progress')) IS TRUE
+     AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
+), admitted AS (
+  SELECT c.id FROM candidates c JOIN limits l ON l.dependent_system = c.dependent_system
+   WHERE CASE WHEN c.released
+         THEN (l.max_concurrent IS NULL OR c.rank <= l.max_concurrent - l.in_flight)
+         ELSE l.waiting = 0
+          AND (l.max_concurrent IS NULL OR c.rank <= l.max_concurrent - l.in_flight - l.reserved)
+          AND (l.tokens IS NULL OR c.rank <= l.tokens) END
+), `;
+
+/** CTE `bucket` of the limited claim, after `claimed`: each fresh claim takes a token (a released one has). */
+export const LIMIT_BUCKET_CTE = `bucket AS (
+  UPDATE service_limits sl
+     SET tokens = l.tokens - (SELECT count(*) FROM claimed k WHERE k.dependent_system = l.dependent_system AND NOT k.was_released),
+         refilled_at = (SELECT now FROM clock)
+    FROM limits l
+   WHERE sl.dependent_system = l.dependent_system AND l.tokens IS NOT NULL
+), `;
+
+/**
+ * Holds the deliveries (`$1` step ids, `$2` attempts) that the limited claim did not admit and
+ * that nothing else keeps from starting: claimable, due, their task running, their breaker not
+ * blocking (a breaker's hold comes first), their system limited. Reason `concurrency` when its
+ * slots are taken (or reserved), else `rate`, with the time the next token is due. The attempt
+ * is untouched: holding uses none. `$3` is the actor. Run after the claim, under the same locks.
+ */
+export const LIMIT_HOLD_SQL = `
+WITH request AS (
+  SELECT * FROM unnest($1::uuid[], $2::int[]) AS r(step_id, attempt)
+), ${limitUsageCtes('SELECT s.dependent_system FROM workflow_steps s JOIN request r ON r.step_id = s.id')}waiting AS (
+  SELECT s.id, s.status AS from_status,
+         CASE WHEN l.max_concurrent IS NOT NULL AND l.in_flight + l.reserved >= l.max_concurrent THEN 'concurrency'
+              WHEN l.tokens IS NOT NULL THEN 'rate' ELSE 'concurrency' END AS reason,
+         CASE WHEN l.max_concurrent IS NOT NULL AND l.in_flight + l.reserved >= l.max_concurrent THEN NULL
+              WHEN l.tokens IS NOT NULL
+              THEN (SELECT now FROM clock) + GREATEST(0, 1 - l.tokens) / l.rate_per_second * interval '1 second'
+         END AS until
+    FROM request r JOIN workflow_steps s ON s.id = r.step_id
+    JOIN limits l ON l.dependent_system = s.dependent_system
+    JOIN tasks t ON t.id = s.task_id
+   WHERE ${claimableBySql('s', 'r.attempt')}
+     AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
+     AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
+     AND (t.status IN ('pending', 'in_progress')) IS TRUE
+     AND NOT EXISTS (SELECT 1 FROM circuit_breakers b
+                      WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER})
+   ORDER BY s.id FOR UPDATE OF s
+), held AS (
+  UPDATE workflow_steps s
+     SET status = 'held', hold_reason = w.reason, hold_until = w.until, next_attempt_at = NULL, probe = false,
+         waiting_since = COALESCE(s.waiting_since, clock_timestamp()), updated_at = clock_timestamp()
+    FROM waiting w WHERE s.id = w.id
+  RETURNING s.id, s.task_id, s.attempts, w.from_status, w.reason
+), transitions AS (
+  INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
+  SELECT id, task_id, attempts, from_status, 'held', reason, $3 FROM held
+)
+SELECT id, reason FROM held`;
+
+/** The usage of one system (`$1`), read after its limit row was locked. */
+export const LIMIT_USAGE_SQL = `
+WITH ${limitUsageCtes('$1')}x AS (SELECT 1)
+SELECT l.max_concurrent AS "maxConcurrent", l.rate_per_second AS rate, sl.burst, l.in_flight AS "inFlight",
+       l.reserved, l.waiting, sl.tokens, sl.refilled_at AS "refilledAt", c.now
+  FROM limits l JOIN service_limits sl ON sl.dependent_system = l.dependent_system, clock c`;
+
+/**
+ * Releases the `$2` (an array of delays in ms, one per step) longest-waiting steps of system
+ * `$1` held by its limit: each becomes enqueued, due after its delay (a token not yet due), with
+ * its job to be dispatched with that delay. `$3` is the reason, `$4` the actor. With a rate, the
+ * bucket becomes `$5` tokens at `$6` less one per released step: a released step's token is
+ * taken at its release.
+ */
+export const LIMIT_RELEASE_SQL = `
+WITH picked AS (
+  SELECT s.id, row_number() OVER (ORDER BY ${LIMIT_RELEASE_ORDER}) AS n FROM (
+    SELECT s.id, s.waiting_since FROM workflow_steps s
+     WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
+     ORDER BY ${LIMIT_RELEASE_ORDER} LIMIT cardinality($2::int[]) FOR UPDATE SKIP LOCKED) s
+), released AS (
+  UPDATE workflow_steps s
+     SET status = 'enqueued', hold_reason = NULL, hold_until = NULL, enqueued_at = clock_timestamp(),
+         next_attempt_at = CASE WHEN ($2::int[])[p.n] > 0
+                                THEN clock_timestamp() + ($2::int[])[p.n] * interval '1 millisecond' END,
+         updated_at = clock_timestamp()
+    FROM picked p WHERE s.id = p.id
+  RETURNING s.id, s.task_id, s.handler, s.attempts, ($2::int[])[p.n] AS delay_ms
+), bucket AS (
+  UPDATE service_limits SET tokens = $5::float8 - (SELECT count(*) FROM released), refilled_at = $6
+   WHERE dependent_system = $1 AND rate_per_second IS NOT NULL
+), transitions AS (
+  INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
+  SELECT id, task_id, 'held', 'enqueued', $3, $4 FROM released
+)
+SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, delay_ms AS "delayMs" FROM released`;

@@ -1,0 +1,31 @@
+import { LIMIT_RELEASE_HORIZON_MS } from '@switchyard/core';
+import { type Pool, releaseLimitWaiters, systemsWithLimitWaiters, withTransaction } from '@switchyard/db';
+import type { StepDispatcher } from '@switchyard/queue';
+import type { Logger } from 'pino';
+
+export type LimitSweepConfig = { pool: Pool; dispatcher: StepDispatcher; log: Logger; actor: string };
+
+/**
+ * The scheduler's safety net for the bulkheads: for every limited system with steps waiting,
+ * release those the free slots and the tokens due within the horizon admit (limit-claims.ts).
+ * Workers release right after a limited step finishes; this covers a worker that died first, a
+ * lease that expired, and tokens that come due with time. One transaction per system, under its
+ * limit row's lock.
+ */
+export async function sweepLimits(config: LimitSweepConfig): Promise<{ released: number }> {
+  const { pool, dispatcher, log, actor } = config;
+  let released = 0;
+  for (const dependentSystem of await systemsWithLimitWaiters(pool)) {
+    const steps = await withTransaction(pool, (client) =>
+      releaseLimitWaiters(client, { dependentSystem, actor, horizonMs: LIMIT_RELEASE_HORIZON_MS }),
+    );
+    if (steps.length === 0) continue;
+    await dispatcher.dispatch(steps);
+    released += steps.length;
+    log.info(
+      { dependent_system: dependentSystem, released: steps.length },
+      'released steps waiting for a limit',
+    );
+  }
+  return { released };
+}

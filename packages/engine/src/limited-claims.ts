@@ -1,0 +1,80 @@
+import { LIMIT_RELEASE_HORIZON_MS } from '@switchyard/core';
+import {
+  type ClaimedStep,
+  type ClaimRequest,
+  claimLimitedStepAttempts,
+  type LimitedClaim,
+  releaseLimitWaiters,
+  withTransaction,
+} from '@switchyard/db';
+import type { Job, StepDispatcher, StepJobPayload } from '@switchyard/queue';
+import type { Logger } from 'pino';
+import { StatementBatcher } from './statement-batcher.ts';
+import type { CompiledWorkerOptions } from './worker-options.ts';
+
+/**
+ * A worker's side of the bulkheads: claims deliveries of limited systems under their limit
+ * (claimLimitedStepAttempts, batched like the plain claim), and when such a step finishes,
+ * releases the steps waiting for the slot or token it freed. The scheduler's sweep releases too
+ * (a worker that died after its step finished, a token that became due): this is the fast path.
+ */
+export class LimitedClaims {
+  readonly #options: CompiledWorkerOptions;
+  readonly #dispatcher: StepDispatcher;
+  readonly #log: Logger;
+  readonly #claims: StatementBatcher<ClaimRequest, LimitedClaim>;
+  /** Step types whose deliveries were limited: sent to the limited claim without trying the plain one. */
+  readonly #limitedTypes = new Set<string>();
+
+  constructor(options: CompiledWorkerOptions, dispatcher: StepDispatcher, log: Logger) {
+    this.#options = options;
+    this.#dispatcher = dispatcher;
+    this.#log = log;
+    const { pool, workerId } = options;
+    this.#claims = new StatementBatcher((batch) => claimLimitedStepAttempts(pool, workerId, batch));
+  }
+
+  /** Whether deliveries of this step type go to the limited claim directly. */
+  routes(stepType: string): boolean {
+    return this.#limitedTypes.has(stepType);
+  }
+
+  /**
+   * Claims a delivery under its system's limit: the claimed step, `held` (no attempt used; the
+   * step waits for a slot or a token), or null (not claimable: the ordinary miss path explains).
+   */
+  async claim(job: Job<StepJobPayload>, request: ClaimRequest): Promise<ClaimedStep | 'held' | null> {
+    const outcome = await this.#claims.submit(request);
+    if (outcome.kind === 'missed') return null;
+    this.#limitedTypes.add(job.name);
+    if (outcome.kind === 'claimed') return outcome.step;
+    this.#log.info(
+      {
+        task_id: job.data.taskId,
+        step_id: request.stepId,
+        attempt: request.attempt,
+        hold_reason: outcome.reason,
+      },
+      `step held: its service is at its ${outcome.reason} limit; no attempt used`,
+    );
+    return 'held';
+  }
+
+  /** After a step claimed through the limited claim has finished: release what its slot frees. */
+  async afterFinish(step: ClaimedStep): Promise<void> {
+    const { pool, workerId } = this.#options;
+    try {
+      const released = await withTransaction(pool, (client) =>
+        releaseLimitWaiters(client, {
+          dependentSystem: step.dependentSystem,
+          actor: workerId,
+          horizonMs: LIMIT_RELEASE_HORIZON_MS,
+        }),
+      );
+      if (released.length > 0) await this.#dispatcher.dispatch(released);
+    } catch (err) {
+      // The scheduler's sweep releases them; the step's own outcome is committed.
+      this.#log.warn({ err, dependent_system: step.dependentSystem }, 'release of waiting steps failed');
+    }
+  }
+}
