@@ -14,6 +14,7 @@
 import {
   countPendingDeliveries,
   type HistoryRead,
+  listServiceLimits,
   listStepTypes,
   type Pool,
   readBreakerStates,
@@ -135,6 +136,24 @@ function defineMetrics(registry: Registry) {
       labelNames: ['dependent_system'],
       registers,
     }),
+    limitInFlight: new Gauge({
+      name: 'switchyard_limit_in_flight',
+      help: 'Calls in flight (steps running under an unexpired lease) per limited dependent system',
+      labelNames: ['system'],
+      registers,
+    }),
+    limitWaiting: new Gauge({
+      name: 'switchyard_limit_waiting',
+      help: 'Steps held by their system limit (reason concurrency or rate) per limited dependent system',
+      labelNames: ['system'],
+      registers,
+    }),
+    limitMaxConcurrent: new Gauge({
+      name: 'switchyard_limit_max_concurrent',
+      help: 'The concurrency limit in force per dependent system that has one',
+      labelNames: ['system'],
+      registers,
+    }),
   };
 }
 
@@ -198,6 +217,7 @@ async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Pr
   for (const breaker of breakers) {
     m.breaker.set({ dependent_system: breaker.dependentSystem }, BREAKER_STATE[breaker.state]);
   }
+  await refreshLimitGauges(deps.pool, m);
   const pending = await countPendingDeliveries(deps.pool);
   m.pendingDeliveries.set({ held: 'true' }, pending.held);
   m.pendingDeliveries.set({ held: 'false' }, pending.waiting);
@@ -218,4 +238,18 @@ async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Pr
     for (const [state, count] of Object.entries(depths?.[i] ?? {}))
       m.depth.set({ step_type: handler, state }, count);
   });
+}
+
+/** One read of service_limits with its usage per scrape: a row per limited system. */
+async function refreshLimitGauges(pool: Pool, m: Metrics): Promise<void> {
+  const limits = await listServiceLimits(pool);
+  m.limitInFlight.reset();
+  m.limitWaiting.reset();
+  m.limitMaxConcurrent.reset();
+  for (const limit of limits) {
+    const system = { system: limit.dependentSystem };
+    m.limitInFlight.set(system, limit.inFlight);
+    m.limitWaiting.set(system, limit.waiting.concurrency + limit.waiting.rate);
+    if (limit.limit.maxConcurrent !== null) m.limitMaxConcurrent.set(system, limit.limit.maxConcurrent);
+  }
 }

@@ -20,6 +20,7 @@ import { docsRoutes } from './routes/docs.ts';
 import { eventTriggerRoutes } from './routes/event-triggers.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
+import { limitRoutes } from './routes/limits.ts';
 import { queueRoutes } from './routes/queues.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -72,6 +73,7 @@ export async function buildServer(deps: ApiDeps, options: ApiOptions): Promise<F
   await app.register(eventRoutes(deps, options.events));
   await app.register(templateRoutes(deps));
   await app.register(breakerRoutes(deps));
+  await app.register(limitRoutes(deps));
   await app.register(
     webhookRoutes(deps, { allowPrivateTargets: options.allowPrivateWebhookTargets ?? false }),
   );

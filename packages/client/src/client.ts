@@ -46,6 +46,7 @@ import {
   type SwitchyardEvent,
 } from './event-contract.ts';
 import { isTerminalTaskEvent, type StreamTaskEventsOptions, streamTaskEvents } from './event-stream.ts';
+import { limitCalls } from './limit-client.ts';
 import { scheduleCalls } from './schedule-client.ts';
 import {
   type CreatedWebhook,
@@ -143,6 +144,7 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
       return send({ method: 'POST', path: '/v1/tasks', body: sent, headers }, CreateTaskResponseSchema, true);
     },
     ...scheduleCalls(send),
+    ...limitCalls(send),
     /**
      * Posts an event: starts every template whose triggers list it, the payload as context.
      * Retried like a create when `idempotencyKey` is given (a replay returns the first post's

@@ -13,6 +13,7 @@ export * from './contract.ts';
 export { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 export * from './event-contract.ts';
 export { parseSse, type SseMessage, type StreamTaskEventsOptions } from './event-stream.ts';
+export * from './limit-contract.ts';
 export * from './schedule-contract.ts';
 export {
   type VerifyWebhookOptions,
