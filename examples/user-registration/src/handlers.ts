@@ -1,15 +1,20 @@
 /**
- * The five step handlers of `user_registration.yaml`. Each calls one service through
+ * The seven step handlers of `user_registration.yaml`. Each service call goes through
  * `defineApiStepHandler`, so every call carries the correlation id and the step's idempotency
  * key, and every status is mapped to an outcome by handler-kit's one classifier: a handler here
  * only says what its step means (skip billing for free plans, treat a 409 as the existing record).
+ * choose_plan_features calls nothing: it is the decision that runs provision_sso for enterprise
+ * plans only.
  *
  * Base URLs come from each step's `handler_config.base_url`; the environment variables
  * USER_SERVICE_URL, BILLING_SERVICE_URL, PREFERENCES_SERVICE_URL and NOTIFICATION_SERVICE_URL
  * override them, read once when this module is imported.
  */
 import {
+  type DecisionResult,
+  decide,
   defineApiStepHandler,
+  defineStepHandler,
   PermanentError,
   type StepHandler,
   type StepHandlerContext,
@@ -56,6 +61,10 @@ export type BillingResult =
 export type PreferencesResult = { user_id: string; settings: unknown; existing: boolean };
 /** Result of send_welcome_sequence. */
 export type WelcomeResult = { user_id: string; notification_id: string; status: string };
+/** Result of choose_plan_features: `activate` names the plan's extra steps (none but for enterprise). */
+export type PlanFeatures = DecisionResult & { user_id: string; plan: RegistrationContext['plan'] };
+/** Result of provision_sso: the enterprise user's SSO connection. */
+export type SsoResult = { user_id: string; connection_id: string; domain: string; existing: boolean };
 /** Result of update_user_status. */
 export type StatusResult = { user_id: string; status: string };
 
@@ -174,7 +183,61 @@ export const sendWelcomeSequence = defineApiStepHandler<RegistrationContext, Wel
   },
 });
 
-/** Marks the user active; needs the results of all four earlier steps (its template parents). */
+/** The plan's extra steps: provision_sso for enterprise, nothing for the others (it is skipped). */
+export const PLAN_FEATURE_STEPS: Readonly<Record<RegistrationContext['plan'], readonly string[]>> = {
+  free: [],
+  pro: [],
+  enterprise: ['provision_sso'],
+};
+
+/**
+ * The decision: which of the plan's extra steps run. It passes the user id on, since
+ * provision_sso's only parent is this step.
+ */
+export const choosePlanFeatures = defineStepHandler<RegistrationContext, PlanFeatures>(
+  'choose_plan_features',
+  (ctx) => {
+    const userId = parentUserId(ctx, 'create_user_account');
+    const { plan } = ctx.task.context;
+    const steps = PLAN_FEATURE_STEPS[plan];
+    if (!steps) {
+      throw new PermanentError(`unknown plan ${JSON.stringify(plan)}`, { errorCode: 'invalid_context' });
+    }
+    return decide(steps, { user_id: userId, plan }) as PlanFeatures;
+  },
+);
+
+type SsoRecord = { id: string; user_id: string; domain: string };
+
+/**
+ * Provisions the enterprise user's SSO connection for the domain of their email; a 409 (a
+ * connection exists) resolves to that connection.
+ */
+export const provisionSso = defineApiStepHandler<RegistrationContext, SsoResult>({
+  name: 'provision_sso',
+  dependentSystem: 'user_service',
+  baseUrlEnv: 'USER_SERVICE_URL',
+  async call(ctx, http) {
+    const userId = parentUserId(ctx, 'choose_plan_features');
+    const domain = ctx.task.context.email.slice(ctx.task.context.email.lastIndexOf('@') + 1);
+    const url = `/users/${encodeURIComponent(userId)}/sso`;
+    const response = await http.request<SsoRecord>({ method: 'POST', url, data: { domain } });
+    return ssoResult(response.data, false);
+  },
+  // The 409 body carries the existing connection; fetch it only if a service version omits it.
+  async onConflict(ctx, http, response) {
+    const connection = (response.data as { connection?: SsoRecord } | null)?.connection;
+    if (connection) return ssoResult(connection, true);
+    const url = `/users/${encodeURIComponent(parentUserId(ctx, 'choose_plan_features'))}/sso`;
+    return ssoResult((await http.request<SsoRecord>({ method: 'GET', url })).data, true);
+  },
+});
+
+/**
+ * Marks the user active; needs the results of the four earlier steps that every plan runs, and
+ * waits for provision_sso when the decision chose it (a deferred join: a skipped provision_sso
+ * does not hold it back).
+ */
 export const updateUserStatus = defineApiStepHandler<RegistrationContext, StatusResult>({
   name: 'update_user_status',
   dependentSystem: 'user_service',
@@ -193,12 +256,14 @@ export const updateUserStatus = defineApiStepHandler<RegistrationContext, Status
   },
 });
 
-/** All five, for a worker's handler list. */
+/** All seven, for a worker's handler list. */
 export const userRegistrationHandlers: readonly StepHandler<RegistrationContext>[] = [
   createUserAccount,
   setupBillingProfile,
   initializePreferences,
   sendWelcomeSequence,
+  choosePlanFeatures,
+  provisionSso,
   updateUserStatus,
 ];
 
@@ -236,6 +301,10 @@ function createdUser(user: UserRecord, existing: boolean): CreatedUser {
 function billingResult(profile: ProfileRecord, existing: boolean): BillingResult {
   const { user_id, id: profile_id, plan } = profile;
   return { status: 'created', skipped: false, user_id, profile_id, plan, existing };
+}
+
+function ssoResult(record: SsoRecord, existing: boolean): SsoResult {
+  return { user_id: record.user_id, connection_id: record.id, domain: record.domain, existing };
 }
 
 function preferencesResult(record: PreferencesRecord, existing: boolean): PreferencesResult {

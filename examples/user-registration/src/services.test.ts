@@ -1,6 +1,6 @@
 import { PermanentError, RetryableError } from '@switchyard/core';
-import type { StepHandler, StepHandlerContext } from '@switchyard/handler-kit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { failureOf, run, stepCtx } from '../test/step-context.ts';
 import {
   createUserAccount,
   initializePreferences,
@@ -216,58 +216,6 @@ async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-function stepCtx(
-  step: string,
-  baseUrl: string,
-  context: RegistrationContext,
-  parents: Record<string, unknown> = {},
-  taskId = 'task-1',
-): StepHandlerContext<RegistrationContext> {
-  return {
-    task: {
-      id: taskId,
-      namespace: 'user_management',
-      name: 'user_registration',
-      version: '1.0.0',
-      context,
-      correlationId: `corr-${taskId}`,
-    },
-    step: {
-      id: `${taskId}-${step}`,
-      name: step,
-      attempt: 1,
-      maxAttempts: 3,
-      dependentSystem: 'x',
-      config: { base_url: baseUrl },
-    },
-    parents,
-    idempotencyKey: `${taskId}.${step}`,
-    signal: new AbortController().signal,
-    log: silent,
-    publish() {},
-    batch: null,
-    async checkpoint() {},
-  };
-}
-
-async function run<T>(
-  handler: StepHandler<RegistrationContext, T>,
-  ctx: StepHandlerContext<RegistrationContext>,
-) {
-  return handler.run(ctx);
-}
-
-async function failureOf(result: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await result;
-  } catch (err) {
-    return err as Error & Record<string, unknown>;
-  }
-  throw new Error('expected the handler to fail');
-}
 
 const pro: RegistrationContext = {
   email: 'pro@example.com',

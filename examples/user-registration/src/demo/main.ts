@@ -2,7 +2,8 @@
  * The user-registration demo: the fleet as it runs in production, on one machine.
  *
  * Migrates, starts the four services, the API, the scheduler and two worker processes (one for
- * billing steps, one for the rest), enqueues registrations through the typed client, takes
+ * billing steps, one for the rest), enqueues registrations of every plan (enterprise ones get
+ * SSO provisioned by the template's decision) through the typed client, takes
  * billing down partway and brings it back, shows progress, and ends with a summary. Exit status
  * 0 only when every registration completed. When DATABASE_URL / REDIS_URL point at this machine
  * and nothing answers, it starts an embedded PostgreSQL (data in .switchyard/postgres) and a
@@ -44,8 +45,14 @@ const BILLING_POLICY = {
   open_max_ms: 8_000,
   close_after_successes: 2,
 };
-const OTHER_STEP_TYPES =
-  'create_user_account,initialize_preferences,send_welcome_sequence,update_user_status';
+const OTHER_STEP_TYPES = [
+  'create_user_account',
+  'initialize_preferences',
+  'send_welcome_sequence',
+  'choose_plan_features',
+  'provision_sso',
+  'update_user_status',
+].join(',');
 
 /** Where the fleet's Postgres and Redis are, after finding or starting them. */
 type Infrastructure = { databaseUrl: string; redisUrl: string };
@@ -154,9 +161,7 @@ async function startFleet(
   await waitUntilReady(`http://127.0.0.1:${port}/health/ready`, api);
   const client = createSwitchyardClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: key });
   await waitForTemplate(client, fleet);
-  say(
-    `fleet up: api on :${port}, scheduler, 2 worker processes (billing steps / the other four), 4 services`,
-  );
+  say(`fleet up: api on :${port}, scheduler, 2 worker processes (billing steps / the other six), 4 services`);
   say(await dashboardLine(`http://127.0.0.1:${port}`, key));
   return client;
 }
@@ -181,6 +186,8 @@ async function waitForTemplate(client: SwitchyardClient, fleet: FleetProcess[]):
   throw new Error('the workers did not register the user_registration template');
 }
 
+// Every third registration is enterprise: choose_plan_features runs provision_sso for those
+// and skips it for the others.
 const PLANS = ['pro', 'enterprise', 'free'] as const;
 /** How long the summary waits for the last task.completed deliveries after the tasks settled. */
 const WEBHOOK_WAIT_MS = 30_000;

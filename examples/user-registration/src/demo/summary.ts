@@ -12,6 +12,11 @@ export type DemoSummary = {
   breakerTransitions: { system: string; from: string | null; to: string; at: string; reason: string }[];
   latencyMs: { p50: number; p95: number; p99: number };
   elapsedMs: number;
+  /**
+   * What choose_plan_features decided, read from the registrations' provision_sso steps:
+   * completed (enterprise plans) or skipped (the others).
+   */
+  decisions: { provisioned_sso: number; skipped: number };
   /** The demo's own receiver of task.completed webhooks. */
   webhooks: WebhookSummary;
 };
@@ -44,6 +49,12 @@ export async function summarize(
       WHERE id = ANY($1) AND status = 'complete' ORDER BY 1`,
     [ids],
   );
+  const { rows: sso } = await pool.query(
+    `SELECT count(*) FILTER (WHERE status = 'complete')::int AS provisioned_sso,
+            count(*) FILTER (WHERE status = 'skipped')::int AS skipped
+       FROM workflow_steps WHERE task_id = ANY($1) AND name = 'provision_sso'`,
+    [ids],
+  );
   const ms = latencies.map((r) => Math.round(Number(r.ms)));
   const pick = (p: number) =>
     ms[Math.min(ms.length - 1, Math.max(0, Math.ceil((p / 100) * ms.length) - 1))] ?? 0;
@@ -56,6 +67,7 @@ export async function summarize(
     breakerTransitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
     latencyMs: { p50: pick(50), p95: pick(95), p99: pick(99) },
     elapsedMs,
+    decisions: { provisioned_sso: sso[0].provisioned_sso, skipped: sso[0].skipped },
   };
 }
 
@@ -72,6 +84,10 @@ export function printSummary(summary: DemoSummary): void {
     console.log(`  ${t.at}  ${t.system}  ${t.from ?? '-'} → ${t.to}  (${t.reason})`);
   console.log(
     `registration latency: p50 ${latencyMs.p50} ms, p95 ${latencyMs.p95} ms, p99 ${latencyMs.p99} ms`,
+  );
+  const { provisioned_sso, skipped } = summary.decisions;
+  console.log(
+    `plan decisions: provision_sso ran for ${provisioned_sso} registrations (enterprise) and was skipped for ${skipped}`,
   );
   const { received, verified, missing } = summary.webhooks;
   console.log(

@@ -1,7 +1,8 @@
 /**
  * The user service (port 7101 in the template): accounts keyed by email.
  * `POST /users` → 201 (409 with the existing user on a duplicate email), `GET /users?email=`,
- * `PATCH /users/:id/status`.
+ * `PATCH /users/:id/status`; for enterprise users `POST /users/:id/sso` → 201 (409 with the
+ * existing connection on a repeat, 422 for another plan) and `GET /users/:id/sso`.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -30,11 +31,21 @@ export function checkUserAndPlan(body: Record<string, unknown>): JsonReply | nul
 }
 const STATUSES: readonly UserStatus[] = ['pending', 'active', 'suspended'];
 
+/** A user's single sign-on connection: enterprise plans only, one per user. */
+export type SsoConnection = {
+  id: string;
+  user_id: string;
+  domain: string;
+  protocol: 'saml';
+  status: 'active';
+};
+
 /** Creates the user service over an empty store. */
 export function userService(): ServiceDefinition {
   const users = new Map<string, User>();
   const idsByEmail = new Map<string, string>();
   const byEmail = (email: string) => users.get(idsByEmail.get(email) ?? '');
+  const ssoByUser = new Map<string, SsoConnection>();
 
   const create = (request: RouteRequest): JsonReply => {
     const body = objectBody(request.body);
@@ -76,16 +87,47 @@ export function userService(): ServiceDefinition {
     return reply(200, user);
   };
 
+  const provisionSso = (request: RouteRequest): JsonReply => {
+    const domain = objectBody(request.body)?.domain;
+    if (typeof domain !== 'string' || !/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(domain))
+      return invalid('domain', 'must be a domain name');
+    const user = users.get(request.params.id ?? '');
+    if (!user) return reply(404, { error: `no user ${request.params.id}` });
+    if (user.plan !== 'enterprise') return invalid('plan', `must be enterprise for SSO (is ${user.plan})`);
+    const existing = ssoByUser.get(user.id);
+    if (existing) return reply(409, { error: `user ${user.id} has an SSO connection`, connection: existing });
+    const connection: SsoConnection = {
+      id: randomUUID(),
+      user_id: user.id,
+      domain: domain.toLowerCase(),
+      protocol: 'saml',
+      status: 'active',
+    };
+    ssoByUser.set(user.id, connection);
+    request.sideEffect();
+    return reply(201, connection);
+  };
+
+  const findSso = (request: RouteRequest): JsonReply => {
+    const connection = ssoByUser.get(request.params.id ?? '');
+    return connection
+      ? reply(200, connection)
+      : reply(404, { error: `no SSO connection for ${request.params.id}` });
+  };
+
   return {
     name: 'user',
     routes: [
       { method: 'POST', path: '/users', handle: create },
       { method: 'GET', path: '/users', handle: find },
       { method: 'PATCH', path: '/users/:id/status', handle: setStatus },
+      { method: 'POST', path: '/users/:id/sso', handle: provisionSso },
+      { method: 'GET', path: '/users/:id/sso', handle: findSso },
     ],
     reset: () => {
       users.clear();
       idsByEmail.clear();
+      ssoByUser.clear();
     },
   };
 }
