@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBreakerCommands } from './commands/breakers.ts';
 import { registerKeyCommands } from './commands/keys.ts';
+import { registerLimitCommands } from './commands/limits.ts';
 import { registerRoleCommands } from './commands/roles.ts';
 import { registerScheduleCommands } from './commands/schedules.ts';
 import { registerTaskCommands } from './commands/tasks.ts';
@@ -46,6 +47,7 @@ export function buildProgram(
   registerTaskCommands(program, ctx);
   registerScheduleCommands(program, ctx);
   registerBreakerCommands(program, ctx);
+  registerLimitCommands(program, ctx);
   registerKeyCommands(program, ctx);
   registerRoleCommands(program, ctx, childEnv);
   return program;

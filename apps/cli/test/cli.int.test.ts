@@ -219,6 +219,27 @@ describe('switchyard CLI', () => {
     expect(typo).toMatchObject({ code: 3, err: expect.stringContaining('acounts') });
     expect((await cli('breakers', 'list')).out).not.toContain('acounts');
 
+    const set = await cli(
+      'limits',
+      'set',
+      'accounts',
+      '--max-concurrent',
+      '3',
+      '--rate',
+      '2',
+      '--reason',
+      'protect it',
+    );
+    expect(set.out).toMatch(/accounts\s+3\s+2\/s burst 2\s+0\s+0\s+key:/);
+    expect((await cli('limits', 'list')).out).toMatch(/accounts\s+3/);
+    expect((await cli('limits', 'get', 'accounts')).out).toMatch(
+      /operator\s+3\s+2\/s burst 2\s+key:\S+\s+override by operator: protect it/,
+    );
+    expect((await cli('limits', 'reset', 'accounts', '--reason', 'done')).out).toMatch(/accounts\s+-\s+-/);
+    expect((await cli('limits', 'set', 'accounts', '--max-concurrent', 'many', '--reason', 'x')).code).toBe(
+      2,
+    );
+
     const made = JSON.parse(
       (
         await cli(
