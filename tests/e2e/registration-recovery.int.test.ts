@@ -129,6 +129,8 @@ describe('registrations through failures', () => {
     expect(sideEffects('preferences', 'POST /preferences')).toBe(30);
     expect(sideEffects('notification', 'POST /notifications/welcome')).toBe(30);
     expect(sideEffects('user', 'PATCH /users/:id/status')).toBe(30);
+    // Half of them are enterprise: one SSO connection each, none for the pro half.
+    expect(sideEffects('user', 'POST /users/:id/sso')).toBe(15);
     const { rows: lost } = await f.pool.query(
       `SELECT count(*)::int AS n FROM step_attempts WHERE outcome = 'lease_expired'`,
     );

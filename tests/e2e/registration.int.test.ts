@@ -12,8 +12,21 @@ afterAll(() => fleet.close());
 const endpoints = (kind: 'user' | 'billing' | 'preferences' | 'notification') =>
   fleet.services[kind].admin.counters().endpoints;
 
+const STEPS = [
+  'create_user_account',
+  'setup_billing_profile',
+  'initialize_preferences',
+  'send_welcome_sequence',
+  'choose_plan_features',
+  'provision_sso',
+  'update_user_status',
+];
+const allComplete = Object.fromEntries(STEPS.map((name) => [name, 'complete']));
+const statuses = (steps: Record<string, { status: string }>) =>
+  Object.fromEntries(Object.entries(steps).map(([name, step]) => [name, step.status]));
+
 describe('user registration over the four services', () => {
-  it('registers pro, enterprise and free users through all five steps, skipping billing for free', async () => {
+  it('registers pro, enterprise and free users, skipping billing for free and provisioning SSO for enterprise only', async () => {
     const pro = await fleet.register({
       email: 'pro@example.com',
       name: 'Pro',
@@ -34,13 +47,33 @@ describe('user registration over the four services', () => {
     expect(free.task.context).toMatchObject({ plan: 'free' });
     const freeSteps = await fleet.steps(free.task.id);
     expect(freeSteps.setup_billing_profile!.results).toMatchObject({ status: 'skipped_free_plan' });
-    expect(Object.values(freeSteps).map((s) => s.status)).toEqual(Array(5).fill('complete'));
+    // The decision chose nothing for free: provision_sso never ran, and the deferred join did.
+    expect(statuses(freeSteps)).toEqual({ ...allComplete, provision_sso: 'skipped' });
+    expect(freeSteps.choose_plan_features!.results).toMatchObject({ activate: [] });
+    expect(freeSteps.update_user_status!.results).toMatchObject({ status: 'active' });
     const proSteps = await fleet.steps(pro.task.id);
     expect(proSteps.create_user_account!.results).toMatchObject({ outcome: 'created' });
     expect(proSteps.update_user_status!.results).toMatchObject({ status: 'active' });
+    expect(proSteps.provision_sso!.status).toBe('skipped');
     expect(endpoints('billing')['POST /billing/profiles']).toMatchObject({ sideEffects: 2 });
+    const entSteps = await fleet.steps(ent.task.id);
+    expect(statuses(entSteps)).toEqual(allComplete);
+    expect(entSteps.choose_plan_features!.results).toMatchObject({ activate: ['provision_sso'] });
+    expect(entSteps.provision_sso!.results).toMatchObject({
+      user_id: entSteps.create_user_account!.results!.user_id,
+      domain: 'example.com',
+      existing: false,
+    });
+    // One SSO connection, the enterprise user's, made before the user was marked active.
+    expect(endpoints('user')['POST /users/:id/sso']).toMatchObject({ sideEffects: 1 });
+    const { rows: order } = await fleet.pool.query(
+      `SELECT sso.completed_at <= status.started_at AS waited FROM workflow_steps sso, workflow_steps status
+        WHERE sso.task_id = $1 AND sso.name = 'provision_sso' AND status.task_id = $1 AND status.name = 'update_user_status'`,
+      [ent.task.id],
+    );
+    expect(order).toEqual([{ waited: true }]);
     // Plan defaults merged with the user's own choice.
-    expect((await fleet.steps(ent.task.id)).initialize_preferences!.results).toMatchObject({
+    expect(entSteps.initialize_preferences!.results).toMatchObject({
       settings: { theme: 'dark', email_digest: 'never', max_projects: 1_000 },
     });
   });

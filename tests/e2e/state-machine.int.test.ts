@@ -1,6 +1,7 @@
 /**
  * The registration scenario through every kind of state change (success, a retry, a breaker
- * hold and its release, a fallback, cancellations, an operator retry and an operator resolve),
+ * hold and its release, a fallback, cancellations, an operator retry and an operator resolve,
+ * a step the plan decision skips),
  * then every row of step_transitions and task_transitions of the database checked against the
  * state machines declared in @switchyard/core: each status declared, each move allowed, and each
  * step's and task's rows a path from its creation to the status it has now.
@@ -291,6 +292,8 @@ describe('the registration scenario against the declared state machines', () => 
       'pending → cancelled',
       'error → enqueued',
       'error → resolved_manually',
+      // The plan decision skips provision_sso of every registration that is not enterprise.
+      'pending → skipped',
     ]) {
       expect(stepPairs, pair).toContain(pair);
     }
