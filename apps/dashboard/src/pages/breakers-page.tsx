@@ -8,6 +8,7 @@ import { StatusBadge } from '../components/status-badge.tsx';
 import { formatDuration, formatRate, formatTime, shortId } from '../format.ts';
 import { href } from '../route.ts';
 import { useApi } from '../use-api.ts';
+import { LimitsPanel } from './limits-panel.tsx';
 
 const POLL_MS = 2_000;
 const ACTIONS: { action: BreakerAction; label: string; effect: string }[] = [
@@ -40,6 +41,7 @@ export function BreakersPage({ system }: { system: string | undefined }) {
       {list.data && list.data.breakers.length > 0 && (
         <BreakerTable breakers={list.data.breakers} selected={selected} />
       )}
+      <LimitsPanel />
       {selected && <BreakerDetailView key={selected} system={selected} onChanged={list.reload} />}
     </section>
   );
