@@ -1,7 +1,8 @@
 /**
  * The dashboard against a real fleet: the dashboard built with vite, the API serving it at /ui,
- * a scheduler and a worker in this process on a database and Redis prefix of their own, and
- * Debian's chromium driven by playwright-core.
+ * a scheduler and a worker in this process on a database and Redis prefix of their own (the
+ * worker also runs the registration example against its four services), and Debian's chromium
+ * driven by playwright-core.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,13 @@ import { defineTemplate, type TaskTemplate } from '@switchyard/core';
 import { buildDashboard } from '@switchyard/dashboard/build';
 import { createApiKey, createPool } from '@switchyard/db';
 import { registerTemplates, startScheduler, startWorker } from '@switchyard/engine';
+import { startAllServices } from '@switchyard/example-user-registration/services';
 import { defineStepHandler, PermanentError, RetryableError } from '@switchyard/handler-kit';
 import { StepDispatcher } from '@switchyard/queue';
 import { createTestDatabase, createTestRedis } from '@switchyard/testing';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { logger } from './harness.ts';
+import { fastRegistrationTemplate } from './registration-harness.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -133,6 +136,8 @@ export type DashboardFleet = {
   newPage(): Promise<Page>;
   /** Uncaught errors of the dashboard's scripts in any page: a passing run has none. */
   pageErrors: Error[];
+  /** The example's registration template (its plan decision included), run against its four services. */
+  registration: { namespace: string; name: string; version: string };
   close(): Promise<void>;
 };
 
@@ -144,7 +149,18 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
   const redis = testRedis.connection();
   const dispatcher = new StepDispatcher({ connection: redis, prefix: testRedis.prefix });
   const common = { pool, redis, queuePrefix: testRedis.prefix, logger };
-  await registerTemplates(pool, [signupTemplate, chargeTemplate, exportTemplate, reindexTemplate]);
+  // The registration handlers read the services' URLs from the environment when first imported.
+  const registrationServices = await startAllServices({ basePort: 0 });
+  Object.assign(process.env, registrationServices.env);
+  const { userRegistrationHandlers } = await import('@switchyard/example-user-registration/handlers');
+  const registration = fastRegistrationTemplate();
+  await registerTemplates(pool, [
+    signupTemplate,
+    chargeTemplate,
+    exportTemplate,
+    reindexTemplate,
+    registration,
+  ]);
   const scheduler = await startScheduler({
     ...common,
     databaseUrl: database.url,
@@ -153,7 +169,12 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
     // Billing trips after 3 failures in a row and stays open for the test's length.
     breakerPolicies: { billing_service: { consecutive_failures: 3, min_calls: 1_000, open_ms: 120_000 } },
   });
-  const worker = await startWorker({ ...common, handlers, concurrency: 4, heartbeatMs: 1_000 });
+  const worker = await startWorker({
+    ...common,
+    handlers: [...handlers, ...userRegistrationHandlers],
+    concurrency: 4,
+    heartbeatMs: 1_000,
+  });
   const app = await buildServer(
     { pool, redis, dispatcher, queuePrefix: testRedis.prefix, logger },
     { authDisabled: false, bodyLimit: 1024 * 1024, metricsRequireKey: false, dashboardDir },
@@ -173,6 +194,11 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
     url,
     operatorKey,
     pageErrors,
+    registration: {
+      namespace: registration.namespace,
+      name: registration.name,
+      version: registration.version,
+    },
     client: createSwitchyardClient({ baseUrl: url, apiKey: operatorKey }),
     browser,
     async newPage() {
@@ -189,6 +215,7 @@ export async function startDashboardFleet(): Promise<DashboardFleet> {
       await scheduler.stop();
       await dispatcher.close();
       await pool.end();
+      await registrationServices.close();
       await testRedis.cleanup();
       await database.drop();
     },

@@ -19,6 +19,8 @@ const LIVE = { timeout: 30_000, interval: 200 };
 let fleet: DashboardFleet;
 let page: Page;
 const signupIds: string[] = [];
+/** A pro registration: its plan decision chose nothing and provision_sso was skipped. */
+let decidedId = '';
 /** What the browser refused under the API's Content-Security-Policy: a passing run has none. */
 const cspViolations: string[] = [];
 
@@ -161,6 +163,27 @@ describe('dashboard', () => {
     // A click does what the keys do.
     await page.locator('svg.dag g[data-step="set_preferences"]').click();
     expect(await currentRows()).toEqual(['set_preferences']);
+  });
+
+  it("shows a registration's plan decision: what it chose, and provision_sso skipped as not run", async () => {
+    const { task } = await fleet.client.createTask({
+      ...fleet.registration,
+      context: { email: 'pro@example.com', name: 'Pro', plan: 'pro', payment_method: 'pm_1' },
+    });
+    decidedId = task.id;
+    expect((await fleet.client.waitForTask(task.id, { timeoutMs: 30_000 })).status).toBe('complete');
+    await open(`#/tasks/${task.id}`);
+    await page.getByRole('heading', { name: /^Task / }).waitFor();
+    const box = (step: string) => page.locator(`svg.dag g[data-step="${step}"]`);
+    await expect.poll(() => box('provision_sso').getAttribute('data-status'), LIVE).toBe('skipped');
+    expect(await box('provision_sso').locator('.dag-status').textContent()).toBe('skipped · not run');
+    expect(await box('provision_sso').getAttribute('aria-label')).toBe('provision_sso: skipped');
+    expect(await box('choose_plan_features').locator('.dag-status').textContent()).toBe(
+      'complete · chose none',
+    );
+    // The deferred join ran without the skipped step.
+    expect(await box('update_user_status').getAttribute('data-status')).toBe('complete');
+    expect(await text('tr[data-step="provision_sso"] .badge')).toBe('skipped');
   });
 
   it('retries a failed step from the UI, after confirming, and the task completes', async () => {
@@ -339,12 +362,16 @@ describe('dashboard', () => {
     for (const hash of [
       '#/tasks',
       `#/tasks/${signupIds[0]}`,
+      // A task with a skipped step: its badge in the steps table is checked too.
+      `#/tasks/${decidedId}`,
       '#/breakers/billing_service',
       '#/templates',
       '#/queues',
     ]) {
       await open(hash);
       await page.locator('main h1').waitFor();
+      // A task page's DAG comes with its data: check its boxes, not the loading text.
+      if (hash.startsWith('#/tasks/')) await page.locator('svg.dag g[data-step]').first().waitFor();
       const unlabelled = await page.evaluate(() =>
         [...document.querySelectorAll('input, select, textarea, button')]
           .filter((element) => {
