@@ -115,10 +115,14 @@ describe('Kubernetes overlays', () => {
       'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:wait',
       'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.initialize_preferences:wait',
       'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.send_welcome_sequence:wait',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.choose_plan_features:wait',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.provision_sso:wait',
       'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.update_user_status:wait',
       'ScaledObject/switchyard-worker-default: {switchyard}:step.create_user_account:wait is no queue of this worker',
       'ScaledObject/switchyard-worker-default: {switchyard}:step.initialize_preferences:wait is no queue of this worker',
       'ScaledObject/switchyard-worker-default: {switchyard}:step.send_welcome_sequence:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.choose_plan_features:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.provision_sso:wait is no queue of this worker',
       'ScaledObject/switchyard-worker-default: {switchyard}:step.update_user_status:wait is no queue of this worker',
     ]);
   });
