@@ -4,6 +4,7 @@
  * same run. Prints a Markdown table and writes bench/results/latest.json.
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
+ *              [--limit-every-system]
  */
 
 import { randomUUID } from 'node:crypto';
@@ -29,6 +30,12 @@ const runs = (scenario: string) => only === null || only.has(scenario);
 const scale = quick ? 0.1 : 1;
 /** `--concurrency 30`: the worker's (and raw BullMQ's) concurrency; 10 by default. */
 const CONCURRENCY = args.includes('--concurrency') ? Number(args[args.indexOf('--concurrency') + 1]) : 10;
+/**
+ * `--limit-every-system`: a concurrency and a rate limit on every dependent system, too generous
+ * to hold anything back, so the run measures what the limiter itself costs per step.
+ */
+const limitEverySystem = args.includes('--limit-every-system');
+const GENEROUS_LIMIT = { max_concurrent: 100_000, rate: 1_000_000, burst: 1_000_000 };
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, '/switchyard_bench$1');
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -71,7 +78,14 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     logger,
   });
-  const scheduler = await startScheduler({ pool, databaseUrl, redis, queuePrefix: prefix, logger });
+  const scheduler = await startScheduler({
+    pool,
+    databaseUrl,
+    redis,
+    queuePrefix: prefix,
+    logger,
+    breakerPolicies: limitEverySystem ? everySystem(GENEROUS_LIMIT) : {},
+  });
   try {
     await warmUp(deps);
     for (let run = 0; run < repeat; run++) {
@@ -327,3 +341,11 @@ main().then(
     process.exit(1);
   },
 );
+
+/** `policy` for every dependent system the bench's templates call. */
+function everySystem<P>(policy: P): Record<string, P> {
+  const systems = Object.values(templates).flatMap((template) =>
+    template.steps.map((step) => step.dependent_system ?? template.default_dependent_system),
+  );
+  return Object.fromEntries([...new Set(systems)].filter(Boolean).map((system) => [system!, policy]));
+}

@@ -84,7 +84,9 @@ export const schedulerEnvShape = {
   SWITCHYARD_DISPATCH_GRACE_MS: envInt({ min: 100, max: 600_000, default: 2_000 }),
   /**
    * Breaker policies by dependent system as JSON, e.g. `{"billing_service":{"open_ms":60000}}`;
-   * systems not named use the defaults (see BreakerPolicy in @switchyard/core).
+   * systems not named use the defaults (see BreakerPolicy in @switchyard/core). A system's entry
+   * may also set its limit across the fleet: `max_concurrent`, `rate` (calls per second) and
+   * `burst` (see ServiceLimitInput in @switchyard/core); without them it has none.
    */
   SWITCHYARD_BREAKER_POLICIES: z
     .string()

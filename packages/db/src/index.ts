@@ -39,6 +39,7 @@ export {
 } from './fleet-metrics.ts';
 export {
   claimLimitedStepAttempts,
+  hasLimitWaiters,
   type LimitedClaim,
   type ReleasedStep,
   releaseLimitWaiters,

@@ -18,13 +18,20 @@ import {
 } from '@switchyard/core';
 import type { Pool, Queryable } from './pool.ts';
 import type { ReadyStep } from './ready-children.ts';
-import { LIMIT_HOLD_SQL, LIMIT_IN_FORCE, LIMIT_RELEASE_SQL, LIMIT_USAGE_SQL } from './service-limit-sql.ts';
+import {
+  LIMIT_HOLD_SQL,
+  LIMIT_IN_FORCE,
+  LIMIT_REASONS,
+  LIMIT_RELEASE_SQL,
+  LIMIT_USAGE_SQL,
+} from './service-limit-sql.ts';
 import { type ClaimedStep, type ClaimRequest, LIMITED_CLAIM_SQL, matchClaims } from './step-attempts.ts';
 import { withTransaction } from './transaction.ts';
 
 /** What became of a delivery tried against its system's limit. */
 export type LimitedClaim =
-  | { kind: 'claimed'; step: ClaimedStep }
+  /** `limited`: its system has a limit in force (a step of another system is claimed as by the plain claim). */
+  | { kind: 'claimed'; step: ClaimedStep; limited: boolean }
   | { kind: 'held'; reason: LimitHoldReason }
   /** Not limited, or not claimable (stale, not due, breaker): the ordinary miss path decides. */
   | { kind: 'missed' };
@@ -33,7 +40,8 @@ export type LimitedClaim =
  * Claims deliveries that the plain claim skipped because their system is limited: locks the
  * limit rows of their systems (in name order, so two claimers cannot deadlock), claims those the
  * limits admit (LIMIT_ADMISSION_CTES) and holds the rest with reason `concurrency` or `rate`.
- * Deliveries of systems without a limit are claimed as by the plain claim.
+ * Deliveries of systems without a limit are claimed as by the plain claim (a worker sends a step
+ * type it has seen limited here directly).
  * Locks: the service_limits rows, then the step rows (and a task row on its first claim).
  * Returns one entry per request, in order.
  */
@@ -44,14 +52,14 @@ export async function claimLimitedStepAttempts(
 ): Promise<LimitedClaim[]> {
   if (requests.length === 0) return [];
   return withTransaction(pool, async (client) => {
-    const locked = await client.query(
+    await client.query(
       `SELECT l.dependent_system FROM service_limits l
         WHERE l.dependent_system IN (SELECT s.dependent_system FROM workflow_steps s WHERE s.id = ANY ($1::uuid[]))
           AND ${LIMIT_IN_FORCE}
         ORDER BY l.dependent_system FOR UPDATE OF l`,
       [requests.map((r) => r.stepId)],
     );
-    if (locked.rows.length === 0) return requests.map(() => ({ kind: 'missed' }) as const);
+    // With nothing locked, the statement claims as the plain claim does (no step is limited).
     const { rows } = await client.query({
       name: 'switchyard_claim_limited_steps',
       text: LIMITED_CLAIM_SQL,
@@ -63,11 +71,12 @@ export async function claimLimitedStepAttempts(
       ],
     });
     const claims = matchClaims(requests, rows);
+    const limited = new Set(rows.filter((row) => row.was_limited).map((row) => row.id as string));
     const unclaimed = requests.filter((_, i) => claims[i] === null);
     const held = await holdAtLimit(client, unclaimed, workerId);
     return requests.map((r, i): LimitedClaim => {
       const step = claims[i];
-      if (step) return { kind: 'claimed', step };
+      if (step) return { kind: 'claimed', step, limited: limited.has(step.id) };
       const reason = held.get(r.stepId);
       return reason ? { kind: 'held', reason } : { kind: 'missed' };
     });
@@ -135,6 +144,21 @@ export async function releaseLimitWaiters(
   return released.rows as ReleasedStep[];
 }
 
+/**
+ * Whether any step of `system` waits for its limit; read without a lock. A worker asks before
+ * releasing (most finishes free a slot nobody waits for); a hold that commits just after the
+ * answer is released by the scheduler's next sweep.
+ */
+export async function hasLimitWaiters(db: Queryable, system: string): Promise<boolean> {
+  const { rows } = await db.query({
+    name: 'switchyard_limit_waiters',
+    text: `SELECT EXISTS (SELECT 1 FROM workflow_steps s
+                          WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}) AS waiting`,
+    values: [system],
+  });
+  return rows[0].waiting === true;
+}
+
 /** Systems with a limit in force and steps waiting for it: what a sweep releases. */
 export async function systemsWithLimitWaiters(db: Queryable): Promise<string[]> {
   const { rows } = await db.query(
@@ -142,7 +166,7 @@ export async function systemsWithLimitWaiters(db: Queryable): Promise<string[]> 
       WHERE ${LIMIT_IN_FORCE}
         AND EXISTS (SELECT 1 FROM workflow_steps s
                      WHERE s.dependent_system = l.dependent_system AND s.status = 'held'
-                       AND s.hold_reason IN ('concurrency', 'rate'))
+                       AND s.hold_reason IN ${LIMIT_REASONS})
       ORDER BY l.dependent_system`,
   );
   return rows.map((row) => row.dependent_system as string);

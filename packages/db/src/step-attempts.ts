@@ -106,7 +106,7 @@ WITH async_commit AS (
      AND t.id = s.task_id AND (t.status IN ('pending', 'in_progress')) IS TRUE
      AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
      AND ${admission === 'limited' ? '(NOT p.limited OR s.id IN (SELECT id FROM admitted))' : 'NOT p.limited'}
-  RETURNING s.*, p.status AS previous_status, p.blocked AS fallback, p.released AS was_released
+  RETURNING s.*, p.status AS previous_status, p.blocked AS fallback, p.released AS was_released, p.limited AS was_limited
 ), ${admission === 'limited' ? LIMIT_BUCKET_CTE : ''}step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
   SELECT c.id, c.task_id, c.attempts, c.previous_status, 'in_progress', $4 FROM claimed c
@@ -118,7 +118,7 @@ WITH async_commit AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
   SELECT id, 'pending', 'in_progress', 'first step claimed', $4 FROM task_started
 )
-SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.attempts, c.uncounted_attempts, c.max_attempts,
+SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.was_limited, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
        c.fallback, c.publishes, c.type, c.decides, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
        ns.name AS namespace,

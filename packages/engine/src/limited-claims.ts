@@ -3,6 +3,7 @@ import {
   type ClaimedStep,
   type ClaimRequest,
   claimLimitedStepAttempts,
+  hasLimitWaiters,
   type LimitedClaim,
   releaseLimitWaiters,
   withTransaction,
@@ -46,8 +47,11 @@ export class LimitedClaims {
   async claim(job: Job<StepJobPayload>, request: ClaimRequest): Promise<ClaimedStep | 'held' | null> {
     const outcome = await this.#claims.submit(request);
     if (outcome.kind === 'missed') return null;
+    if (outcome.kind === 'claimed') {
+      if (outcome.limited) this.#limitedTypes.add(job.name);
+      return outcome.step;
+    }
     this.#limitedTypes.add(job.name);
-    if (outcome.kind === 'claimed') return outcome.step;
     this.#log.info(
       {
         task_id: job.data.taskId,
@@ -64,6 +68,7 @@ export class LimitedClaims {
   async afterFinish(step: ClaimedStep): Promise<void> {
     const { pool, workerId } = this.#options;
     try {
+      if (!(await hasLimitWaiters(pool, step.dependentSystem))) return;
       const released = await withTransaction(pool, (client) =>
         releaseLimitWaiters(client, {
           dependentSystem: step.dependentSystem,
