@@ -3,11 +3,12 @@
  * here, under the lock of the system's service_limits row, or held (no attempt used) until a
  * slot or a token frees; and waiting steps are released, oldest first, when capacity frees.
  *
- * Why two statements under a lock, and not one: a statement's counts come from the snapshot it
- * started with. A claim that waited for the row lock inside its own statement would count the
- * calls in flight as they were before the claim it waited for committed, and both would take
- * the last slot. Locking first and counting in the next statement (READ COMMITTED takes a new
- * snapshot per statement) sees every claim committed before the lock was granted.
+ * Counting under the lock needs a snapshot taken after the lock was granted: a statement's own
+ * snapshot is taken when it starts, so a claim that waited for the row lock would count the calls
+ * in flight as they were before the claim it waited for committed, and both would take the last
+ * slot. The claim reads its counts through switchyard_limit_usage (a VOLATILE function takes a
+ * new snapshot per query), one round trip; the release locks in one statement and counts in the
+ * next (READ COMMITTED takes a new snapshot per statement).
  */
 import {
   decideLimitRelease,
@@ -19,14 +20,13 @@ import {
 import type { Pool, Queryable } from './pool.ts';
 import type { ReadyStep } from './ready-children.ts';
 import {
-  LIMIT_HOLD_SQL,
+  LIMIT_HELD_SQL,
   LIMIT_IN_FORCE,
   LIMIT_REASONS,
   LIMIT_RELEASE_SQL,
   LIMIT_USAGE_SQL,
 } from './service-limit-sql.ts';
 import { type ClaimedStep, type ClaimRequest, LIMITED_CLAIM_SQL, matchClaims } from './step-attempts.ts';
-import { withTransaction } from './transaction.ts';
 
 /** What became of a delivery tried against its system's limit. */
 export type LimitedClaim =
@@ -37,9 +37,9 @@ export type LimitedClaim =
   | { kind: 'missed' };
 
 /**
- * Claims deliveries that the plain claim skipped because their system is limited: locks the
- * limit rows of their systems (in name order, so two claimers cannot deadlock), claims those the
- * limits admit (LIMIT_ADMISSION_CTES) and holds the rest with reason `concurrency` or `rate`.
+ * Claims deliveries that the plain claim skipped because their system is limited, in one
+ * statement (LIMITED_CLAIM_SQL): it locks the limit rows of their systems, claims those the
+ * limits admit and holds the rest with reason `concurrency` or `rate` (LIMIT_ADMISSION_CTES).
  * Deliveries of systems without a limit are claimed as by the plain claim (a worker sends a step
  * type it has seen limited here directly).
  * Locks: the service_limits rows, then the step rows (and a task row on its first claim).
@@ -51,50 +51,27 @@ export async function claimLimitedStepAttempts(
   requests: ClaimRequest[],
 ): Promise<LimitedClaim[]> {
   if (requests.length === 0) return [];
-  return withTransaction(pool, async (client) => {
-    await client.query(
-      `SELECT l.dependent_system FROM service_limits l
-        WHERE l.dependent_system IN (SELECT s.dependent_system FROM workflow_steps s WHERE s.id = ANY ($1::uuid[]))
-          AND ${LIMIT_IN_FORCE}
-        ORDER BY l.dependent_system FOR UPDATE OF l`,
-      [requests.map((r) => r.stepId)],
-    );
-    // With nothing locked, the statement claims as the plain claim does (no step is limited).
-    const { rows } = await client.query({
-      name: 'switchyard_claim_limited_steps',
-      text: LIMITED_CLAIM_SQL,
-      values: [
-        requests.map((r) => r.stepId),
-        requests.map((r) => r.attempt),
-        requests.map((r) => r.leaseMs),
-        workerId,
-      ],
-    });
-    const claims = matchClaims(requests, rows);
-    const limited = new Set(rows.filter((row) => row.was_limited).map((row) => row.id as string));
-    const unclaimed = requests.filter((_, i) => claims[i] === null);
-    const held = await holdAtLimit(client, unclaimed, workerId);
-    return requests.map((r, i): LimitedClaim => {
-      const step = claims[i];
-      if (step) return { kind: 'claimed', step, limited: limited.has(step.id) };
-      const reason = held.get(r.stepId);
-      return reason ? { kind: 'held', reason } : { kind: 'missed' };
-    });
+  const { rows } = await pool.query({
+    name: 'switchyard_claim_limited_steps',
+    text: LIMITED_CLAIM_SQL,
+    values: [
+      requests.map((r) => r.stepId),
+      requests.map((r) => r.attempt),
+      requests.map((r) => r.leaseMs),
+      workerId,
+    ],
   });
-}
-
-async function holdAtLimit(
-  db: Queryable,
-  requests: ClaimRequest[],
-  actor: string,
-): Promise<Map<string, LimitHoldReason>> {
-  if (requests.length === 0) return new Map();
-  const { rows } = await db.query(LIMIT_HOLD_SQL, [
-    requests.map((r) => r.stepId),
-    requests.map((r) => r.attempt),
-    actor,
-  ]);
-  return new Map(rows.map((row) => [row.id as string, row.reason as LimitHoldReason]));
+  const claims = matchClaims(requests, rows);
+  const limited = new Set(rows.filter((row) => row.was_limited).map((row) => row.id as string));
+  const unclaimed = requests.filter((_, i) => claims[i] === null).map((r) => r.stepId);
+  const held = unclaimed.length === 0 ? [] : (await pool.query(LIMIT_HELD_SQL, [unclaimed])).rows;
+  const reasons = new Map(held.map((row) => [row.id as string, row.reason as LimitHoldReason]));
+  return requests.map((r, i): LimitedClaim => {
+    const step = claims[i];
+    if (step) return { kind: 'claimed', step, limited: limited.has(step.id) };
+    const reason = reasons.get(r.stepId);
+    return reason ? { kind: 'held', reason } : { kind: 'missed' };
+  });
 }
 
 /** A released step to dispatch after commit, with the delay until its token is due. */

@@ -1,13 +1,13 @@
 /**
  * @switchyard/core's bulkhead rules (service-limits.ts) rendered in SQL for the statements that
- * decide inside Postgres: the limited claim's admission and bucket, the hold of a step that
- * cannot start, and the order waiting steps are released in. Each runs under the lock of the
- * system's service_limits row (limit-claims.ts), in a statement that began after the lock was
- * taken, so its counts see every claim committed before it.
+ * decide inside Postgres: the limited claim's admission, bucket and holds, and the order waiting
+ * steps are released in. Each counts under the lock of the system's service_limits row with a
+ * snapshot taken after the lock was granted (limit-claims.ts says why), so its counts see every
+ * claim committed before it.
  */
 import { LIMIT_HOLD_REASONS } from '@switchyard/core';
 import { claimableBySql } from './attempt-fence.ts';
-import { BLOCKED_BY_BREAKER, sqlList } from './breaker-sql.ts';
+import { sqlList } from './breaker-sql.ts';
 
 /** SQL predicate: the service_limits row `l` limits its system (a row may remain with neither). */
 export const LIMIT_IN_FORCE = '(l.max_concurrent IS NOT NULL OR l.rate_per_second IS NOT NULL)';
@@ -43,10 +43,11 @@ const TOKENS_NOW = `CASE WHEN l.rate_per_second IS NULL THEN NULL
     ELSE LEAST(l.burst, l.tokens + l.rate_per_second * GREATEST(0, extract(epoch FROM c.now - l.refilled_at))) END`;
 
 /**
- * CTE `limits`: the usage of each system whose service_limits row is locked by the caller
- * (`systems` is a SQL expression yielding their names), with `now` fixed once as `clock`.
+ * CTE `limits`: the usage of each system (`systems` is a SQL expression yielding their names),
+ * with `now` fixed once as `clock`; for a caller that locked the limit rows in an earlier
+ * statement of its transaction.
  */
-export function limitUsageCtes(systems: string): string {
+function limitUsageCtes(systems: string): string {
   return `clock AS MATERIALIZED (
   SELECT clock_timestamp() AS now
 ), limits AS MATERIALIZED (
@@ -59,15 +60,31 @@ export function limitUsageCtes(systems: string): string {
 
 /**
  * CTEs of the limited claim (claimSql('limited') in step-attempts.ts), after `request` and
- * `previous`: which claimable deliveries of limited systems are admitted. A released step
- * (waiting_since set) takes the slot its release reserved; its token was taken by the release
- * itself (the bucket may go below zero: tokens promised to released steps not yet due), so a
- * released step that arrives late costs the rate nothing. A fresh delivery is admitted only when
- * nobody waits and a slot beyond the reserved ones and a token are left, so it never overtakes a
- * waiting step. Rank: the deliveries' order in the request.
+ * `previous`, in one statement: lock the limit rows of the systems the deliveries call (in name
+ * order, so two claimers cannot deadlock), then read each system's usage through
+ * switchyard_limit_usage, whose fresh snapshot sees every claim committed before the lock was
+ * granted (the migration says why), then judge each claimable delivery of a limited system:
+ * - a released step (waiting_since set) takes the slot its release reserved; its token was taken
+ *   by the release itself (the bucket may go below zero: tokens promised to released steps not
+ *   yet due), so a released step that arrives late costs the rate nothing;
+ * - a fresh delivery is admitted only when nobody waits and a slot beyond the reserved ones and a
+ *   token are left, so it never overtakes a waiting step.
+ * Rank: the deliveries' order in the request. `verdicts.reason` is null for an admitted delivery,
+ * else the hold reason: `concurrency` (slots taken or reserved) or `rate` (no token), with
+ * `until` the time the next token is due.
  */
-export const LIMIT_ADMISSION_CTES = `${limitUsageCtes('SELECT dependent_system FROM previous WHERE limited')}candidates AS (
-  SELECT p.id, p.dependent_system, p.released,
+export const LIMIT_ADMISSION_CTES = `clock AS MATERIALIZED (
+  SELECT clock_timestamp() AS now
+), locked AS MATERIALIZED (
+  SELECT l.* FROM service_limits l
+   WHERE l.dependent_system IN (SELECT dependent_system FROM previous WHERE limited) AND ${LIMIT_IN_FORCE}
+   ORDER BY l.dependent_system FOR UPDATE
+), limits AS MATERIALIZED (
+  SELECT l.dependent_system, l.max_concurrent, l.rate_per_second, l.refilled_at, ${TOKENS_NOW} AS tokens,
+         u.in_flight, u.reserved, u.waiters
+    FROM locked l CROSS JOIN clock c CROSS JOIN LATERAL switchyard_limit_usage(l.dependent_system, c.now) u
+), candidates AS (
+  SELECT p.id, p.status AS from_status, p.dependent_system, p.released, p.blocked,
          row_number() OVER (PARTITION BY p.dependent_system, p.released ORDER BY r.ord) AS rank
     FROM previous p JOIN request r ON r.step_id = p.id
     JOIN workflow_steps s ON s.id = p.id JOIN tasks t ON t.id = s.task_id
@@ -76,63 +93,55 @@ export const LIMIT_ADMISSION_CTES = `${limitUsageCtes('SELECT dependent_system F
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND (t.status IN ('pending', 'in_progress')) IS TRUE
      AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
+), judged AS (
+  SELECT c.id, c.from_status, l.max_concurrent, l.in_flight, l.reserved, l.tokens, l.rate_per_second,
+         (l.max_concurrent IS NULL
+          OR c.rank <= l.max_concurrent - l.in_flight - CASE WHEN c.released THEN 0 ELSE l.reserved END) AS slot_free,
+         (c.released OR l.tokens IS NULL OR c.rank <= l.tokens) AS token_free,
+         (c.released OR NOT l.waiters) AS nobody_waits
+    FROM candidates c JOIN limits l ON l.dependent_system = c.dependent_system
+), verdicts AS (
+  SELECT j.id, j.from_status,
+         CASE WHEN j.slot_free AND j.token_free AND j.nobody_waits THEN NULL
+              WHEN NOT j.slot_free THEN 'concurrency'
+              WHEN NOT j.token_free THEN 'rate'
+              WHEN j.max_concurrent IS NOT NULL AND j.in_flight + j.reserved >= j.max_concurrent THEN 'concurrency'
+              WHEN j.tokens IS NOT NULL AND j.tokens < 1 THEN 'rate'
+              ELSE 'concurrency' END AS reason,
+         CASE WHEN j.tokens IS NOT NULL AND j.tokens < 1
+              THEN (SELECT now FROM clock) + (1 - j.tokens) / j.rate_per_second * interval '1 second' END AS until
+    FROM judged j
 ), admitted AS (
-  SELECT c.id FROM candidates c JOIN limits l ON l.dependent_system = c.dependent_system
-   WHERE CASE WHEN c.released
-         THEN (l.max_concurrent IS NULL OR c.rank <= l.max_concurrent - l.in_flight)
-         ELSE l.waiting = 0
-          AND (l.max_concurrent IS NULL OR c.rank <= l.max_concurrent - l.in_flight - l.reserved)
-          AND (l.tokens IS NULL OR c.rank <= l.tokens) END
-), `;
-
-/** CTE `bucket` of the limited claim, after `claimed`: each fresh claim takes a token (a released one has). */
-export const LIMIT_BUCKET_CTE = `bucket AS (
-  UPDATE service_limits sl
-     SET tokens = l.tokens - (SELECT count(*) FROM claimed k WHERE k.dependent_system = l.dependent_system AND NOT k.was_released),
-         refilled_at = (SELECT now FROM clock)
-    FROM limits l
-   WHERE sl.dependent_system = l.dependent_system AND l.tokens IS NOT NULL
+  SELECT id FROM verdicts WHERE reason IS NULL
 ), `;
 
 /**
- * Holds the deliveries (`$1` step ids, `$2` attempts) that the limited claim did not admit and
- * that nothing else keeps from starting: claimable, due, their task running, their breaker not
- * blocking (a breaker's hold comes first), their system limited. Reason `concurrency` when its
- * slots are taken (or reserved), else `rate`, with the time the next token is due. The attempt
- * is untouched: holding uses none. `$3` is the actor. Run after the claim, under the same locks.
+ * CTEs of the limited claim after `claimed`: each fresh claim takes a token (a released one has),
+ * and the deliveries not admitted are held with their reason (the attempt untouched: holding
+ * uses none), each with its audit row.
  */
-export const LIMIT_HOLD_SQL = `
-WITH request AS (
-  SELECT * FROM unnest($1::uuid[], $2::int[]) AS r(step_id, attempt)
-), ${limitUsageCtes('SELECT s.dependent_system FROM workflow_steps s JOIN request r ON r.step_id = s.id')}waiting AS (
-  SELECT s.id, s.status AS from_status,
-         CASE WHEN l.max_concurrent IS NOT NULL AND l.in_flight + l.reserved >= l.max_concurrent THEN 'concurrency'
-              WHEN l.tokens IS NOT NULL THEN 'rate' ELSE 'concurrency' END AS reason,
-         CASE WHEN l.max_concurrent IS NOT NULL AND l.in_flight + l.reserved >= l.max_concurrent THEN NULL
-              WHEN l.tokens IS NOT NULL
-              THEN (SELECT now FROM clock) + GREATEST(0, 1 - l.tokens) / l.rate_per_second * interval '1 second'
-         END AS until
-    FROM request r JOIN workflow_steps s ON s.id = r.step_id
-    JOIN limits l ON l.dependent_system = s.dependent_system
-    JOIN tasks t ON t.id = s.task_id
-   WHERE ${claimableBySql('s', 'r.attempt')}
-     AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
-     AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
-     AND (t.status IN ('pending', 'in_progress')) IS TRUE
-     AND NOT EXISTS (SELECT 1 FROM circuit_breakers b
-                      WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER})
-   ORDER BY s.id FOR UPDATE OF s
-), held AS (
+export const LIMIT_BUCKET_CTE = `bucket AS (
+  UPDATE service_limits sl
+     SET tokens = l.tokens - (SELECT count(*) FROM claimed k WHERE k.dependent_system = l.dependent_system AND NOT k.was_released),
+         refilled_at = GREATEST(l.refilled_at, (SELECT now FROM clock))
+    FROM limits l
+   WHERE sl.dependent_system = l.dependent_system AND l.tokens IS NOT NULL
+), limit_held AS (
   UPDATE workflow_steps s
-     SET status = 'held', hold_reason = w.reason, hold_until = w.until, next_attempt_at = NULL, probe = false,
+     SET status = 'held', hold_reason = v.reason, hold_until = v.until, next_attempt_at = NULL, probe = false,
          waiting_since = COALESCE(s.waiting_since, clock_timestamp()), updated_at = clock_timestamp()
-    FROM waiting w WHERE s.id = w.id
-  RETURNING s.id, s.task_id, s.attempts, w.from_status, w.reason
-), transitions AS (
+    FROM verdicts v, request r
+   WHERE s.id = v.id AND v.reason IS NOT NULL AND r.step_id = s.id AND ${claimableBySql('s', 'r.attempt')}
+     AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
+  RETURNING s.id, s.task_id, s.attempts, v.from_status, v.reason
+), limit_hold_transitions AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
-  SELECT id, task_id, attempts, from_status, 'held', reason, $3 FROM held
-)
-SELECT id, reason FROM held`;
+  SELECT id, task_id, attempts, from_status, 'held', reason, $4 FROM limit_held
+), `;
+
+/** The steps of `$1` held by their system's limit, with the reason: which unclaimed deliveries the limited claim held. */
+export const LIMIT_HELD_SQL = `SELECT s.id, s.hold_reason AS reason FROM workflow_steps s
+  WHERE s.id = ANY ($1::uuid[]) AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}`;
 
 /** The usage of one system (`$1`), read after its limit row was locked. */
 export const LIMIT_USAGE_SQL = `

@@ -6,6 +6,7 @@ import {
   hasLimitWaiters,
   type LimitedClaim,
   releaseLimitWaiters,
+  withRetries,
   withTransaction,
 } from '@switchyard/db';
 import type { Job, StepDispatcher, StepJobPayload } from '@switchyard/queue';
@@ -32,7 +33,10 @@ export class LimitedClaims {
     this.#dispatcher = dispatcher;
     this.#log = log;
     const { pool, workerId } = options;
-    this.#claims = new StatementBatcher((batch) => claimLimitedStepAttempts(pool, workerId, batch));
+    // One statement: a deadlock or a dropped connection rolls it back, and the fence judges a rerun anew.
+    this.#claims = new StatementBatcher((batch) =>
+      withRetries(() => claimLimitedStepAttempts(pool, workerId, batch)),
+    );
   }
 
   /** Whether deliveries of this step type go to the limited claim directly. */

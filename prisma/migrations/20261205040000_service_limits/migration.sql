@@ -46,3 +46,23 @@ CREATE INDEX "service_limit_changes_dependent_system_id_idx" ON "service_limit_c
 
 -- AlterTable
 ALTER TABLE "workflow_steps" ADD COLUMN "waiting_since" TIMESTAMPTZ(3);
+
+-- A limited system's usage for the claim that admits its steps: calls in flight (in_progress
+-- under an unexpired lease), released steps not claimed yet, and whether any step waits for the
+-- limit. The claim statement locks the system's service_limits row first and then calls this:
+-- a VOLATILE function takes a new snapshot for each query it runs, so the counts see every claim
+-- committed before the lock was granted, where the claim statement's own snapshot, taken before
+-- it waited for the lock, would not. One round trip instead of a transaction of three.
+CREATE FUNCTION switchyard_limit_usage(p_system TEXT, p_now TIMESTAMPTZ,
+                                       OUT in_flight INTEGER, OUT reserved INTEGER, OUT waiters BOOLEAN)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  SELECT count(*) FILTER (WHERE s.status = 'in_progress' AND s.lease_expires_at > p_now),
+         count(*) FILTER (WHERE s.status = 'enqueued' AND s.waiting_since IS NOT NULL)
+    INTO in_flight, reserved
+    FROM workflow_steps s
+   WHERE s.dependent_system = p_system AND s.status IN ('in_progress', 'enqueued');
+  waiters := EXISTS (SELECT 1 FROM workflow_steps s
+                      WHERE s.dependent_system = p_system AND s.status = 'held'
+                        AND s.hold_reason IN ('concurrency', 'rate'));
+END $$;
