@@ -81,8 +81,8 @@ export type ReleasedStep = ReadyStep & { delayMs: number };
  * Releases the steps of `system` waiting for its limit that the freed capacity admits (core's
  * decideLimitRelease), oldest first (LIMIT_RELEASE_ORDER). Run in a transaction: locks the
  * system's limit row, then counts in a statement of its own (see the file's header), then locks
- * the released steps (SKIP LOCKED). Returns the steps to dispatch after commit; none when the
- * system has no limit in force.
+ * the released steps (SKIP LOCKED). Returns the steps to dispatch after commit. A system with no
+ * limit in force any more has its waiting steps released (a page at a time).
  * `horizonMs`: a token due later than this is left to the next release (a sweep's interval).
  */
 export async function releaseLimitWaiters(
@@ -90,10 +90,10 @@ export async function releaseLimitWaiters(
   input: { dependentSystem: string; actor: string; horizonMs: number; now?: Date },
 ): Promise<ReleasedStep[]> {
   const lock = await db.query(
-    `SELECT l.dependent_system FROM service_limits l WHERE l.dependent_system = $1 AND ${LIMIT_IN_FORCE} FOR UPDATE`,
+    `SELECT ${LIMIT_IN_FORCE} AS in_force FROM service_limits l WHERE l.dependent_system = $1 FOR UPDATE`,
     [input.dependentSystem],
   );
-  if (lock.rows.length === 0) return [];
+  if (lock.rows[0]?.in_force !== true) return releaseUnlimited(db, input);
   const { rows } = await db.query(LIMIT_USAGE_SQL, [input.dependentSystem]);
   const row = rows[0];
   if (!row || row.waiting === 0) return [];
@@ -136,15 +136,42 @@ export async function hasLimitWaiters(db: Queryable, system: string): Promise<bo
   return rows[0].waiting === true;
 }
 
-/** Systems with a limit in force and steps waiting for it: what a sweep releases. */
+// Waiting steps of a system whose limit was removed are released in pages, a page per sweep.
+const UNLIMITED_RELEASE_PAGE = 500;
+
+/** A system whose limit was removed (configuration or override) while steps waited: release them. */
+async function releaseUnlimited(
+  db: Queryable,
+  input: { dependentSystem: string; actor: string },
+): Promise<ReleasedStep[]> {
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS waiting FROM (
+       SELECT 1 FROM workflow_steps s
+        WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS} LIMIT $2) w`,
+    [input.dependentSystem, UNLIMITED_RELEASE_PAGE],
+  );
+  if (rows[0].waiting === 0) return [];
+  const delays = new Array<number>(rows[0].waiting).fill(0);
+  const released = await db.query(LIMIT_RELEASE_SQL, [
+    input.dependentSystem,
+    delays,
+    'limit removed',
+    input.actor,
+    null,
+    new Date(),
+  ]);
+  return released.rows as ReleasedStep[];
+}
+
+/**
+ * Systems with steps waiting for a limit: what a sweep releases (a system whose limit was
+ * removed included: its waiting steps are released).
+ */
 export async function systemsWithLimitWaiters(db: Queryable): Promise<string[]> {
   const { rows } = await db.query(
-    `SELECT l.dependent_system FROM service_limits l
-      WHERE ${LIMIT_IN_FORCE}
-        AND EXISTS (SELECT 1 FROM workflow_steps s
-                     WHERE s.dependent_system = l.dependent_system AND s.status = 'held'
-                       AND s.hold_reason IN ${LIMIT_REASONS})
-      ORDER BY l.dependent_system`,
+    `SELECT DISTINCT s.dependent_system FROM workflow_steps s
+      WHERE s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
+      ORDER BY s.dependent_system`,
   );
   return rows.map((row) => row.dependent_system as string);
 }

@@ -1,6 +1,8 @@
 import { configureServiceLimits, listServiceLimits, releaseHeldForBreaker } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepLimits } from '../src/limit-sweep.ts';
 import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
 
 // One slot for the whole fleet; no scheduler runs, so every release here is the worker's own,
@@ -77,5 +79,24 @@ describe('a limit of one call in flight, released by the worker that frees the s
       { from_status: 'held', to_status: 'enqueued', reason: 'concurrency slot freed' },
       { from_status: 'held', to_status: 'enqueued', reason: 'concurrency slot freed' },
     ]);
+  });
+
+  it('releases the waiting steps of a system whose limit is removed', async () => {
+    const first = started.length;
+    const ids: string[] = [];
+    for (const n of [4, 5, 6]) {
+      ids.push((await h.create({ namespace: 'test', name: template.name, context: { n } })).task.id);
+    }
+    await until('one running, two waiting', async () => {
+      const [view] = await listServiceLimits(h.pool);
+      return started.length === first + 1 && view!.waiting.concurrency === 2;
+    });
+    await configureServiceLimits(h.pool, {}, 'test');
+    const log = createLogger({ name: 'test', level: 'silent' });
+    const { released } = await sweepLimits({ pool: h.pool, dispatcher: h.dispatcher, log, actor: 'test' });
+    expect(released).toBe(2);
+    await until('all three running at once', () => started.length === first + 3);
+    for (const n of [4, 5, 6]) finish.get(`task${n}`)!();
+    for (const id of ids) expect(await h.waitForTask(id)).toBe('complete');
   });
 });
