@@ -65,7 +65,10 @@ describe('bulkheads: a limit per dependent system, across the fleet', () => {
       DEADLINE_MS,
     );
     // The other 4 wait for the limit.
-    await waitFor('the rest held by the limit', async () => (await fleet!.limitHolds(ids)).concurrency >= 4);
+    await waitFor(
+      'the rest held by the limit',
+      async () => ((await fleet!.limitHolds(ids)).concurrency ?? 0) >= 4,
+    );
 
     service.setHang(false);
     doomed.child.kill('SIGKILL');
