@@ -16,7 +16,25 @@ export type PoolOptions = {
    */
   statementTimeoutMillis?: number;
   application?: string;
+  /**
+   * Plan every parameterized statement once per connection and reuse the plan
+   * (`plan_cache_mode=force_generic_plan`, sent as a startup option). For the worker's pool: its
+   * hot statements take small array parameters, for which Postgres's own choice re-plans on
+   * most calls (see GENERIC_PLANS below). Not for a pool that runs queries with optional filters
+   * (`$1::text IS NULL OR …`), whose good plans depend on the values. Default false.
+   */
+  genericPlans?: boolean;
 };
+
+// Postgres re-plans a prepared statement with each call's values ("custom plan") unless the
+// generic plan's estimate is no higher than the custom plans' average. The claim and success
+// statements take arrays whose length the custom plan knows and the generic one guesses (10
+// rows), so the custom plan always looks cheaper: the claim was re-planned on 85 % of its calls,
+// about 1.1 ms of Postgres CPU each (issue 17; README, "Postgres settings the engine relies on").
+// A startup option rather than a SET after connecting: it holds for the whole session, and a
+// pooler that tracks the parameter (PgBouncer's track_extra_parameters) re-applies it to every
+// server connection it hands out, where a SET would be lost or leak to another client.
+const GENERIC_PLANS = '-c plan_cache_mode=force_generic_plan';
 
 // Return int8 (bigint) columns as numbers: our bigints are row ids and counts far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -29,6 +47,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     application_name: options.application ?? 'switchyard',
     ...(options.statementTimeoutMillis ? { statement_timeout: options.statementTimeoutMillis } : {}),
+    ...(options.genericPlans ? { options: GENERIC_PLANS } : {}),
   });
   // A backend killed under an idle client (pg_terminate_backend, failover) emits 'error' on the
   // pool; without a listener Node would exit. The pool replaces the client on next checkout.

@@ -57,9 +57,14 @@ export type ClaimedBatch = {
   checkpoint: { cursor: unknown; partial: unknown } | null;
 };
 
-// Hot-path statements run as named prepared statements: parsed and planned once per connection
-// instead of on every call. Measured with bench/ (registration drain, 10 slots): planning these
+// Hot-path statements run as named prepared statements: parsed once per connection instead of on
+// every call. Measured with bench/ (registration drain, 10 slots): parsing and planning these
 // CTEs on every call cost Postgres about 1.7 ms of CPU per step and capped the fleet at ~660 steps/s.
+// Preparing does not by itself plan once: under Postgres's default plan_cache_mode the claim gets
+// a new custom plan on every call (its array parameters make each custom plan look cheaper than
+// the generic one; bench/src/plan-counts.ts counted 1,730 custom plans in 1,730 calls, 0.76 ms of
+// planning each). The worker's pool plans once per connection with force_generic_plan (pool.ts,
+// WORKER_CONNECTIONS in the engine's roles.ts); a pool without it re-plans the claim every call.
 //
 // The claim commits without waiting for its WAL flush (synchronous_commit off for this one
 // transaction; `async_commit` below). That is safe because a claim is a lease and nothing more:

@@ -47,7 +47,10 @@ export type OutcomeResult = {
   breaker: BreakerTransition | null;
 };
 
-/** A named prepared statement: parsed and planned once per connection (see step-attempts.ts). */
+/**
+ * A named prepared statement: parsed once per connection, planned once on a pool with generic
+ * plans (pool.ts), and otherwise as Postgres's plan cache decides (see step-attempts.ts).
+ */
 function prepared(name: string, text: string, values: unknown[]) {
   return { name, text, values };
 }

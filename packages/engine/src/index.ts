@@ -15,6 +15,7 @@ export {
   runUntilSignal,
   startSchedulerRole,
   startWorkerRole,
+  WORKER_CONNECTIONS,
 } from './roles.ts';
 export { ClaimLostError, WorkerShutdownError } from './run-handler.ts';
 export { type RepairKind, type RunningScheduler, startScheduler } from './scheduler.ts';

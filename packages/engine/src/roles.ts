@@ -19,9 +19,18 @@ export type Infrastructure = { pool: Pool; redis: RedisConnection; close(): Prom
 
 /** What a role sets on its connections besides the common env (the API's timeouts). */
 export type ConnectOptions = {
-  pool?: Pick<PoolOptions, 'connectionTimeoutMillis' | 'statementTimeoutMillis'>;
+  pool?: Pick<PoolOptions, 'connectionTimeoutMillis' | 'statementTimeoutMillis' | 'genericPlans'>;
   redis?: RedisOptions;
 };
+
+/**
+ * The worker role's connections (apps/worker, and @switchyard/worker's startWorker given a
+ * database URL): its hot statements (claim, success, finalization) are planned once per
+ * connection (`genericPlans`, pool.ts). The API, the scheduler and the fleet (which runs the
+ * scheduler on its pool) keep Postgres's default: their list and sweep queries take optional
+ * filters (`$1::text IS NULL OR …`) whose plans depend on the values.
+ */
+export const WORKER_CONNECTIONS = { pool: { genericPlans: true } } as const satisfies ConnectOptions;
 
 /**
  * The process's Postgres pool, Redis connection (one server, or a cluster with REDIS_CLUSTER)

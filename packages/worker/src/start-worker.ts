@@ -1,6 +1,11 @@
 import { ConfigError } from '@switchyard/core';
 import { createPool, type Pool } from '@switchyard/db';
-import { type RunningWorker, startWorker as startEngineWorker, type WorkerOptions } from '@switchyard/engine';
+import {
+  type RunningWorker,
+  startWorker as startEngineWorker,
+  WORKER_CONNECTIONS,
+  type WorkerOptions,
+} from '@switchyard/engine';
 import { createLogger, type Logger } from '@switchyard/logger';
 import { connectRedis, type RedisConnection } from '@switchyard/queue';
 
@@ -30,7 +35,10 @@ export type StartWorkerOptions = Omit<WorkerOptions, 'pool' | 'redis' | 'logger'
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const { databaseUrl, redisUrl, redisCluster, ...rest } = options;
   const pool =
-    rest.pool ?? (databaseUrl ? createPool(databaseUrl, { application: 'switchyard-worker' }) : null);
+    rest.pool ??
+    (databaseUrl
+      ? createPool(databaseUrl, { application: 'switchyard-worker', ...WORKER_CONNECTIONS.pool })
+      : null);
   const redis =
     rest.redis ?? (redisUrl ? connectRedis({ url: redisUrl, cluster: redisCluster ?? false }) : null);
   if (!pool || !redis) {
