@@ -4,7 +4,12 @@
  * same run. Prints a Markdown table and writes bench/results/latest.json.
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
- *              [--limit-every-system]
+ *              [--limit-every-system] [--plan-cache-mode auto]
+ *
+ * The worker has a pool of its own, made as the worker role makes it (generic plans; see
+ * WORKER_CONNECTIONS), the creators and the scheduler share another, as the API's and the
+ * scheduler's pools are made. `--plan-cache-mode auto` leaves the worker's pool on Postgres's
+ * default, to measure what generic plans bring.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -13,13 +18,22 @@ import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { applyMigrations, createPool, ensureDatabase, type Pool, registerTemplate } from '@switchyard/db';
-import { startScheduler, startWorker } from '@switchyard/engine';
+import { startScheduler, startWorker, WORKER_CONNECTIONS } from '@switchyard/engine';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
-import { Queue, Worker } from 'bullmq';
-import { delta, redisCommandCount, snapshot } from './counters.ts';
-import { create, createMany, type Deps, latencies, percentile, templates, waitForAll } from './scenarios.ts';
+import { bullmqRaw } from './bullmq-raw.ts';
+import { delta, snapshot } from './counters.ts';
+import {
+  create,
+  createMany,
+  type Deps,
+  latencies,
+  percentile,
+  SLEEP_10MS,
+  templates,
+  waitForAll,
+} from './scenarios.ts';
 
 const args = process.argv.slice(2);
 const repeat = Number(args[args.indexOf('--repeat') + 1]) || 3;
@@ -36,6 +50,11 @@ const CONCURRENCY = args.includes('--concurrency') ? Number(args[args.indexOf('-
  */
 const limitEverySystem = args.includes('--limit-every-system');
 const GENEROUS_LIMIT = { max_concurrent: 100_000, rate: 1_000_000, burst: 1_000_000 };
+const genericPlans = !(
+  args.includes('--plan-cache-mode') && args[args.indexOf('--plan-cache-mode') + 1] === 'auto'
+);
+/** The handler_latency scenario's worker: handlers that wait 10 ms, 200 slots. */
+const SLOW_HANDLER_SLOTS = 200;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, '/switchyard_bench$1');
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -64,6 +83,11 @@ let versions: Record<string, string> = {};
 async function main(): Promise<void> {
   await ensureDatabase(databaseUrl);
   const pool = createPool(databaseUrl, { max: 20, application: 'switchyard-bench' });
+  const workerPool = createPool(databaseUrl, {
+    max: 10,
+    application: 'switchyard-bench-worker',
+    ...(genericPlans ? WORKER_CONNECTIONS.pool : {}),
+  });
   await pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   await applyMigrations(pool);
   for (const template of Object.values(templates)) await registerTemplate(pool, template);
@@ -72,10 +96,20 @@ async function main(): Promise<void> {
   const deps: Deps = { pool, dispatcher: new StepDispatcher({ connection: redis, prefix }) };
   const worker = await startWorker({
     handlers: [defineStepHandler('noop', () => null)],
-    pool,
+    pool: workerPool,
     redis,
     queuePrefix: prefix,
     concurrency: CONCURRENCY,
+    logger,
+  });
+  const slowWorker = await startWorker({
+    handlers: [
+      defineStepHandler(SLEEP_10MS, () => new Promise((resolve) => setTimeout(() => resolve(null), 10))),
+    ],
+    pool: workerPool,
+    redis,
+    queuePrefix: prefix,
+    concurrency: SLOW_HANDLER_SLOTS,
     logger,
   });
   const scheduler = await startScheduler({
@@ -94,17 +128,22 @@ async function main(): Promise<void> {
       if (runs('registration_burst'))
         await burst(deps, 'registration_burst', templates.registration, Math.round(2000 * scale), 5);
       if (runs('fanout50')) await burst(deps, 'fanout50', templates.fanout50, Math.round(100 * scale), 52);
-      if (runs('bullmq_raw')) await bullmqRaw(Math.round(50_000 * scale));
+      if (runs('linear20')) await linear20(deps);
+      if (runs('handler_10ms'))
+        await burst(deps, 'handler_10ms', templates.registration_10ms, Math.round(1000 * scale), 5);
+      if (runs('bullmq_raw')) await bullmqRaw(Math.round(50_000 * scale), redisUrl, CONCURRENCY, sample);
     }
     if (runs('registration_burst')) await costPerStep(deps, redis);
     versions = await serverVersions(pool, redis);
   } finally {
     await worker.stop(0);
+    await slowWorker.stop(0);
     await scheduler.stop();
     await deps.dispatcher.close();
     await deleteKeys(redis, prefix);
     redis.disconnect();
     await pool.end();
+    await workerPool.end();
   }
   summarize();
   const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s');
@@ -168,6 +207,22 @@ async function linear4Paced(deps: Deps): Promise<void> {
   for (const p of [50, 95, 99]) sample('linear4_20rps', `latency_p${p}_ms`, 'ms', percentile(ms, p));
 }
 
+/**
+ * A chain of 20 steps: each task's latency when it runs alone (20 one after the other: what a
+ * deep workflow waits for step after step), then the steps per second of 100 chains at once.
+ */
+async function linear20(deps: Deps): Promise<void> {
+  const ids: string[] = [];
+  for (let i = 0; i < Math.max(5, Math.round(20 * scale)); i++) {
+    const id = await create(deps, templates.linear20);
+    await waitForAll(deps.pool, [id]);
+    ids.push(id);
+  }
+  const ms = await latencies(deps.pool, ids);
+  for (const p of [50, 99]) sample('linear20', `latency_p${p}_ms`, 'ms', percentile(ms, p));
+  await burst(deps, 'linear20_burst', templates.linear20, Math.round(100 * scale), 20);
+}
+
 async function burst(
   deps: Deps,
   scenario: string,
@@ -191,44 +246,6 @@ async function burst(
   sample(scenario, 'workflows_per_s', 'workflows/s', count / seconds);
   const ms = await latencies(deps.pool, ids);
   for (const p of [50, 95, 99]) sample(scenario, `latency_p${p}_ms`, 'ms', percentile(ms, p));
-}
-
-async function bullmqRaw(count: number): Promise<void> {
-  const connection = createRedisConnection(redisUrl);
-  const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
-  const queue = new Queue('raw', { connection, prefix });
-  const commandsBefore = await redisCommandCount(connection);
-  for (let i = 0; i < count; i += 1000) {
-    const size = Math.min(1000, count - i);
-    await queue.addBulk(
-      Array.from({ length: size }, (_, j) => ({
-        name: 'noop',
-        data: { i: i + j },
-        opts: { removeOnComplete: true },
-      })),
-    );
-  }
-  let done = 0;
-  const start = performance.now();
-  const finished = new Promise<void>((resolve) => {
-    const worker = new Worker('raw', async () => {}, { connection, prefix, concurrency: CONCURRENCY });
-    worker.on('completed', () => {
-      done += 1;
-      if (done === count) void worker.close().then(resolve);
-    });
-  });
-  await finished;
-  sample('bullmq_raw', 'jobs_per_s', 'jobs/s', count / ((performance.now() - start) / 1000));
-  // Adding and processing, like redis_cmds_per_step of the engine.
-  sample(
-    'bullmq_raw',
-    'redis_cmds_per_job',
-    'commands',
-    ((await redisCommandCount(connection)) - commandsBefore) / count,
-  );
-  await queue.obliterate({ force: true });
-  await queue.close();
-  connection.disconnect();
 }
 
 /** Statements, commits, WAL flushes, CPU time and Redis commands per step, over one registration burst of 200. */

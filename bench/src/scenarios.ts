@@ -3,27 +3,16 @@ import type { Pool } from '@switchyard/db';
 import { createTask } from '@switchyard/engine';
 import type { StepDispatcher } from '@switchyard/queue';
 
-/** The templates the scenarios run; every step uses the no-op handler. */
+/** The handler of the handler_latency scenario: it waits 10 ms and returns nothing. */
+export const SLEEP_10MS = 'sleep_10ms';
+
+/** The templates the scenarios run; every step uses the no-op handler, but registration_10ms's. */
 export const templates = {
   linear4: chain('linear4', 4),
-  registration: defineTemplate({
-    namespace: 'bench',
-    name: 'registration',
-    version: '1.0.0',
-    default_dependent_system: 'bench',
-    identity_strategy: 'unique',
-    steps: [
-      { name: 'create_user_account', handler: 'noop' },
-      { name: 'setup_billing_profile', handler: 'noop', depends_on: ['create_user_account'] },
-      { name: 'initialize_preferences', handler: 'noop', depends_on: ['create_user_account'] },
-      {
-        name: 'send_welcome_sequence',
-        handler: 'noop',
-        depends_on: ['setup_billing_profile', 'initialize_preferences'],
-      },
-      { name: 'update_user_status', handler: 'noop', depends_on: ['send_welcome_sequence'] },
-    ],
-  }),
+  linear20: chain('linear20', 20),
+  registration: registration('registration', 'noop'),
+  /** The registration DAG whose every handler waits 10 ms, as a call to a service would. */
+  registration_10ms: registration('registration_10ms', SLEEP_10MS),
   fanout50: defineTemplate({
     namespace: 'bench',
     name: 'fanout50',
@@ -41,6 +30,27 @@ export const templates = {
     ],
   }),
 } satisfies Record<string, TaskTemplate>;
+
+function registration(name: string, handler: string): TaskTemplate {
+  return defineTemplate({
+    namespace: 'bench',
+    name,
+    version: '1.0.0',
+    default_dependent_system: 'bench',
+    identity_strategy: 'unique',
+    steps: [
+      { name: 'create_user_account', handler },
+      { name: 'setup_billing_profile', handler, depends_on: ['create_user_account'] },
+      { name: 'initialize_preferences', handler, depends_on: ['create_user_account'] },
+      {
+        name: 'send_welcome_sequence',
+        handler,
+        depends_on: ['setup_billing_profile', 'initialize_preferences'],
+      },
+      { name: 'update_user_status', handler, depends_on: ['send_welcome_sequence'] },
+    ],
+  });
+}
 
 function chain(name: string, length: number): TaskTemplate {
   return defineTemplate({
