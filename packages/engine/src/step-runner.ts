@@ -1,13 +1,4 @@
-import {
-  attemptsBefore,
-  classifyStepError,
-  countedAttempts,
-  type DomainEvent,
-  decideAfterFailure,
-  eventsToPublish,
-  PermanentError,
-  toError,
-} from '@switchyard/core';
+import { attemptsBefore, eventsToPublish, PermanentError, toError } from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
@@ -16,7 +7,6 @@ import {
   claimStepAttempts,
   type EventToCommit,
   explainClaimMiss,
-  type FailureEvents,
   holdBlockedStep,
   type OutcomeResult,
   recordStepFailure,
@@ -27,7 +17,6 @@ import {
   withRetries,
   withTransaction,
 } from '@switchyard/db';
-import type { StepHandler } from '@switchyard/handler-kit';
 import { withLogContext } from '@switchyard/logger';
 import {
   DelayedError,
@@ -38,7 +27,9 @@ import {
 } from '@switchyard/queue';
 import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
+import { describeFailure, failureEvents, logOutcome, toCommit } from './attempt-outcome.ts';
 import { batchContext } from './batch-steps.ts';
+import { handlerContext, handlerFor } from './handler-context.ts';
 import { LimitedClaims } from './limited-claims.ts';
 import { recordSuccess } from './record-success.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
@@ -305,176 +296,4 @@ export class StepRunner {
     }
     this.#log.debug({ task_id: taskId, step_id: stepId, attempt, miss }, 'delivery dropped by the fence');
   }
-}
-
-/**
- * The handler to run: its fallback when the step was claimed while its breaker is open (the
- * template asked for `on_breaker_open: fallback`), marking the result `fallback_used: true`.
- */
-function handlerFor(options: CompiledWorkerOptions, step: ClaimedStep): StepHandler {
-  const handler = options.registry.get(step.handler)!;
-  if (!step.fallback) return handler;
-  const fallback = handler.fallback;
-  return {
-    name: handler.name,
-    async run(ctx) {
-      if (!fallback) {
-        throw new PermanentError(`handler ${handler.name} has no fallback for on_breaker_open: fallback`, {
-          errorCode: 'fallback_missing',
-        });
-      }
-      const result = await fallback(ctx);
-      return isPlainObject(result)
-        ? { ...result, fallback_used: true }
-        : { value: result, fallback_used: true };
-    },
-  };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function handlerContext(step: ClaimedStep, log: Logger, published: Map<string, unknown>) {
-  return {
-    task: {
-      id: step.taskId,
-      namespace: step.namespace,
-      name: step.taskName,
-      version: step.taskVersion,
-      context: step.context,
-      correlationId: step.correlationId,
-    },
-    step: {
-      id: step.id,
-      name: step.name,
-      attempt: step.attempt,
-      maxAttempts: step.maxAttempts,
-      dependentSystem: step.dependentSystem,
-      config: step.handlerConfig,
-    },
-    parents: step.parentResults,
-    idempotencyKey: `${step.taskId}.${step.name}`,
-    log,
-    publish(name: string, payload: unknown) {
-      if (!step.publishes.some((event) => event.name === name)) {
-        throw new PermanentError(`step ${step.name} does not declare the event ${name} under publishes`, {
-          errorCode: 'event_not_declared',
-        });
-      }
-      published.set(name, payload);
-    },
-  };
-}
-
-/** The step's domain events as rows of the event log. */
-function toCommit(step: ClaimedStep, events: DomainEvent[]): EventToCommit[] {
-  return events.map((event) => ({
-    type: event.name,
-    namespace: step.namespace,
-    correlationId: step.correlationId,
-    data: { task_id: step.taskId, step: step.name, attempt: step.attempt, payload: event.payload },
-  }));
-}
-
-/**
- * The events a failed attempt publishes, for either end (see FailureEvents). An aborted attempt
- * (cancelled task, lost claim) publishes none: it did not fail, it was stopped. A payload its
- * schema refuses is left out and logged: the failure itself is still recorded.
- */
-function failureEvents(
-  step: ClaimedStep,
-  failure: AttemptFailure,
-  published: ReadonlyMap<string, unknown>,
-  log: Logger,
-): FailureEvents {
-  if (failure.outcome === 'aborted' || step.publishes.length === 0) return { ifFinal: [], otherwise: [] };
-  const error = {
-    error: {
-      outcome: failure.outcome,
-      class: failure.errorClass,
-      code: failure.errorCode,
-      message: failure.message,
-    },
-  };
-  const forEnd = (final: boolean) => {
-    try {
-      return toCommit(step, eventsToPublish(step.publishes, { ok: false, final }, published, error));
-    } catch (err) {
-      log.error({ err }, 'a failure event payload does not match its schema; not published');
-      return [];
-    }
-  };
-  return { ifFinal: forEnd(true), otherwise: forEnd(false) };
-}
-
-function describeFailure(step: ClaimedStep, error: Error): AttemptFailure {
-  const classified =
-    error instanceof ClaimLostError
-      ? {
-          outcome: 'aborted' as const,
-          errorClass: error.name,
-          errorCode: null,
-          message: error.message,
-          httpStatus: null,
-          retryAfterMs: null,
-        }
-      : classifyStepError(error);
-  const policy = {
-    max_attempts: step.maxAttempts,
-    backoff_base_ms: step.backoffBaseMs,
-    backoff_cap_ms: step.backoffCapMs,
-    jitter: step.jitter,
-  };
-  const next =
-    classified.outcome === 'aborted'
-      ? ({ status: 'error', reason: 'aborted' } as const)
-      : decideAfterFailure({
-          attempt: countedAttempts(step.attempt, step.uncountedAttempts),
-          maxAttempts: step.maxAttempts,
-          error: classified,
-          policy,
-        });
-  return { ...classified, next };
-}
-
-function logOutcome(
-  log: Logger,
-  step: ClaimedStep,
-  failure: AttemptFailure | null,
-  result: OutcomeResult,
-): void {
-  if (!result.applied) {
-    log.warn(
-      { outcome: failure?.outcome ?? 'success' },
-      'late result recorded as stale; the attempt had lost its claim',
-    );
-  } else if (!failure) {
-    log.info({ ready: result.ready.length }, 'step complete');
-  } else if (result.held) {
-    log.warn(
-      { outcome: failure.outcome, error: failure.message },
-      'step held: its service breaker is open; attempt not counted',
-    );
-  } else if (failure.next.status === 'waiting_retry') {
-    log.warn(
-      { outcome: failure.outcome, error: failure.message, retry_in_ms: failure.next.delayMs },
-      'step attempt failed; retry scheduled',
-    );
-  } else {
-    log.error(
-      {
-        outcome: failure.outcome,
-        error: failure.message,
-        reason: failure.next.reason,
-        max_attempts: step.maxAttempts,
-      },
-      'step failed',
-    );
-  }
-  if (result.breaker) {
-    const { from, to, reason, nextProbeAt } = result.breaker;
-    log.warn({ breaker_from: from, breaker_to: to, reason, next_probe_at: nextProbeAt }, `breaker ${to}`);
-  }
-  if (result.task) log.info({ task_status: result.task.to }, `task ${result.task.to}`);
 }
