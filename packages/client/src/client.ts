@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import axios from 'axios';
 import type { z } from 'zod';
 import { type BatchWorkerPage, BatchWorkerPageSchema, type ListBatchWorkersQuery } from './batch-contract.ts';
 import {
@@ -18,7 +18,6 @@ import {
   type PostEventBody,
   type PostEventResponse,
   PostEventResponseSchema,
-  ProblemSchema,
   type Queue,
   QueueListSchema,
   type ResolveBody,
@@ -38,16 +37,17 @@ import {
   type Transition,
   TransitionListSchema,
 } from './contract.ts';
-import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 import {
   type EventPage,
   EventPageSchema,
   type ListEventsQuery,
   type SwitchyardEvent,
 } from './event-contract.ts';
-import { isTerminalTaskEvent, type StreamTaskEventsOptions, streamTaskEvents } from './event-stream.ts';
+import { type StreamTaskEventsOptions, streamTaskEvents } from './event-stream.ts';
 import { limitCalls } from './limit-client.ts';
 import { scheduleCalls } from './schedule-client.ts';
+import { type Call, request, type SwitchyardClientOptions } from './transport.ts';
+import { type WaitOptions, waitForTask } from './wait-for-task.ts';
 import {
   type CreatedWebhook,
   CreatedWebhookSchema,
@@ -60,50 +60,11 @@ import {
   WebhookSchema,
 } from './webhook-contract.ts';
 
-/** Options of {@link createSwitchyardClient}. */
-export type SwitchyardClientOptions = {
-  /** Base URL of the API, e.g. `http://switchyard-api:8080`. */
-  baseUrl: string;
-  /** API key, sent as `Authorization: Bearer <key>`. */
-  apiKey?: string;
-  /** Correlation id sent as `X-Correlation-ID` on every request; default a new UUID per request. */
-  correlationId?: string;
-  /** Per-request timeout (ms). Default 10 000. */
-  timeoutMs?: number;
-  /**
-   * Extra attempts of a call that is safe to repeat, after a network error or a 5xx. Default 3.
-   * Reads are; so is every `createTask` (see there); the operator operations are not.
-   */
-  retries?: number;
-  /** First retry delay (ms), doubled each time, with full jitter. Default 200. */
-  retryBaseMs?: number;
-};
-
-/** Options of {@link SwitchyardClient.waitForTask}. */
-export type WaitOptions = {
-  /** Give up after this long (ms). Default 60 000. */
-  timeoutMs?: number;
-  /** Statuses to wait for. Default the terminal ones: complete, error, cancelled. */
-  until?: readonly Task['status'][];
-  /** First poll interval (ms), growing ×1.5 to `maxIntervalMs`. Default 100. */
-  intervalMs?: number;
-  /** Longest poll interval (ms). Default 2 000. */
-  maxIntervalMs?: number;
-  signal?: AbortSignal;
-};
-
-type Call = {
-  method: 'GET' | 'POST' | 'DELETE';
-  path: string;
-  body?: unknown;
-  query?: object;
-  headers?: object;
-};
+export type { SwitchyardClientOptions } from './transport.ts';
+export type { WaitOptions } from './wait-for-task.ts';
 
 /** A typed client of Switchyard's HTTP API. */
 export type SwitchyardClient = ReturnType<typeof createSwitchyardClient>;
-
-const TERMINAL: readonly Task['status'][] = ['complete', 'error', 'cancelled'];
 
 /**
  * Creates a client. Every call resolves to the parsed response, or throws SwitchyardApiError
@@ -289,142 +250,4 @@ export function createSwitchyardClient(options: SwitchyardClientOptions) {
         true,
       ),
   };
-}
-
-type StreamOpener = (id: string, options: StreamTaskEventsOptions) => AsyncIterable<SwitchyardEvent>;
-
-async function waitForTask(
-  get: (id: string) => Promise<Task>,
-  stream: StreamOpener,
-  id: string,
-  wait: WaitOptions,
-): Promise<Task> {
-  const until = wait.until ?? TERMINAL;
-  // Only terminal statuses are announced by events; any other is seen by polling.
-  if (!until.every((status) => TERMINAL.includes(status))) return pollTask(get, id, wait);
-  const timeoutMs = wait.timeoutMs ?? 60_000;
-  const deadline = Date.now() + timeoutMs;
-  wait.signal?.throwIfAborted();
-  let task = await get(id);
-  if (until.includes(task.status)) return task;
-
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
-  const onAbort = () => controller.abort();
-  wait.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    let lastEventId: string | undefined;
-    let ended = true;
-    // Each round follows the stream to its end; a terminal event the caller does not wait for
-    // (task.failed when waiting for complete) ends one, and the next resumes after it, in case
-    // an operator retries the task. A stream that ends without one has dropped: poll.
-    while (ended) {
-      ended = false;
-      for await (const event of stream(id, { signal: controller.signal, lastEventId })) {
-        lastEventId = event.cursor;
-        if (!isTerminalTaskEvent(event.type)) continue;
-        task = await get(id);
-        if (until.includes(task.status)) return task;
-        ended = true;
-      }
-    }
-  } catch (err) {
-    if (wait.signal?.aborted) throw wait.signal.reason;
-    if (
-      !controller.signal.aborted &&
-      !(err instanceof SwitchyardNetworkError || err instanceof SwitchyardApiError)
-    )
-      throw err;
-  } finally {
-    clearTimeout(timer);
-    wait.signal?.removeEventListener('abort', onAbort);
-    controller.abort();
-  }
-  // The stream could not be opened, dropped, or the time is up: polling takes over for what is left.
-  return pollTask(get, id, wait, deadline);
-}
-
-async function pollTask(
-  get: (id: string) => Promise<Task>,
-  id: string,
-  wait: WaitOptions,
-  deadline = Date.now() + (wait.timeoutMs ?? 60_000),
-): Promise<Task> {
-  const until = wait.until ?? TERMINAL;
-  const timeoutMs = wait.timeoutMs ?? 60_000;
-  let interval = wait.intervalMs ?? 100;
-  for (;;) {
-    wait.signal?.throwIfAborted();
-    const task = await get(id);
-    if (until.includes(task.status)) return task;
-    if (Date.now() >= deadline) throw new WaitTimeoutError(task, timeoutMs);
-    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), wait.signal);
-    interval = Math.min(interval * 1.5, wait.maxIntervalMs ?? 2_000);
-  }
-}
-
-async function request(
-  http: AxiosInstance,
-  options: SwitchyardClientOptions,
-  call: Call,
-  idempotent: boolean,
-): Promise<AxiosResponse> {
-  const retries = idempotent ? (options.retries ?? 3) : 0;
-  for (let attempt = 0; ; attempt++) {
-    const outcome = await attemptOnce(http, options, call);
-    const retriable = outcome instanceof SwitchyardNetworkError || outcome.status >= 500;
-    if (retriable && attempt < retries) {
-      await sleep(Math.random() * (options.retryBaseMs ?? 200) * 2 ** attempt);
-      continue;
-    }
-    if (outcome instanceof SwitchyardNetworkError) throw outcome;
-    if (outcome.status >= 400) throw toApiError(outcome);
-    return outcome;
-  }
-}
-
-async function attemptOnce(
-  http: AxiosInstance,
-  options: SwitchyardClientOptions,
-  call: Call,
-): Promise<AxiosResponse | SwitchyardNetworkError> {
-  try {
-    return await http.request({
-      method: call.method,
-      url: call.path,
-      data: call.body,
-      params: call.query,
-      headers: { 'x-correlation-id': options.correlationId ?? randomUUID(), ...call.headers },
-    });
-  } catch (err) {
-    if (!isAxiosError(err)) throw err;
-    return new SwitchyardNetworkError(`${call.method} ${call.path} failed: ${err.message}`, { cause: err });
-  }
-}
-
-function toApiError(response: AxiosResponse): SwitchyardApiError {
-  const parsed = ProblemSchema.safeParse(response.data);
-  if (parsed.success) return new SwitchyardApiError(parsed.data);
-  // Not a problem document (a proxy's error page, say): keep what is known.
-  return new SwitchyardApiError({
-    type: 'about:blank',
-    title: response.statusText || 'HTTP error',
-    status: response.status,
-    detail: typeof response.data === 'string' ? response.data.slice(0, 500) : `HTTP ${response.status}`,
-    code: 'http_error',
-  });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

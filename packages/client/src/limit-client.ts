@@ -1,5 +1,4 @@
 /** The typed client's bulkhead calls (see createSwitchyardClient). */
-import type { z } from 'zod';
 import {
   type LimitOverrideBody,
   type ServiceLimit,
@@ -8,12 +7,7 @@ import {
   ServiceLimitListSchema,
   ServiceLimitSchema,
 } from './limit-contract.ts';
-
-type Send = <S extends z.ZodType>(
-  call: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown },
-  schema: S,
-  idempotent: boolean,
-) => Promise<z.output<S>>;
+import type { Send } from './transport.ts';
 
 export function limitCalls(send: Send) {
   const path = (system: string) => `/v1/limits/${encodeURIComponent(system)}`;

@@ -1,5 +1,4 @@
 /** The typed client's schedule calls (see createSwitchyardClient). */
-import type { z } from 'zod';
 import {
   type CreateScheduleBody,
   type Schedule,
@@ -8,12 +7,7 @@ import {
   ScheduleListSchema,
   ScheduleSchema,
 } from './schedule-contract.ts';
-
-type Send = <S extends z.ZodType>(
-  call: { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: unknown },
-  schema: S,
-  idempotent: boolean,
-) => Promise<z.output<S>>;
+import type { Send } from './transport.ts';
 
 export function scheduleCalls(send: Send) {
   const path = (id: string) => `/v1/schedules/${encodeURIComponent(id)}`;
