@@ -1,7 +1,8 @@
 import { findTasksNeedingAttention } from '@switchyard/db';
 import { defineStepHandler, PermanentError, RetryableError } from '@switchyard/handler-kit';
+import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness, sleep, testTemplate } from './harness.ts';
+import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -43,8 +44,11 @@ describe('dead-letter view', () => {
     const c = await h.create({ namespace: 'test', name: healthy.name, context: {} });
     expect(await h.waitForTask(a.task.id)).toBe('error');
     expect(await h.waitForTask(c.task.id)).toBe('complete');
-    for (let i = 0; i < 200 && (await h.steps(b.task.id))[0]!.attempts < 3; i++) await sleep(20);
-    await sleep(100);
+    // Its third failure recorded (not only claimed): the step then waits for its long retry.
+    await waitFor(
+      'the flaky step to have failed three times',
+      async () => (await h.attempts(b.task.id)).filter((a) => a.outcome === 'retryable_error').length >= 3,
+    );
 
     const attention = await findTasksNeedingAttention(h.pool, { minFailures: 3 });
     const byTask = new Map(attention.map((t) => [t.taskId, t]));
