@@ -1,3 +1,7 @@
+/**
+ * Waiting for a task to reach a status: on the task's event stream (Server-Sent Events) when the
+ * statuses waited for are terminal, by polling otherwise and whenever the stream fails.
+ */
 import type { Task } from './contract.ts';
 import { SwitchyardApiError, SwitchyardNetworkError, WaitTimeoutError } from './errors.ts';
 import type { SwitchyardEvent } from './event-contract.ts';
