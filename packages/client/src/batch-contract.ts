@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { StepStatusSchema } from './contract.ts';
+import { nullableTimestamp } from './wire-time.ts';
 
 /** One batch worker. */
 export const BatchWorkerSchema = z
@@ -17,8 +18,8 @@ export const BatchWorkerSchema = z
     checkpoint: z.unknown().describe('the last checkpoint: { cursor, partial, attempt, at }, or null'),
     results: z.unknown(),
     lastError: z.unknown(),
-    startedAt: z.iso.datetime().nullable(),
-    completedAt: z.iso.datetime().nullable(),
+    startedAt: nullableTimestamp,
+    completedAt: nullableTimestamp,
   })
   .meta({ id: 'BatchWorker' });
 export type BatchWorker = z.output<typeof BatchWorkerSchema>;

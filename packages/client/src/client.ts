@@ -3,14 +3,16 @@ import axios from 'axios';
 import type { z } from 'zod';
 import { type BatchWorkerPage, BatchWorkerPageSchema, type ListBatchWorkersQuery } from './batch-contract.ts';
 import {
-  type Attempt,
-  AttemptListSchema,
   type Breaker,
   type BreakerAction,
   type BreakerDetail,
   BreakerDetailSchema,
   BreakerListSchema,
   BreakerSchema,
+} from './breaker-contract.ts';
+import {
+  type Attempt,
+  AttemptListSchema,
   type CreateTaskBody,
   type CreateTaskResponse,
   CreateTaskResponseSchema,

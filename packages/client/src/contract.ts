@@ -6,9 +6,7 @@
  */
 import { z } from 'zod';
 import { pageSchema } from './page-schema.ts';
-
-const timestamp = z.iso.datetime();
-const nullableTimestamp = timestamp.nullable();
+import { nullableTimestamp, timestamp } from './wire-time.ts';
 
 /** Task states. */
 export const TaskStatusSchema = z.enum(['pending', 'in_progress', 'complete', 'error', 'cancelled']);
@@ -278,60 +276,6 @@ export const TemplateDetailSchema = z
   .meta({ id: 'TemplateDetail' });
 export type TemplateDetail = z.output<typeof TemplateDetailSchema>;
 
-export const BreakerSchema = z
-  .object({
-    dependentSystem: z.string(),
-    state: z.enum(['closed', 'open', 'half_open']),
-    since: timestamp,
-    nextProbeAt: nullableTimestamp,
-    tripCount: z.number().int(),
-    forced: z.enum(['open', 'closed']).nullable(),
-    holdUntil: nullableTimestamp,
-    policy: z.record(z.string(), z.unknown()),
-    releaseRate: z.number().int(),
-    recent: z.object({ calls: z.number().int(), failures: z.number().int(), windowMs: z.number().int() }),
-    heldSteps: z.number().int(),
-    probesInFlight: z.number().int(),
-  })
-  .meta({ id: 'Breaker' });
-export type Breaker = z.output<typeof BreakerSchema>;
-export const BreakerListSchema = z.object({ breakers: z.array(BreakerSchema) });
-export const BreakerTransitionSchema = z
-  .object({
-    id: z.string(),
-    from: z.string().nullable(),
-    to: z.string(),
-    reason: z.string(),
-    actor: z.string(),
-    evidence: z.unknown().describe("window counts and the tripping attempts, or the operator's reason"),
-    at: timestamp,
-  })
-  .meta({ id: 'BreakerTransition' });
-export type BreakerTransition = z.output<typeof BreakerTransitionSchema>;
-
-export const HeldStepSchema = z
-  .object({
-    taskId: z.uuid(),
-    namespace: z.string(),
-    step: z.string(),
-    attempts: z.number().int(),
-    holdReason: z.string().nullable(),
-    holdUntil: nullableTimestamp,
-    heldSince: timestamp,
-  })
-  .meta({ id: 'HeldStep' });
-export type HeldStep = z.output<typeof HeldStepSchema>;
-
-/** Response of `GET /v1/breakers/{system}`: the breaker, its newest transitions and held steps. */
-export const BreakerDetailSchema = z
-  .object({
-    breaker: BreakerSchema,
-    transitions: z.array(BreakerTransitionSchema).describe('newest first, at most 50'),
-    heldSteps: z.array(HeldStepSchema).describe('longest held first, at most 50'),
-  })
-  .meta({ id: 'BreakerDetail' });
-export type BreakerDetail = z.output<typeof BreakerDetailSchema>;
-
 export const QueueWorkerSchema = z
   .object({
     id: z.string(),
@@ -363,11 +307,6 @@ export const QueueSchema = z
   .meta({ id: 'Queue' });
 export type Queue = z.output<typeof QueueSchema>;
 export const QueueListSchema = z.object({ queues: z.array(QueueSchema) }).meta({ id: 'QueueList' });
-
-/** Body of `POST /v1/breakers/{system}/open|close|reset`: the reason is required (it is audited). */
-export const BreakerActionBodySchema = z.strictObject({ reason: z.string().min(1).max(1000) });
-export const BreakerActionSchema = z.enum(['open', 'close', 'reset']);
-export type BreakerAction = z.output<typeof BreakerActionSchema>;
 
 /** One failing field of a validation problem: a JSON pointer, the rule broken, a message. */
 export const FieldProblemSchema = z.object({ path: z.string(), rule: z.string(), message: z.string() });

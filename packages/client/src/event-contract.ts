@@ -4,6 +4,7 @@
  * and serializes with these schemas, the client's types come from them.
  */
 import { z } from 'zod';
+import { timestamp } from './wire-time.ts';
 
 /** A place in the event log: `<transaction id>.<position>`, opaque to clients. */
 export const EVENT_CURSOR_PATTERN = /^\d{1,19}\.\d{1,19}$/;
@@ -23,7 +24,7 @@ export const EventSchema = z
     namespace: z.string().nullable().describe("null for a breaker's events"),
     taskId: z.uuid().nullable(),
     correlationId: z.string().nullable(),
-    occurredAt: z.iso.datetime(),
+    occurredAt: timestamp,
     data: z.record(z.string(), z.unknown()).describe('what happened; secret-named values are redacted'),
   })
   .meta({ id: 'Event' });

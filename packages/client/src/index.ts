@@ -3,6 +3,7 @@
  * schemas) that the server validates and serializes with.
  */
 export * from './batch-contract.ts';
+export * from './breaker-contract.ts';
 export {
   createSwitchyardClient,
   type SwitchyardClient,

@@ -3,8 +3,7 @@
  * in flight and waiting, and the operators' override (`/v1/limits`).
  */
 import { z } from 'zod';
-
-const timestamp = z.iso.datetime();
+import { timestamp } from './wire-time.ts';
 
 export const LimitValuesSchema = z
   .object({

@@ -4,8 +4,7 @@
  */
 import { z } from 'zod';
 import { TaskStatusSchema } from './contract.ts';
-
-const timestamp = z.iso.datetime();
+import { timestamp } from './wire-time.ts';
 
 export const ScheduleOverlapSchema = z
   .enum(['skip', 'allow', 'cancel_previous'])

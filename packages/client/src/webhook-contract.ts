@@ -4,8 +4,7 @@
  */
 import { z } from 'zod';
 import { pageSchema } from './page-schema.ts';
-
-const timestamp = z.iso.datetime();
+import { timestamp } from './wire-time.ts';
 
 /** Body of `POST /v1/webhooks`. */
 export const CreateWebhookBodySchema = z
