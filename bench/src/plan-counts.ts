@@ -1,9 +1,11 @@
 /**
  * `pnpm exec tsx bench/src/plan-counts.ts [--plan-cache-mode auto] [--count 500]`: how Postgres
  * plans the engine's prepared statements during a registration burst, read from the sessions
- * that ran them (pg_prepared_statements: custom and generic plans per statement), and what
- * planning costs one claim (EXPLAIN ANALYZE of the prepared claim, rolled back). Counts, not
- * throughput: the figures do not depend on the machine being quiet.
+ * that ran them (pg_prepared_statements: custom and generic plans per statement), the CPU time
+ * per step of the Postgres backends and of this process over the burst (as `pnpm bench` counts
+ * it), and what planning and running one claim of 2 and of 100 deliveries cost (EXPLAIN ANALYZE
+ * of the prepared claim, rolled back). Counts and CPU time, not throughput: they barely depend
+ * on the machine being quiet.
  *
  * The pools are made as the roles make them: the worker's with generic plans (unless
  * `--plan-cache-mode auto`), the creator's (the API's part) and the scheduler's without.
@@ -16,6 +18,7 @@ import { startScheduler, startWorker } from '@switchyard/engine';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
+import { delta, snapshot } from './counters.ts';
 import { createMany, templates, waitForAll } from './scenarios.ts';
 
 const args = process.argv.slice(2);
@@ -53,10 +56,15 @@ async function preparedStatements(pool: Pool, connections: number): Promise<Plan
 }
 
 /**
- * Planning time of one claim of two deliveries, as the worker's sessions plan it now: EXPLAIN
- * ANALYZE of the prepared statement (ids that match no step, rolled back), median of 21.
+ * Planning and execution time of one claim of `deliveries` deliveries, as the worker's sessions
+ * plan it now: EXPLAIN ANALYZE of the prepared statement (ids that match no step, rolled back),
+ * medians of 21.
  */
-async function claimPlanningMs(pool: Pool, connections: number): Promise<number> {
+async function claimTimes(
+  pool: Pool,
+  connections: number,
+  deliveries: number,
+): Promise<{ planningMs: number; executionMs: number } | null> {
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
   try {
     const prepared = await Promise.all(
@@ -65,19 +73,23 @@ async function claimPlanningMs(pool: Pool, connections: number): Promise<number>
       ),
     );
     const client = clients[prepared.findIndex((result) => result.rows.length > 0)];
-    if (!client) return Number.NaN;
-    const times: number[] = [];
+    if (!client) return null;
+    const planning: number[] = [];
+    const execution: number[] = [];
+    const list = (value: () => string) => `{${Array.from({ length: deliveries }, value).join(',')}}`;
     for (let i = 0; i < 21; i++) {
       await client.query('BEGIN');
       // EXPLAIN takes no bind parameters: the values are literals (generated ids, constants).
       const plan = await client.query(
         `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE switchyard_claim_steps(
-           '{${randomUUID()},${randomUUID()}}', '{1,1}', '{30000,30000}', 'plan-counts')`,
+           '${list(randomUUID)}', '${list(() => '1')}', '${list(() => '30000')}', 'plan-counts')`,
       );
       await client.query('ROLLBACK');
-      times.push(plan.rows[0]['QUERY PLAN'][0]['Planning Time'] as number);
+      planning.push(plan.rows[0]['QUERY PLAN'][0]['Planning Time'] as number);
+      execution.push(plan.rows[0]['QUERY PLAN'][0]['Execution Time'] as number);
     }
-    return times.sort((a, b) => a - b)[10]!;
+    const median = (values: number[]) => values.sort((a, b) => a - b)[10]!;
+    return { planningMs: median(planning), executionMs: median(execution) };
   } finally {
     for (const client of clients) client.release();
   }
@@ -127,7 +139,11 @@ async function main(): Promise<void> {
     // A first burst and ANALYZE, as `pnpm bench` warms up; then the burst that is counted.
     await waitForAll(creatorPool, await createMany(deps, templates.registration, 100, 10));
     await creatorPool.query('ANALYZE');
+    const before = await snapshot(creatorPool, redis);
     await waitForAll(creatorPool, await createMany(deps, templates.registration, count, 10));
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // let every backend flush its stats
+    const used = delta(before, await snapshot(creatorPool, redis));
+    const perStep = (seconds: number) => ((seconds * 1000) / (count * 5)).toFixed(3);
     console.log(
       `plan_cache_mode for the worker's pool: ${generic ? 'force_generic_plan' : 'auto (the default)'}`,
     );
@@ -135,8 +151,14 @@ async function main(): Promise<void> {
     print("worker's sessions", await preparedStatements(workerPool, workerConnections));
     print("creator's sessions (task creation, as the API runs it)", await preparedStatements(creatorPool, 6));
     console.log(
-      `\nplanning time of one claim (2 deliveries), median of 21: ${await claimPlanningMs(workerPool, workerConnections)} ms`,
+      `\nCPU per step over the counted burst: Postgres ${perStep(used.postgresCpu)} ms, this process ${perStep(used.nodeCpu)} ms`,
     );
+    for (const deliveries of [2, 100]) {
+      const times = await claimTimes(workerPool, workerConnections, deliveries);
+      console.log(
+        `one claim of ${deliveries} deliveries, medians of 21: planning ${times?.planningMs} ms, execution ${times?.executionMs} ms`,
+      );
+    }
   } finally {
     await worker.stop(0);
     await scheduler.stop();

@@ -63,8 +63,9 @@ export type ClaimedBatch = {
 // Preparing does not by itself plan once: under Postgres's default plan_cache_mode the claim gets
 // a new custom plan on every call (its array parameters make each custom plan look cheaper than
 // the generic one; bench/src/plan-counts.ts counted 1,730 custom plans in 1,730 calls, 0.76 ms of
-// planning each). The worker's pool plans once per connection with force_generic_plan (pool.ts,
-// WORKER_CONNECTIONS in the engine's roles.ts); a pool without it re-plans the claim every call.
+// planning each). The worker's pool uses generic plans (force_generic_plan), made again every
+// 2 s to follow the tables' size (pool.ts, WORKER_CONNECTIONS in the engine's roles.ts); a pool
+// without them re-plans the claim on every call.
 //
 // The claim commits without waiting for its WAL flush (synchronous_commit off for this one
 // transaction; `async_commit` below). That is safe because a claim is a lease and nothing more:

@@ -48,8 +48,8 @@ export type OutcomeResult = {
 };
 
 /**
- * A named prepared statement: parsed once per connection, planned once on a pool with generic
- * plans (pool.ts), and otherwise as Postgres's plan cache decides (see step-attempts.ts).
+ * A named prepared statement: parsed once per connection; planned every 2 s on a pool with
+ * generic plans (pool.ts), otherwise as Postgres's plan cache decides (see step-attempts.ts).
  */
 function prepared(name: string, text: string, values: unknown[]) {
   return { name, text, values };

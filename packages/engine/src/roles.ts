@@ -25,10 +25,11 @@ export type ConnectOptions = {
 
 /**
  * The worker role's connections (apps/worker, and @switchyard/worker's startWorker given a
- * database URL): its hot statements (claim, success, finalization) are planned once per
- * connection (`genericPlans`, pool.ts). The API, the scheduler and the fleet (which runs the
- * scheduler on its pool) keep Postgres's default: their list and sweep queries take optional
- * filters (`$1::text IS NULL OR …`) whose plans depend on the values.
+ * database URL): its hot statements (claim, success, finalization) use generic plans, made
+ * again every 2 s instead of on every call (`genericPlans`, pool.ts). The API, the scheduler
+ * and the fleet (which runs the scheduler on its pool) keep Postgres's default: their list and
+ * sweep queries take optional filters (`$1::text IS NULL OR …`) whose plans depend on the
+ * values.
  */
 export const WORKER_CONNECTIONS = { pool: { genericPlans: true } } as const satisfies ConnectOptions;
 
