@@ -5,7 +5,6 @@
  */
 import {
   checkCronSpec,
-  type FieldIssue,
   NotFoundError,
   SCHEDULE_CATCH_UP_POLICIES,
   SCHEDULE_OVERLAP_POLICIES,
@@ -67,17 +66,20 @@ export async function createSchedule(
     );
   }
   const request = parsed.data;
+  // Every problem of a request at once (cron, time zone, context), so one round of fixes does.
   const issues = checkCronSpec(request);
-  if (issues.length > 0) throw new ValidationError('invalid schedule', issues);
   const stored = await findTemplate(pool, request);
-  if (!stored) throw await unknownTemplate(pool, request, options.visibleNamespaces ?? null);
+  if (!stored) {
+    if (issues.length > 0) throw new ValidationError('invalid schedule', issues);
+    throw await unknownTemplate(pool, request, options.visibleNamespaces ?? null);
+  }
   try {
     validateContext(stored.template.context_schema, request.context);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    const rebased: FieldIssue[] = err.issues.map((issue) => ({ ...issue, path: `/context${issue.path}` }));
-    throw new ValidationError('invalid schedule context', rebased, { cause: err });
+    issues.push(...err.issues.map((issue) => ({ ...issue, path: `/context${issue.path}` })));
   }
+  if (issues.length > 0) throw new ValidationError('invalid schedule', issues);
   return insertSchedule(pool, {
     namespace: request.namespace,
     name: request.name,

@@ -121,6 +121,12 @@ describe('creating a schedule', () => {
     const badContext = await refusal({ context: { plan: 'gold' } });
     expect(badContext).toBeInstanceOf(ValidationError);
     expect(badContext.issues[0].path).toBe('/context/plan');
+    // Several problems come back together, so one round of fixes does.
+    const several = await refusal({ timezone: 'Mars/Olympus', context: { plan: 'gold' } });
+    expect(several.issues.map((issue: { path: string }) => issue.path)).toEqual([
+      '/timezone',
+      '/context/plan',
+    ]);
     const badOverlap = await refusal({ overlap: 'sometimes' });
     expect(badOverlap.issues[0].path).toBe('/overlap');
     expect(await scheduleCount()).toBe(before);
