@@ -194,23 +194,15 @@ describe('waitForTask', () => {
     expect((await waiting).status).toBe('complete');
   });
 
-  it('falls back to polling when the stream cannot be opened', async () => {
-    proxy.setMode('refuse-stream');
+  it.each([
+    ['cannot be opened', 'refuse-stream'],
+    ['drops', 'drop-stream'],
+  ] as const)('falls back to polling when the stream %s', async (_, mode) => {
+    proxy.setMode(mode);
     const id = await createParked();
     const before = { ...proxy.counts };
     const waiting = viaProxy.waitForTask(id, { timeoutMs: 20_000, intervalMs: 20, maxIntervalMs: 20 });
     // Polling: more reads than the stream would make.
-    await until(() => proxy.counts.taskReads - before.taskReads >= 4);
-    await resolveAll(id);
-    expect((await waiting).status).toBe('complete');
-    expect(proxy.counts.streams - before.streams).toBe(1);
-  });
-
-  it('falls back to polling when the stream drops', async () => {
-    proxy.setMode('drop-stream');
-    const id = await createParked();
-    const before = { ...proxy.counts };
-    const waiting = viaProxy.waitForTask(id, { timeoutMs: 20_000, intervalMs: 20, maxIntervalMs: 20 });
     await until(() => proxy.counts.taskReads - before.taskReads >= 4);
     await resolveAll(id);
     expect((await waiting).status).toBe('complete');
