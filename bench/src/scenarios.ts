@@ -1,4 +1,4 @@
-import { defineTemplate, type TaskTemplate } from '@switchyard/core';
+import { defineTemplate, type TaskTemplate, type TaskTemplateInput } from '@switchyard/core';
 import type { Pool } from '@switchyard/db';
 import { createTask } from '@switchyard/engine';
 import type { StepDispatcher } from '@switchyard/queue';
@@ -13,58 +13,52 @@ export const templates = {
   registration: registration('registration', 'noop'),
   /** The registration DAG whose every handler waits 10 ms, as a call to a service would. */
   registration_10ms: registration('registration_10ms', SLEEP_10MS),
-  fanout50: defineTemplate({
-    namespace: 'bench',
-    name: 'fanout50',
-    version: '1.0.0',
-    default_dependent_system: 'bench',
-    identity_strategy: 'unique',
-    steps: [
-      { name: 'start', handler: 'noop' },
-      ...Array.from({ length: 50 }, (_, i) => ({
-        name: `branch${i}`,
-        handler: 'noop',
-        depends_on: ['start'],
-      })),
-      { name: 'finish', handler: 'noop', depends_on: Array.from({ length: 50 }, (_, i) => `branch${i}`) },
-    ],
-  }),
+  fanout50: benchTemplate('fanout50', [
+    { name: 'start', handler: 'noop' },
+    ...Array.from({ length: 50 }, (_, i) => ({
+      name: `branch${i}`,
+      handler: 'noop',
+      depends_on: ['start'],
+    })),
+    { name: 'finish', handler: 'noop', depends_on: Array.from({ length: 50 }, (_, i) => `branch${i}`) },
+  ]),
 } satisfies Record<string, TaskTemplate>;
 
-function registration(name: string, handler: string): TaskTemplate {
+/** A bench template: namespace bench, every task new (`unique`), one service. */
+function benchTemplate(name: string, steps: TaskTemplateInput['steps']): TaskTemplate {
   return defineTemplate({
     namespace: 'bench',
     name,
     version: '1.0.0',
     default_dependent_system: 'bench',
     identity_strategy: 'unique',
-    steps: [
-      { name: 'create_user_account', handler },
-      { name: 'setup_billing_profile', handler, depends_on: ['create_user_account'] },
-      { name: 'initialize_preferences', handler, depends_on: ['create_user_account'] },
-      {
-        name: 'send_welcome_sequence',
-        handler,
-        depends_on: ['setup_billing_profile', 'initialize_preferences'],
-      },
-      { name: 'update_user_status', handler, depends_on: ['send_welcome_sequence'] },
-    ],
+    steps,
   });
 }
 
+function registration(name: string, handler: string): TaskTemplate {
+  return benchTemplate(name, [
+    { name: 'create_user_account', handler },
+    { name: 'setup_billing_profile', handler, depends_on: ['create_user_account'] },
+    { name: 'initialize_preferences', handler, depends_on: ['create_user_account'] },
+    {
+      name: 'send_welcome_sequence',
+      handler,
+      depends_on: ['setup_billing_profile', 'initialize_preferences'],
+    },
+    { name: 'update_user_status', handler, depends_on: ['send_welcome_sequence'] },
+  ]);
+}
+
 function chain(name: string, length: number): TaskTemplate {
-  return defineTemplate({
-    namespace: 'bench',
+  return benchTemplate(
     name,
-    version: '1.0.0',
-    default_dependent_system: 'bench',
-    identity_strategy: 'unique',
-    steps: Array.from({ length }, (_, i) => ({
+    Array.from({ length }, (_, i) => ({
       name: `s${i + 1}`,
       handler: 'noop',
       depends_on: i ? [`s${i}`] : [],
     })),
-  });
+  );
 }
 
 export type Deps = { pool: Pool; dispatcher: StepDispatcher };
