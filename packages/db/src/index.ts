@@ -125,7 +125,7 @@ export {
   type TemplateVersionView,
   taskNamespace,
 } from './task-queries.ts';
-export { insertTask, type NewTask, type TaskRow } from './tasks.ts';
+export { type InsertedTask, insertTask, insertTasks, type NewTask, type TaskRow } from './tasks.ts';
 export { findTemplate, findTriggeredTemplates, listTemplateRefs, registerTemplate } from './templates.ts';
 export {
   isDatabaseUnavailable,

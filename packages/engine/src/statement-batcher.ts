@@ -34,6 +34,11 @@ export class StatementBatcher<Request, Result> {
     this.#run = run;
   }
 
+  /** Requests waiting for a statement (the ones of the statements in flight not counted). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   submit(request: Request): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ request, resolve, reject });
