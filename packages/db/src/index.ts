@@ -126,7 +126,15 @@ export {
   taskNamespace,
 } from './task-queries.ts';
 export { type InsertedTask, insertTask, insertTasks, type NewTask, type TaskRow } from './tasks.ts';
-export { findTemplate, findTriggeredTemplates, listTemplateRefs, registerTemplate } from './templates.ts';
+export {
+  findTemplate,
+  findTemplates,
+  findTriggeredTemplates,
+  listTemplateRefs,
+  registerTemplate,
+  type StoredTemplate,
+  type TemplateRef,
+} from './templates.ts';
 export {
   isDatabaseUnavailable,
   isRetriableDbError,

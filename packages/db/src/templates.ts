@@ -68,23 +68,49 @@ async function sameAfterReparse(db: Queryable, id: number, hash: string): Promis
 const LATEST_FIRST = `string_to_array(split_part(nt.version, '-', 1), '.')::int[] DESC,
                (strpos(nt.version, '-') > 0) ASC, nt.version DESC`;
 
+export type TemplateRef = { namespace: string; name: string; version?: string | null | undefined };
+
 /**
  * Loads a template version, or the latest when `version` is omitted. "Latest" is the highest
  * major.minor.patch, a release ranking above its prereleases.
  */
-export async function findTemplate(
+export async function findTemplate(db: Queryable, ref: TemplateRef): Promise<StoredTemplate | null> {
+  const [found] = await findTemplates(db, [ref]);
+  return found ?? null;
+}
+
+/**
+ * {@link findTemplate} for many references in one statement, one answer per reference in order.
+ * A reference asked several times is looked up once, and its answers share one template object.
+ */
+export async function findTemplates(
   db: Queryable,
-  ref: { namespace: string; name: string; version?: string | null },
-): Promise<StoredTemplate | null> {
-  const { rows } = await db.query(
-    `SELECT nt.id, nt.definition FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
-      WHERE ns.name = $1 AND nt.name = $2 AND ($3::text IS NULL OR nt.version = $3)
-      ORDER BY ${LATEST_FIRST}
-      LIMIT 1`,
-    [ref.namespace, ref.name, ref.version ?? null],
-  );
-  const row = rows[0];
-  return row ? { id: row.id, template: row.definition as TaskTemplate } : null;
+  refs: readonly TemplateRef[],
+): Promise<(StoredTemplate | null)[]> {
+  const key = (ref: TemplateRef) => JSON.stringify([ref.namespace, ref.name, ref.version ?? null]);
+  const distinct = [...new Map(refs.map((ref) => [key(ref), ref])).values()];
+  const { rows } = await db.query({
+    name: 'switchyard_find_templates',
+    text: `SELECT r.ord, t.id, t.definition
+             FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS r(namespace, name, version, ord)
+             CROSS JOIN LATERAL (
+               SELECT nt.id, nt.definition FROM named_tasks nt JOIN namespaces ns ON ns.id = nt.namespace_id
+                WHERE ns.name = r.namespace AND nt.name = r.name AND (r.version IS NULL OR nt.version = r.version)
+                ORDER BY ${LATEST_FIRST}
+                LIMIT 1) t`,
+    values: [
+      distinct.map((ref) => ref.namespace),
+      distinct.map((ref) => ref.name),
+      distinct.map((ref) => ref.version ?? null),
+    ],
+  });
+  const found = new Map<string, StoredTemplate>();
+  for (const row of rows)
+    found.set(key(distinct[Number(row.ord) - 1] as TemplateRef), {
+      id: row.id,
+      template: row.definition as TaskTemplate,
+    });
+  return refs.map((ref) => found.get(key(ref)) ?? null);
 }
 
 /** Every registered (namespace, name, version), for "what exists" answers to a bad reference. */

@@ -11,23 +11,19 @@ import {
   validateContext,
 } from '@switchyard/core';
 import {
-  findTemplate,
   type InsertedTask,
-  insertTasks,
   isDatabaseUnavailable,
   listTemplateRefs,
   mayHaveTakenEffect,
   type NewTask,
   type Pool,
   type TaskRow,
-  withRetries,
-  withStatement,
 } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import { inSpan, trace, context as traceContextApi, traceparentOf, tracer } from '@switchyard/tracing';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { StatementBatcher } from './statement-batcher.ts';
+import { insertTaskBatched, lookUpTemplate } from './creation-batches.ts';
 
 /** A request to start a workflow. */
 export const CreateTaskRequestSchema = z.strictObject({
@@ -89,7 +85,7 @@ export type CreateTaskOptions = {
  * Creates a task from a registered template in one statement (task, steps, edges, initial
  * transitions) and dispatches its root steps right after commit. Creates that arrive while a
  * creation statement runs on the same pool go to Postgres together in the next one (see
- * {@link StatementBatcher}), each answered as if it had been alone: committed before this
+ * creation-batches.ts), each answered as if it had been alone: committed before this
  * returns, deduplicated by identity in arrival order.
  * @throws ValidationError naming each bad field (request or context); NotFoundError for an unknown template;
  *   TaskCreateUnavailableError when the database failed, saying whether the task may exist.
@@ -107,7 +103,7 @@ export async function createTask(
     ...prepared.task,
     traceContext: traceparentOf(trace.setSpan(traceContextApi.active(), span)),
   };
-  const created = await inSpan(span, () => insertBatched(deps.pool, task));
+  const created = await inSpan(span, () => insertOnce(deps.pool, task));
   span.setAttribute('switchyard.task_id', created.task.id);
   // The task is committed: a dispatch that fails (Redis down) is left to the scheduler, whose
   // sweep puts back every enqueued step without a job, so the create still succeeds.
@@ -152,7 +148,7 @@ export async function prepareTask(
   options: CreateTaskOptions = {},
 ): Promise<PreparedTask> {
   const request = parseRequest(input);
-  const stored = await findTemplate(pool, request).catch(notCreated);
+  const stored = await lookUpTemplate(pool, request).catch(notCreated);
   if (!stored)
     throw await unknownTemplate(pool, request, options.visibleNamespaces ?? null).catch(notCreated);
   const { template } = stored;
@@ -200,29 +196,12 @@ export async function prepareTask(
   };
 }
 
-/** One batcher per pool: the creates of one process share statements whoever makes them. */
-const creations = new WeakMap<Pool, StatementBatcher<NewTask, InsertedTask>>();
-
-/** Creates on this pool waiting for the next creation statement (while one runs). */
-export function creationsWaiting(pool: Pool): number {
-  return creations.get(pool)?.waiting ?? 0;
-}
-
 /**
- * Inserts the task with the creates batched beside it, retrying a lost connection (the identity
- * hash makes a retry after a commit return that task). A database failure becomes
- * TaskCreateUnavailableError saying whether an attempt got as far as sending the insert, i.e.
- * whether the task may exist.
+ * Inserts the task. A database failure becomes TaskCreateUnavailableError saying whether an
+ * attempt got as far as sending the insert, i.e. whether the task may exist.
  */
-function insertBatched(pool: Pool, task: NewTask): Promise<InsertedTask> {
-  let batcher = creations.get(pool);
-  if (!batcher) {
-    batcher = new StatementBatcher((batch: NewTask[]) =>
-      withRetries(() => withStatement(pool, (client) => insertTasks(client, batch))),
-    );
-    creations.set(pool, batcher);
-  }
-  return batcher.submit(task).catch((err: unknown) => {
+function insertOnce(pool: Pool, task: NewTask): Promise<InsertedTask> {
+  return insertTaskBatched(pool, task).catch((err: unknown) => {
     if (!isDatabaseUnavailable(err)) throw err;
     throw new TaskCreateUnavailableError(mayHaveTakenEffect(err), { cause: err });
   });

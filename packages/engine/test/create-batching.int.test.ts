@@ -3,11 +3,12 @@
  * answered exactly as if the creates had run one after the other.
  */
 import { defineTemplate, type IdentityStrategy } from '@switchyard/core';
-import { registerTemplate } from '@switchyard/db';
+import { findTemplate, findTemplates, registerTemplate } from '@switchyard/db';
 import { waitFor } from '@switchyard/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CreateTaskRequest, creationsWaiting } from '../src/create-task.ts';
+import type { CreateTaskRequest } from '../src/create-task.ts';
+import { creationsWaiting } from '../src/creation-batches.ts';
 import { createEngineHarness, type EngineHarness } from './harness.ts';
 
 let h: EngineHarness;
@@ -188,5 +189,32 @@ describe('batched task creation', () => {
       [[first?.task.id, other?.task.id]],
     );
     expect(rows[0].n).toBe(8);
+  });
+
+  it('looks up the templates of many creates in one statement, each as a lookup of its own would', async () => {
+    await registerTemplate(h.pool, { ...signup('batched', 'strict'), version: '1.1.0' });
+    const refs = [
+      { namespace: 'batched', name: 'signup_strict' }, // the latest: 1.1.0
+      { namespace: 'batched', name: 'signup_strict', version: '1.0.0' },
+      { namespace: 'batched', name: 'nope' },
+      { namespace: 'alone', name: 'signup_strict' },
+      { namespace: 'batched', name: 'signup_strict' }, // asked twice
+      { namespace: 'batched', name: 'signup_strict', version: '9.9.9' },
+    ];
+    const alone = [];
+    for (const ref of refs) alone.push(await findTemplate(h.pool, ref));
+
+    const together = await findTemplates(h.pool, refs);
+
+    expect(together).toEqual(alone);
+    expect(together.map((found) => found?.template.version ?? null)).toEqual([
+      '1.1.0',
+      '1.0.0',
+      null,
+      '1.0.0',
+      '1.1.0',
+      null,
+    ]);
+    expect(together[0]?.id).not.toBe(together[3]?.id);
   });
 });
