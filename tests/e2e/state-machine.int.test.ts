@@ -2,7 +2,7 @@
  * The registration scenario through every kind of state change (success, a retry, a breaker
  * hold and its release, a fallback, cancellations, an operator retry and an operator resolve,
  * a step the plan decision skips),
- * then every row of step_transitions and task_transitions of the database checked against the
+ * then every row of the audit (step_audit: step_transitions and the derived creation rows; task_transitions) checked against the
  * state machines declared in @switchyard/core: each status declared, each move allowed, and each
  * step's and task's rows a path from its creation to the status it has now.
  */
@@ -314,7 +314,7 @@ type AuditRow = { id: string; subject: string; from_status: string | null; to_st
 async function audit(kind: 'step' | 'task'): Promise<AuditRow[]> {
   const sql =
     kind === 'step'
-      ? 'SELECT id, step_id AS subject, from_status, to_status FROM step_transitions ORDER BY id'
+      ? 'SELECT id, step_id AS subject, from_status, to_status FROM step_audit ORDER BY id NULLS FIRST'
       : 'SELECT id, task_id AS subject, from_status, to_status FROM task_transitions ORDER BY id';
   return (await fleet.pool.query(sql)).rows;
 }
@@ -324,8 +324,8 @@ async function trail(kind: 'step' | 'task', taskId: string, stepName?: string): 
   const { rows } =
     kind === 'step'
       ? await fleet.pool.query(
-          `SELECT st.from_status, st.to_status FROM step_transitions st JOIN workflow_steps s ON s.id = st.step_id
-            WHERE s.task_id = $1 AND s.name = $2 ORDER BY st.id`,
+          `SELECT st.from_status, st.to_status FROM step_audit st JOIN workflow_steps s ON s.id = st.step_id
+            WHERE s.task_id = $1 AND s.name = $2 ORDER BY st.id NULLS FIRST`,
           [taskId, stepName],
         )
       : await fleet.pool.query(

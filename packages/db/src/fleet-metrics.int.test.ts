@@ -147,6 +147,18 @@ describe('history reads', () => {
     expect(claims[1]!.waitSeconds).toBeCloseTo(1, 1);
     expect(claims[0]!.id).toBeLessThan(claims[1]!.id);
   });
+
+  it("reads a root step's first claim with the wait since the step's creation, whose row is derived", async () => {
+    const taskId = await task();
+    const stepId = await step(taskId, 'pack');
+    await pool.query(`UPDATE workflow_steps SET created_at = $2 WHERE id = $1`, [stepId, ago(40_000)]);
+    await stepTransition(taskId, stepId, 'enqueued', 'in_progress', ago(36_000));
+
+    const claims = await readStepClaims(pool, { afterId: 0, limit: 100, settledMs: 2_000 });
+    const claim = claims.find((c) => c.handler === 'pack');
+    expect(claim).toMatchObject({ fromStatus: 'enqueued' });
+    expect(claim!.waitSeconds).toBeCloseTo(4, 1);
+  });
 });
 
 describe('webhook deliveries', () => {

@@ -124,10 +124,11 @@ export function readStepClaims(db: Queryable, read: HistoryRead): Promise<StepCl
     read,
     {
       select:
-        'st.id, s.handler, extract(epoch FROM st.created_at - prev.created_at) AS wait_s, st.from_status',
+        'st.id, s.handler, extract(epoch FROM st.created_at - COALESCE(prev.created_at, s.created_at)) AS wait_s, st.from_status',
+      // No stored row before: the step was ready from its creation, whose row is derived (step_audit).
       from: `step_transitions st JOIN workflow_steps s ON s.id = st.step_id
-       CROSS JOIN LATERAL (SELECT created_at FROM step_transitions p
-                            WHERE p.step_id = st.step_id AND p.id < st.id ORDER BY p.id DESC LIMIT 1) prev`,
+       LEFT JOIN LATERAL (SELECT created_at FROM step_transitions p
+                           WHERE p.step_id = st.step_id AND p.id < st.id ORDER BY p.id DESC LIMIT 1) prev ON true`,
       idColumn: 'st.id',
       settledColumn: 'st.created_at',
       conditions: "st.to_status = 'in_progress'",

@@ -266,7 +266,8 @@ export type TransitionView = {
  * A task's audit trail, task and step transitions interleaved in the order they happened.
  * Timestamps have millisecond precision, so ties are broken by cause: the task's creation first,
  * then step changes, then the task changes they cause (started by a claim, finished by the last
- * step, cancelled with its steps).
+ * step, cancelled with its steps). The steps' creation rows are derived (step_audit), without an
+ * id: they come before the step changes of the same millisecond, in the order of the steps' names.
  */
 export async function listTaskTransitions(db: Queryable, taskId: string): Promise<TransitionView[]> {
   const { rows } = await db.query(
@@ -277,8 +278,8 @@ export async function listTaskTransitions(db: Queryable, taskId: string): Promis
        UNION ALL
        SELECT 'step', s.name, st.attempt, st.from_status, st.to_status, st.reason, st.actor, st.metadata,
               st.created_at, st.id, 1
-         FROM step_transitions st JOIN workflow_steps s ON s.id = st.step_id WHERE st.task_id = $1) trail
-     ORDER BY at, ord, id`,
+         FROM step_audit st JOIN workflow_steps s ON s.id = st.step_id WHERE st.task_id = $1) trail
+     ORDER BY at, ord, id NULLS FIRST, step`,
     [taskId],
   );
   return rows.map(({ id: _id, ord: _ord, ...row }) => row as TransitionView);

@@ -62,13 +62,16 @@ export type InsertedTask = {
 };
 
 /**
- * Tasks, their steps, edges and initial transitions in one statement (atomic on its own: no
+ * Tasks, their steps, edges and creation transitions in one statement (atomic on its own: no
  * transaction, one round trip, one commit, however many tasks). `$1` holds one JSON object per
  * task, `$2` the step specs of each template once (a task names its template by index). A task
  * whose identity exists already inserts nothing and returns no row. Tasks are inserted in
  * identity order, so two statements that insert the same identities wait for each other in the
  * same order instead of deadlocking. The steps refer to the tasks inserted by the same
  * statement; foreign keys are checked at the end of the statement, when the task rows are there.
+ * The steps' creation transitions are not stored: the step_audit view derives them from the
+ * step, its task and the task's creation transition (measured with bench/src/creation-cost.ts:
+ * storing them was 5 of the 17 rows of a registration and about a tenth of its creation's CPU).
  *
  * Delayed start: root steps are created `enqueued` as always, with next_attempt_at = run_at, the
  * not-before time the claim already honours for retries; their jobs are added delayed until
@@ -120,14 +123,6 @@ WITH request AS (
     JOIN spec s ON s.template = t.template AND s.name = c.name
     CROSS JOIN LATERAL unnest(s.depends_on) AS d(parent)
     JOIN inserted p ON p.task_id = c.task_id AND p.name = d.parent
-), step_transitions AS (
-  INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT i.id, i.task_id, NULL, i.status,
-         CASE WHEN i.status <> 'enqueued' THEN 'created'
-              WHEN i.next_attempt_at IS NULL THEN 'created; no dependencies'
-              ELSE 'created; no dependencies; not before ' || to_char(i.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END,
-         c.actor
-    FROM inserted i JOIN created c ON c.id = i.task_id
 ), task_transition AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
   SELECT id, NULL, 'pending', transition_reason, actor FROM created

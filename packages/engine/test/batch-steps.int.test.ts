@@ -122,8 +122,8 @@ describe('batch steps', () => {
     ]);
     expect((await h.attempts(task.id)).map((a) => a.step)).toEqual(['plan', 'join']);
     const { rows: audit } = await h.pool.query(
-      `SELECT t.from_status, t.to_status, t.reason FROM step_transitions t JOIN workflow_steps s ON s.id = t.step_id
-        WHERE s.task_id = $1 AND s.name = 'work' ORDER BY t.id`,
+      `SELECT t.from_status, t.to_status, t.reason FROM step_audit t JOIN workflow_steps s ON s.id = t.step_id
+        WHERE s.task_id = $1 AND s.name = 'work' ORDER BY t.id NULLS FIRST`,
       [task.id],
     );
     expect(audit).toEqual([

@@ -1,7 +1,7 @@
 import { ConflictError, defineTemplate, NotFoundError, ValidationError } from '@switchyard/core';
-import { registerTemplate } from '@switchyard/db';
+import { listTaskTransitions, registerTemplate } from '@switchyard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness } from './harness.ts';
+import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -57,6 +57,43 @@ describe('task creation', () => {
       [task.id],
     );
     expect(rows).toEqual([{ from_status: null, to_status: 'pending', actor: 'test' }]);
+  });
+
+  it("shows each step's creation in the audit, derived from the step and its task, once", async () => {
+    const chain = testTemplate({
+      identity_strategy: 'unique',
+      steps: [
+        { name: 'first', handler: 'audit_noop' },
+        { name: 'second', handler: 'audit_noop', depends_on: ['first'] },
+      ],
+    });
+    await registerTemplate(h.pool, chain);
+    const runAt = new Date(Date.now() + 3_600_000);
+    const { task } = await h.create({ namespace: 'test', name: chain.name, context: {}, runAt });
+    const created = (actor: string) => [
+      { kind: 'task', step: null, from: null, to: 'pending', reason: 'created', actor },
+      {
+        kind: 'step',
+        step: 'first',
+        from: null,
+        to: 'enqueued',
+        reason: `created; no dependencies; not before ${runAt.toISOString()}`,
+        actor,
+      },
+      { kind: 'step', step: 'second', from: null, to: 'pending', reason: 'created', actor },
+    ];
+    const trail = await listTaskTransitions(h.pool, task.id);
+    expect(trail).toMatchObject(created('test'));
+    expect(trail).toHaveLength(3);
+    // Stored as a task created before the creation rows were derived: shown once, as stored.
+    await h.pool.query(
+      `INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
+       SELECT id, task_id, NULL, 'pending', 'created', 'stored' FROM workflow_steps WHERE task_id = $1 AND name = 'second'`,
+      [task.id],
+    );
+    const stored = await listTaskTransitions(h.pool, task.id);
+    expect(stored).toHaveLength(3);
+    expect(stored.find((row) => row.step === 'second')).toMatchObject({ to: 'pending', actor: 'stored' });
   });
 
   it('rejects a bad context with one message per failing field, and creates nothing', async () => {

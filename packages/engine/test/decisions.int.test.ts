@@ -21,8 +21,8 @@ async function statuses(taskId: string): Promise<Record<string, string>> {
 
 async function transitionsOf(taskId: string, name: string): Promise<string[]> {
   const { rows } = await h.pool.query(
-    `SELECT t.from_status, t.to_status, t.reason FROM step_transitions t JOIN workflow_steps s ON s.id = t.step_id
-      WHERE s.task_id = $1 AND s.name = $2 ORDER BY t.id`,
+    `SELECT t.from_status, t.to_status, t.reason FROM step_audit t JOIN workflow_steps s ON s.id = t.step_id
+      WHERE s.task_id = $1 AND s.name = $2 ORDER BY t.id NULLS FIRST`,
     [taskId, name],
   );
   return rows.map((row) => `${row.from_status ?? '∅'}→${row.to_status}: ${row.reason ?? ''}`);

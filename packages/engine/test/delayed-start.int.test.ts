@@ -58,7 +58,7 @@ describe('delayed start (runAt)', () => {
     expect(steps.find((s) => s.name === 'first')).toMatchObject({ status: 'enqueued', attempts: 0 });
     expect(steps.find((s) => s.name === 'first')?.next_attempt_at?.toISOString()).toBe(runAt.toISOString());
     const { rows } = await h.pool.query(
-      `SELECT reason FROM step_transitions WHERE task_id = $1 AND from_status IS NULL AND to_status = 'enqueued'`,
+      `SELECT reason FROM step_audit WHERE task_id = $1 AND from_status IS NULL AND to_status = 'enqueued'`,
       [task.id],
     );
     expect(rows[0].reason).toBe(`created; no dependencies; not before ${runAt.toISOString()}`);
