@@ -51,6 +51,7 @@ describe('checkMigrationCompatibility', () => {
         BEGIN INSERT INTO "events" ("id", "job_id") VALUES (gen_random_uuid(), NEW.id); RETURN NULL; END $$;
         CREATE TRIGGER "jobs_event" AFTER INSERT ON "jobs" FOR EACH ROW WHEN (NEW.status = 'done')
             EXECUTE FUNCTION record_job();
+        CREATE VIEW "job_audit" AS SELECT "id", "status" FROM "jobs" UNION ALL SELECT "job_id", 'event' FROM "events";
       `),
     ).toEqual([]);
   });
@@ -97,6 +98,7 @@ describe('checkMigrationCompatibility', () => {
       'CREATE OR REPLACE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ LANGUAGE plpgsql;',
       /not a statement this check knows/,
     ],
+    ['CREATE OR REPLACE VIEW "job_audit" AS SELECT "id" FROM "jobs";', /not a statement this check knows/],
   ])('refuses %s', (sql, rule) => {
     const rules = rulesOf(sql);
     expect(rules).toHaveLength(1);

@@ -1,8 +1,8 @@
 /**
  * Rolling upgrades apply a release's migrations while the previous release still runs, so every
  * migration after the first must leave the schema usable by the code of the release before it:
- * expand only (new tables, nullable columns or columns with defaults, indexes, backfills, wider
- * CHECK lists). This reads each migration.sql, statement by statement, keeps a model of the
+ * expand only (new tables and views, nullable columns or columns with defaults, indexes,
+ * backfills, wider CHECK lists). This reads each migration.sql, statement by statement, keeps a model of the
  * tables, columns and CHECK constraints built so far, and reports every statement that could
  * break the previous release: dropping or renaming anything, a NOT NULL column without a
  * default, narrowing or changing a column's type, a new constraint or unique index that could
@@ -73,7 +73,9 @@ function applyStatement(model: Model, state: MigrationState, statement: string):
   if (/^DROP\s+/.test(upper))
     return [`drops something the previous release may use (${firstWords(statement, 2)})`];
   if (/^(DELETE|TRUNCATE)\b/.test(upper)) return ['deletes rows the previous release may still read'];
-  if (/^(UPDATE|INSERT|SELECT|COMMENT\s+ON|CREATE\s+(EXTENSION|SEQUENCE|SCHEMA))\b/.test(upper)) return [];
+  // A new view (not OR REPLACE: that could change one the previous release reads) only adds a name.
+  if (/^(UPDATE|INSERT|SELECT|COMMENT\s+ON|CREATE\s+(EXTENSION|SEQUENCE|SCHEMA|VIEW))\b/.test(upper))
+    return [];
   if (/^CREATE\s+FUNCTION\b/.test(upper)) return createFunction(state, statement);
   if (/^CREATE\s+TRIGGER\b/.test(upper)) return createTrigger(state, statement);
   return [
