@@ -30,8 +30,9 @@ export type IncomingEvent = {
 /**
  * Starts the tasks an event triggers. The payload is checked against every triggered
  * template's context schema before any task is created, so a payload one of them refuses
- * starts none. Each task is its own statement: after a failure part-way, posting the event
- * again with the same idempotency key creates only the missing ones (without a key, templates
+ * starts none. Each task is its own create (it may share a statement with other creates of
+ * the process, each answered as if alone): after a failure part-way, posting the event again
+ * with the same idempotency key creates only the missing ones (without a key, templates
  * whose identity strategy is `strict` deduplicate on the payload, `unique` ones do not).
  * @throws ValidationError for a malformed or reserved name, or a payload a template refuses
  *   (paths under `/payload`, the template named in the message).

@@ -2,12 +2,13 @@
  * Creates that arrive while a creation statement runs go to Postgres together, and each is
  * answered exactly as if the creates had run one after the other.
  */
-import { defineTemplate, type IdentityStrategy } from '@switchyard/core';
-import { findTemplate, findTemplates, registerTemplate } from '@switchyard/db';
+import { connect, createServer, type Socket } from 'node:net';
+import { defineTemplate, type IdentityStrategy, TaskCreateUnavailableError } from '@switchyard/core';
+import { createPool, findTemplate, findTemplates, type Pool, registerTemplate } from '@switchyard/db';
 import { waitFor } from '@switchyard/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreateTaskRequest } from '../src/create-task.ts';
+import { type CreateTaskRequest, createTask } from '../src/create-task.ts';
 import { creationsWaiting } from '../src/creation-batches.ts';
 import { createEngineHarness, type EngineHarness } from './harness.ts';
 
@@ -93,18 +94,24 @@ async function answers(settled: PromiseSettledResult<Created>[]) {
 
 /**
  * Runs `batch` while two creation statements are held by a lock on `tasks`, so every create of
- * `batch` waits for the next statement, which then takes them all. The creates are started one
- * by one, each once the one before waits for the statement (or failed before the insert), so
- * they reach it in the order of `batch`.
+ * `batch` waits for the next statement, which then takes them all; `meanwhile` runs before the
+ * lock is released. The creates are started one by one, each once the one before waits for the
+ * statement (or failed before the insert), so they reach it in the order of `batch`.
  */
-async function inOneBatch(batch: CreateTaskRequest[]) {
+async function inOneBatch(
+  batch: CreateTaskRequest[],
+  create: (request: CreateTaskRequest) => Promise<Created> = h.create,
+  pool: Pool = h.pool,
+  meanwhile: () => Promise<void> = async () => {},
+) {
   const lock: pg.PoolClient = await h.pool.connect();
   try {
     await lock.query('BEGIN');
     await lock.query('LOCK TABLE tasks IN SHARE MODE');
     const held = ['held-1', 'held-2'].map((email) =>
-      h.create({ namespace: 'batched', name: 'signup_unique', context: { email: `${email}@example.com` } }),
+      create({ namespace: 'batched', name: 'signup_unique', context: { email: `${email}@example.com` } }),
     );
+    const heldSettled = Promise.allSettled(held);
     await waitFor('both creation statements to wait for the lock', async () => {
       const { rows } = await h.pool.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity
@@ -114,21 +121,18 @@ async function inOneBatch(batch: CreateTaskRequest[]) {
     });
     const settled: Promise<PromiseSettledResult<Created>>[] = [];
     for (const request of batch) {
-      const waiting = creationsWaiting(h.pool);
+      const waiting = creationsWaiting(pool);
       let refused = false;
-      const create = h.create(request);
-      create.catch(() => {
+      const created = create(request);
+      created.catch(() => {
         refused = true;
       });
-      settled.push(Promise.allSettled([create]).then(([result]) => result!));
-      await waitFor(
-        'the create to wait for a statement',
-        () => refused || creationsWaiting(h.pool) > waiting,
-      );
+      settled.push(Promise.allSettled([created]).then(([result]) => result!));
+      await waitFor('the create to wait for a statement', () => refused || creationsWaiting(pool) > waiting);
     }
+    await meanwhile();
     await lock.query('COMMIT');
-    await Promise.all(held);
-    return await Promise.all(settled);
+    return { held: await heldSettled, batch: await Promise.all(settled) };
   } finally {
     await lock.query('ROLLBACK').catch(() => {});
     lock.release();
@@ -143,7 +147,7 @@ describe('batched task creation', () => {
     for (const request of requests('alone'))
       sequential.push((await Promise.allSettled([h.create(request)]))[0]!);
 
-    const batched = await inOneBatch(requests('batched'));
+    const batched = (await inOneBatch(requests('batched'))).batch;
 
     const expected = await answers(sequential);
     expect(await answers(batched)).toEqual(expected);
@@ -174,7 +178,7 @@ describe('batched task creation', () => {
     const valid = (email: string) => ({ namespace: 'batched', name: 'signup_strict', context: { email } });
     const batch = [valid('gu@example.com'), refused, valid('gu@example.com'), valid('ha@example.com')];
 
-    const settled = await inOneBatch(batch);
+    const settled = (await inOneBatch(batch)).batch;
 
     expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: '22P05' } });
     const [first, again, other] = [settled[0], settled[2], settled[3]].map((s) => {
@@ -217,4 +221,69 @@ describe('batched task creation', () => {
     ]);
     expect(together[0]?.id).not.toBe(together[3]?.id);
   });
+
+  it('Postgres lost: each create of a batch fails as one alone would, saying whether its task may exist', async () => {
+    const proxy = postgresProxy();
+    const database = (await h.pool.query('SELECT current_database() AS name')).rows[0].name;
+    const pool = createPool(`postgresql://postgres@127.0.0.1:${await proxy.listen()}/${database}`, {
+      max: 4,
+    });
+    pool.on('error', () => {});
+    const create = (request: CreateTaskRequest) =>
+      createTask({ pool, dispatcher: h.dispatcher }, request, 'test');
+    const emails = ['lost-1', 'lost-2', 'lost-3'].map((name) => `${name}@example.com`);
+    try {
+      const { held, batch } = await inOneBatch(
+        emails.map((email) => ({ namespace: 'batched', name: 'signup_strict', context: { email } })),
+        create,
+        pool,
+        proxy.cut,
+      );
+      // The statements in flight had been sent: their tasks may exist.
+      for (const result of held)
+        expect(result).toMatchObject({ status: 'rejected', reason: { taskMayExist: true } });
+      // The batch behind them never reached Postgres.
+      for (const result of batch) {
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason;
+        expect(reason).toBeInstanceOf(TaskCreateUnavailableError);
+        expect(reason).toMatchObject({ taskMayExist: false, code: 'database_unavailable' });
+      }
+      const { rows } = await h.pool.query(
+        `SELECT count(*)::int AS n FROM tasks WHERE context->>'email' = ANY($1)`,
+        [emails],
+      );
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
 });
+
+/** A TCP proxy in front of Postgres; `cut` drops every connection and refuses new ones. */
+function postgresProxy() {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(5432, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return {
+    listen: () =>
+      new Promise<number>((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+      ),
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+  };
+}
