@@ -6,6 +6,7 @@ export {
   CreateTaskRequestSchema,
   createTask,
 } from './create-task.ts';
+export { releaseWaitersOf } from './limit-sweep.ts';
 export { loadHandlerModules, loadTemplateFiles } from './load-modules.ts';
 export { type OperatorDeps, type OperatorRequest, resolveStep, retryStep } from './operator-steps.ts';
 export {

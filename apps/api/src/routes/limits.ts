@@ -10,9 +10,11 @@ import {
   listServiceLimitChanges,
   listServiceLimits,
   overrideServiceLimit,
+  type ServiceLimitView,
   withTransaction,
 } from '@switchyard/db';
-import type { FastifyInstance } from 'fastify';
+import { releaseWaitersOf } from '@switchyard/engine';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { assertUnrestricted } from '../auth.ts';
@@ -98,7 +100,7 @@ export function limitRoutes(deps: ApiDeps) {
           { dependent_system: system, limit, actor: request.principal.actor },
           'limit overridden',
         );
-        return wire(ServiceLimitSchema, view);
+        return wire(ServiceLimitSchema, await releaseAdmitted(deps, system, request.log, view));
       },
     );
     app.post(
@@ -130,8 +132,30 @@ export function limitRoutes(deps: ApiDeps) {
           { dependent_system: system, actor: request.principal.actor },
           'limit override removed',
         );
-        return wire(ServiceLimitSchema, view);
+        return wire(ServiceLimitSchema, await releaseAdmitted(deps, system, request.log, view));
       },
     );
   };
+}
+
+/**
+ * After an operator changed a limit: starts the waiting steps the new limit admits at once (a
+ * raised limit would otherwise wait for the scheduler's next sweep) and answers with the counts
+ * after that release. Their state is committed before the dispatch; when Redis refuses the
+ * dispatch, the scheduler's sweep dispatches them, so the change itself still succeeds.
+ */
+async function releaseAdmitted(
+  deps: ApiDeps,
+  system: string,
+  log: FastifyBaseLogger,
+  view: ServiceLimitView,
+): Promise<ServiceLimitView> {
+  try {
+    await releaseWaitersOf({ ...deps, log: deps.logger, actor: 'api:limit-change' }, system);
+  } catch (err) {
+    log.warn({ err, dependent_system: system }, 'release after a limit change failed; left to the scheduler');
+    return view;
+  }
+  const [after] = await listServiceLimits(deps.pool, { dependentSystem: system });
+  return after ?? view;
 }
