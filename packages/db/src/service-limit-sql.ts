@@ -24,11 +24,13 @@ export const LIMIT_RELEASE_ORDER = 's.waiting_since, s.id';
 
 /**
  * SQL: the calls of `l`'s system in flight: its steps in_progress under a lease that has not
- * expired. A dead worker's step stops counting when its lease ends, before the scheduler takes it
- * back. Served by the (dependent_system, status) index.
+ * expired, but for those running their fallback (they do not call the service). A dead worker's
+ * step stops counting when its lease ends, before the scheduler takes it back. Served by the
+ * (dependent_system, status) index. switchyard_limit_usage (the migrations) counts the same.
  */
 const IN_FLIGHT = `(SELECT count(*)::int FROM workflow_steps x
-    WHERE x.dependent_system = l.dependent_system AND x.status = 'in_progress' AND x.lease_expires_at > c.now)`;
+    WHERE x.dependent_system = l.dependent_system AND x.status = 'in_progress' AND x.lease_expires_at > c.now
+      AND NOT x.claimed_for_fallback)`;
 
 /** SQL: released steps of `l`'s system not claimed yet; each will take a slot and a token. */
 const RESERVED = `(SELECT count(*)::int FROM workflow_steps x
@@ -63,7 +65,9 @@ function limitUsageCtes(systems: string): string {
  * `previous`, in one statement: lock the limit rows of the systems the deliveries call (in name
  * order, so two claimers cannot deadlock), then read each system's usage through
  * switchyard_limit_usage, whose fresh snapshot sees every claim committed before the lock was
- * granted (the migration says why), then judge each claimable delivery of a limited system:
+ * granted (the migration says why), then judge each claimable delivery of a limited system
+ * (but for a fallback: claimed while the breaker is open, it does not call the service and is
+ * claimed outside the limit):
  * - a released step (waiting_since set) takes the slot its release reserved; its token was taken
  *   by the release itself (the bucket may go below zero: tokens promised to released steps not
  *   yet due), so a released step that arrives late costs the rate nothing;
@@ -92,7 +96,7 @@ export const LIMIT_ADMISSION_CTES = `clock AS MATERIALIZED (
      AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND (t.status IN ('pending', 'in_progress')) IS TRUE
-     AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
+     AND NOT p.blocked
 ), judged AS (
   SELECT c.id, c.from_status, l.max_concurrent, l.in_flight, l.reserved, l.tokens, l.rate_per_second,
          (l.max_concurrent IS NULL
@@ -116,13 +120,15 @@ export const LIMIT_ADMISSION_CTES = `clock AS MATERIALIZED (
 ), `;
 
 /**
- * CTEs of the limited claim after `claimed`: each fresh claim takes a token (a released one has),
+ * CTEs of the limited claim after `claimed`: each fresh claim takes a token (a released one has;
+ * a fallback needs none),
  * and the deliveries not admitted are held with their reason (the attempt untouched: holding
  * uses none), each with its audit row.
  */
 export const LIMIT_BUCKET_CTE = `bucket AS (
   UPDATE service_limits sl
-     SET tokens = l.tokens - (SELECT count(*) FROM claimed k WHERE k.dependent_system = l.dependent_system AND NOT k.was_released),
+     SET tokens = l.tokens - (SELECT count(*) FROM claimed k
+                               WHERE k.dependent_system = l.dependent_system AND NOT k.was_released AND NOT k.fallback),
          refilled_at = GREATEST(l.refilled_at, (SELECT now FROM clock))
     FROM limits l
    WHERE sl.dependent_system = l.dependent_system AND l.tokens IS NOT NULL

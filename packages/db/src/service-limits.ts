@@ -123,7 +123,7 @@ export type ServiceLimitView = {
   configured: ServiceLimit | null;
   /** An operator's override, or null. */
   override: (ServiceLimit & { reason: string; actor: string; at: string }) | null;
-  /** Steps in_progress under an unexpired lease. */
+  /** Steps in_progress under an unexpired lease, but for those running their fallback. */
   inFlight: number;
   /** Steps held by the limit, by reason (`concurrency`, `rate`). */
   waiting: Record<LimitHoldReason, number>;
@@ -149,7 +149,8 @@ export async function listServiceLimits(
   const { rows } = await db.query(
     `SELECT l.dependent_system AS "dependentSystem", l.max_concurrent AS "maxConcurrent", l.rate_per_second AS rate,
             l.burst, l.configured, l.override, l.updated_at AS "updatedAt",
-            count(*) FILTER (WHERE s.status = 'in_progress' AND s.lease_expires_at > clock_timestamp())::int AS "inFlight",
+            count(*) FILTER (WHERE s.status = 'in_progress' AND s.lease_expires_at > clock_timestamp()
+                                   AND NOT s.claimed_for_fallback)::int AS "inFlight",
             count(*) FILTER (WHERE s.status = 'held' AND s.hold_reason = 'concurrency')::int AS concurrency,
             count(*) FILTER (WHERE s.status = 'held' AND s.hold_reason = 'rate')::int AS rate_waiting,
             count(*) FILTER (WHERE s.status = 'enqueued' AND s.waiting_since IS NOT NULL)::int AS reserved

@@ -86,7 +86,9 @@ export type ClaimedBatch = {
 // `claimSql('plain')` skips it (one index probe of a table holding only limited systems, so a
 // system without a limit pays close to nothing), and the worker claims it again through
 // claimLimitedStepAttempts (limit-claims.ts), which counts the calls in flight under the limit
-// row's lock and admits with `claimSql('limited')`.
+// row's lock and admits with `claimSql('limited')`. A fallback (`p.blocked`: claimed while the
+// breaker is open, to run the handler's fallback) does not call the service: either claim takes
+// it outside the limit, and `claimed_for_fallback` keeps it out of the calls in flight.
 function claimSql(admission: 'plain' | 'limited'): string {
   return `
 WITH async_commit AS (
@@ -104,14 +106,15 @@ WITH async_commit AS (
   UPDATE workflow_steps s
      SET status = 'in_progress', attempts = s.attempts + 1, claimed_by = $4,
          lease_expires_at = clock_timestamp() + GREATEST(r.lease_ms, s.timeout_ms) * interval '1 millisecond',
-         started_at = clock_timestamp(), updated_at = clock_timestamp(), waiting_since = NULL
+         started_at = clock_timestamp(), updated_at = clock_timestamp(), waiting_since = NULL,
+         claimed_for_fallback = p.blocked
     FROM request r, previous p, tasks t
    WHERE s.id = r.step_id AND ${claimableBySql('s', 'r.attempt')} AND p.id = s.id
      AND (s.status IN ('enqueued', 'waiting_retry')) IS TRUE
      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= clock_timestamp())
      AND t.id = s.task_id AND (t.status IN ('pending', 'in_progress')) IS TRUE
      AND (NOT p.blocked OR p.on_breaker_open = 'fallback')
-     AND ${admission === 'limited' ? '(NOT p.limited OR s.id IN (SELECT id FROM admitted))' : 'NOT p.limited'}
+     AND ${admission === 'limited' ? '(NOT p.limited OR p.blocked OR s.id IN (SELECT id FROM admitted))' : '(NOT p.limited OR p.blocked)'}
   RETURNING s.*, p.status AS previous_status, p.blocked AS fallback, p.released AS was_released, p.limited AS was_limited
 ), ${admission === 'limited' ? LIMIT_BUCKET_CTE : ''}step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
