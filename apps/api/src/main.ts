@@ -26,6 +26,7 @@ runUntilSignal(logger, async () => {
     connection: infra.redis,
     prefix: env.SWITCHYARD_QUEUE_PREFIX,
     timeoutMs: env.SWITCHYARD_API_REDIS_TIMEOUT_MS,
+    namespaceWeights: env.SWITCHYARD_NAMESPACE_WEIGHTS,
   });
   if (env.SWITCHYARD_API_AUTH_DISABLED) {
     logger.warn(

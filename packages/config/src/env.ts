@@ -185,3 +185,35 @@ export function envOptionalUrl() {
       return z.NEVER;
     });
 }
+
+const WEIGHTS_RULE =
+  'must be a JSON object of namespace names to positive numbers, e.g. {"tenant_a":1,"tenant_b":3}';
+
+/**
+ * Namespace weights for sharing worker slots (`{"tenant_a":1,"tenant_b":3}`); a namespace not
+ * named has weight 1. Not set: every namespace weighs 1.
+ */
+export function envNamespaceWeights() {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx): Record<string, number> => {
+      if (isUnset(value)) return {};
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        parsed = undefined;
+      }
+      const valid =
+        typeof parsed === 'object' &&
+        parsed !== null &&
+        !Array.isArray(parsed) &&
+        Object.values(parsed).every((w) => typeof w === 'number' && Number.isFinite(w) && w > 0);
+      if (!valid) {
+        ctx.addIssue({ code: 'custom', message: `${WEIGHTS_RULE}, got ${quoted(value)}` });
+        return z.NEVER;
+      }
+      return parsed as Record<string, number>;
+    });
+}

@@ -5,6 +5,7 @@ export {
   envBoolean,
   envInt,
   envList,
+  envNamespaceWeights,
   envOptionalUrl,
   envUrl,
   parseEnv,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBoolean, envInt, envList, envOptionalUrl, envUrl } from './env.ts';
+import { envBoolean, envInt, envList, envNamespaceWeights, envOptionalUrl, envUrl } from './env.ts';
 
 /**
  * Settings every Switchyard process shares. Each app's env schema spreads this shape and adds
@@ -28,6 +28,11 @@ export const commonEnvShape = {
    * a hash tag (`{switchyard}`) so that every key of a queue is in one hash slot.
    */
   SWITCHYARD_QUEUE_PREFIX: z.string().min(1).default('switchyard'),
+  /**
+   * Weights by which namespaces share each step type's worker slots and each limited system's
+   * slots, as JSON (`{"tenant_a":1,"tenant_b":3}`); any namespace not named weighs 1.
+   */
+  SWITCHYARD_NAMESPACE_WEIGHTS: envNamespaceWeights(),
   /** OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`); tracing is off without it. */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: envOptionalUrl(),
   /** pino level: fatal, error, warn, info, debug, trace, silent. */

@@ -8,7 +8,15 @@
 import { nextAttemptSql } from './attempt-fence.ts';
 
 /** A step made ready by a state change; dispatch it after the transaction commits. */
-export type ReadyStep = { stepId: string; taskId: string; handler: string; attempt: number };
+export type ReadyStep = {
+  stepId: string;
+  taskId: string;
+  handler: string;
+  attempt: number;
+  /** The task's namespace and priority, for fair queueing (absent from some sources). */
+  namespace?: string;
+  priority?: number;
+};
 
 /**
  * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
@@ -46,5 +54,7 @@ export function readyChildrenCtes(parent: string, actor: string): string {
 }
 
 /** The steps made ready, as ReadyStep JSON (`[]` when none). */
-export const READY_STEPS_JSON = `COALESCE((SELECT json_agg(json_build_object('stepId', id, 'taskId', task_id, 'handler', handler,
-                                                   'attempt', ${nextAttemptSql()})) FROM ready), '[]'::json)`;
+export const READY_STEPS_JSON = `COALESCE((SELECT json_agg(json_build_object('stepId', ready.id, 'taskId', ready.task_id, 'handler', ready.handler,
+                                                   'attempt', ${nextAttemptSql('ready')}, 'namespace', ns.name, 'priority', t.priority))
+                                   FROM ready JOIN tasks t ON t.id = ready.task_id
+                                   JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id), '[]'::json)`;

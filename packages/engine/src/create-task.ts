@@ -107,7 +107,7 @@ export async function createTask(
   span.setAttribute('switchyard.task_id', created.task.id);
   // The task is committed: a dispatch that fails (Redis down) is left to the scheduler, whose
   // sweep puts back every enqueued step without a job, so the create still succeeds.
-  await dispatchCreated(deps, created);
+  await dispatchCreated(deps, created, template.namespace);
   return { task: created.task, duplicate: created.duplicate && !prepared.replayed, template };
 }
 
@@ -126,8 +126,15 @@ export function createSpan(template: TaskTemplate) {
 export async function dispatchCreated(
   deps: { dispatcher: StepDispatcher; logger?: Logger },
   created: { task: TaskRow; ready: readonly CreatedStep[] },
+  namespace?: string,
 ): Promise<void> {
-  const items = created.ready.map(({ delayMs, ...step }) => ({ ...step, delayMs: delayMs ?? 0 }));
+  const { priority } = created.task;
+  const items = created.ready.map(({ delayMs, ...step }) => ({
+    ...step,
+    delayMs: delayMs ?? 0,
+    namespace,
+    priority,
+  }));
   await deps.dispatcher.dispatch(items).catch((err: unknown) => {
     deps.logger?.warn(
       { err: toError(err), task_id: created.task.id },

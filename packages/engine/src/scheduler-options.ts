@@ -23,6 +23,8 @@ export type SchedulerOptions = {
   redis: RedisConnection;
   /** BullMQ key prefix. Default 'switchyard'; on Redis Cluster it needs a hash tag (`{switchyard}`). */
   queuePrefix?: string;
+  /** Weights by which namespaces share each step type's queue (SWITCHYARD_NAMESPACE_WEIGHTS); default 1 each. */
+  namespaceWeights?: Readonly<Record<string, number>>;
   logger: Logger;
   /** Time between sweeps. Default {@link SCHEDULER_DEFAULTS}. */
   intervalMs?: number;
@@ -102,6 +104,7 @@ export function compileSchedulerOptions(options: SchedulerOptions): CompiledSche
     redis: options.redis,
     // An empty prefix has always meant the default one.
     queuePrefix: options.queuePrefix || DEFAULT_QUEUE_PREFIX,
+    namespaceWeights: options.namespaceWeights ?? {},
     logger: options.logger,
     intervalMs: integerAtLeast('intervalMs', options.intervalMs ?? SCHEDULER_DEFAULTS.intervalMs, 1),
     dispatchGraceMs: integerAtLeast(

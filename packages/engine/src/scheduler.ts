@@ -113,7 +113,11 @@ class Scheduler implements RunningScheduler {
     this.#options = options;
     this.schedulerId = options.schedulerId;
     this.#log = options.logger.child({ component: 'scheduler', scheduler_id: options.schedulerId });
-    this.#dispatcher = new StepDispatcher({ connection: options.redis, prefix: options.queuePrefix });
+    this.#dispatcher = new StepDispatcher({
+      connection: options.redis,
+      prefix: options.queuePrefix,
+      namespaceWeights: options.namespaceWeights,
+    });
     this.#election = new LeaderElection(options.databaseUrl, this.#log);
     this.#pruneDue = options.retention ? new Every(options.retention.intervalMs) : null;
     this.#schedules = new ScheduleTicker({

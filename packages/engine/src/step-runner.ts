@@ -242,7 +242,13 @@ export class StepRunner {
   async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
     const next = [...result.ready];
     if (result.retry) {
-      next.push({ stepId: step.id, taskId: step.taskId, handler: step.handler, ...result.retry });
+      next.push({
+        stepId: step.id,
+        taskId: step.taskId,
+        handler: step.handler,
+        namespace: step.namespace,
+        ...result.retry,
+      });
     }
     if (next.length === 0) return;
     try {

@@ -16,6 +16,8 @@ export type WorkerOptions = {
   redis: RedisConnection;
   /** BullMQ key prefix. Default 'switchyard'; on Redis Cluster it needs a hash tag (`{switchyard}`). */
   queuePrefix?: string;
+  /** Weights by which namespaces share each step type's queue (SWITCHYARD_NAMESPACE_WEIGHTS); default 1 each. */
+  namespaceWeights?: Readonly<Record<string, number>>;
   /** Step types (handler names) to consume. Default: every handler given. */
   stepTypes?: readonly string[];
   /** Attempts run at once per step type. Default 10. */
@@ -78,6 +80,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     pool: options.pool,
     redis: options.redis,
     queuePrefix: options.queuePrefix ?? 'switchyard',
+    namespaceWeights: options.namespaceWeights ?? {},
     stepTypes,
     concurrency,
     leaseMs,

@@ -29,7 +29,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const { pool, workerId, logger } = compiled;
   const log = logger.child({ component: 'worker', worker_id: workerId });
   await registerTemplates(pool, compiled.templates);
-  const dispatcher = new StepDispatcher({ connection: compiled.redis, prefix: compiled.queuePrefix });
+  const dispatcher = new StepDispatcher({
+    connection: compiled.redis,
+    prefix: compiled.queuePrefix,
+    namespaceWeights: compiled.namespaceWeights,
+  });
   const runner = new StepRunner(compiled, dispatcher);
   const registration = {
     id: workerId,

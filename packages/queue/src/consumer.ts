@@ -1,5 +1,6 @@
 import { type Job, Worker } from 'bullmq';
 import { assertQueuePrefixFits, type RedisConnection } from './connection.ts';
+import { fairCountsKey } from './fair-priority.ts';
 import { DEFAULT_QUEUE_PREFIX, queueNameForHandler } from './names.ts';
 import type { StepJobPayload } from './payload.ts';
 
@@ -24,16 +25,30 @@ export const DELIVERY_LOCK_MS = 10_000;
 /** How often each worker looks for deliveries whose worker's lock has lapsed. */
 export const STALLED_CHECK_MS = 5_000;
 
+/** Decrements a fair-queueing outstanding count, never below zero (a flush reset it). */
+const TAKE_SCRIPT = `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n`;
+
 /** Consumers of the step queues; close() stops taking jobs and waits for running ones. */
 export class StepConsumer {
   readonly #workers: Worker<StepJobPayload>[];
 
   constructor(options: StepConsumerOptions) {
     assertQueuePrefixFits(options.connection, options.prefix ?? DEFAULT_QUEUE_PREFIX);
+    const prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
     this.#workers = options.handlers.map((handler) => {
-      const worker = new Worker<StepJobPayload>(queueNameForHandler(handler), options.process, {
+      const queueName = queueNameForHandler(handler);
+      const countsKey = fairCountsKey(prefix, queueName);
+      const process = async (job: Job<StepJobPayload>, token: string | undefined) => {
+        // A taken job no longer counts against its namespace's share (fair-priority.ts).
+        if (typeof job.data.fair === 'string' && job.attemptsMade === 0)
+          await options.connection.eval(TAKE_SCRIPT, 1, countsKey, job.data.fair);
+        await options.process(job, token);
+      };
+      const worker = new Worker<StepJobPayload>(queueName, process, {
         connection: options.connection,
-        prefix: options.prefix ?? DEFAULT_QUEUE_PREFIX,
+        prefix,
         concurrency: options.concurrency,
         // The lease in Postgres is the authority on who runs a step; BullMQ's stalled-job check
         // covers a worker that died after taking a delivery and before claiming it (a claim

@@ -1,5 +1,6 @@
 import { type JobsOptions, Queue } from 'bullmq';
 import { assertQueuePrefixFits, type RedisConnection } from './connection.ts';
+import { fairCounter, fairCountsKey, fairPriority, weightOf } from './fair-priority.ts';
 import { DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
 import type { StepDispatch, StepJobPayload } from './payload.ts';
 
@@ -13,6 +14,8 @@ export type StepDispatcherOptions = {
    * connection is set up, so a caller that must answer in time (the API) bounds it here.
    */
   timeoutMs?: number;
+  /** Weights by which namespaces share each queue (see fair-priority.ts); default 1 each. */
+  namespaceWeights?: Readonly<Record<string, number>>;
 };
 
 // Postgres is the record of every attempt, so finished jobs are dropped from Redis at once:
@@ -36,11 +39,13 @@ export class StepDispatcher {
   readonly #prefix: string;
   readonly #queues = new Map<string, Queue<StepJobPayload, void, string>>();
   readonly #timeoutMs: number | undefined;
+  readonly #weights: Readonly<Record<string, number>>;
 
   constructor(options: StepDispatcherOptions) {
     this.#connection = options.connection;
     this.#prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
     this.#timeoutMs = options.timeoutMs;
+    this.#weights = options.namespaceWeights ?? {};
     assertQueuePrefixFits(this.#connection, this.#prefix);
   }
 
@@ -94,13 +99,45 @@ export class StepDispatcher {
   }
 
   async #addGroup(handler: string, group: StepDispatch[]): Promise<void> {
-    await this.queue(handler).addBulk(
-      group.map(({ stepId, taskId, attempt, delayMs }) => ({
+    const queue = this.queue(handler);
+    const fairs = group.map((item) => fairCounter(item.namespace ?? '', item.priority ?? 0));
+    const priorities = await this.#fairPriorities(queue.name, group, fairs);
+    await queue.addBulk(
+      group.map(({ stepId, taskId, attempt, delayMs }, i) => ({
         name: handler,
-        data: { stepId, taskId, attempt },
-        opts: { ...JOB_OPTIONS, jobId: stepJobId(stepId, attempt), delay: Math.max(0, delayMs ?? 0) },
+        data: { stepId, taskId, attempt, fair: fairs[i] },
+        opts: {
+          ...JOB_OPTIONS,
+          jobId: stepJobId(stepId, attempt),
+          delay: Math.max(0, delayMs ?? 0),
+          priority: priorities[i],
+        },
       })),
     );
+  }
+
+  /**
+   * Counts each job into its counter's outstanding jobs (one pipelined HINCRBY per job, one
+   * round trip per batch) and derives its BullMQ priority from the count before it.
+   */
+  async #fairPriorities(
+    queueName: string,
+    group: readonly StepDispatch[],
+    fairs: string[],
+  ): Promise<number[]> {
+    const key = fairCountsKey(this.#prefix, queueName);
+    const pipeline = this.#connection.pipeline();
+    for (const fair of fairs) pipeline.hincrby(key, fair, 1);
+    const replies = (await pipeline.exec()) ?? [];
+    return group.map((item, i) => {
+      const [err, count] = replies[i] ?? [null, 1];
+      if (err) throw err;
+      return fairPriority(
+        Number(count) - 1,
+        weightOf(this.#weights, item.namespace ?? ''),
+        item.priority ?? 0,
+      );
+    });
   }
 }
 

@@ -20,5 +20,12 @@ export {
   type StepConsumerOptions,
 } from './consumer.ts';
 export { StepDispatcher, type StepDispatcherOptions } from './dispatcher.ts';
+export {
+  fairCountsKey,
+  fairPriority,
+  MAX_BULLMQ_PRIORITY,
+  PRIORITY_SPAN,
+  weightOf,
+} from './fair-priority.ts';
 export { cancellationChannel, DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
 export { isStepJobPayload, type StepDispatch, type StepJobPayload } from './payload.ts';

@@ -8,6 +8,8 @@ export type StepJobPayload = {
   taskId: string;
   /** The attempt this message dispatches (1-based); the claim succeeds only for this attempt. */
   attempt: number;
+  /** Fair-queueing counter this job was counted in (namespace and priority); the taker decrements it. */
+  fair?: string;
 };
 
 /** One step attempt to dispatch. */
@@ -15,6 +17,10 @@ export type StepDispatch = StepJobPayload & {
   handler: string;
   /** Milliseconds to hold the job before delivery (retries with backoff). */
   delayMs?: number;
+  /** The task's namespace; without it the job is queued in the shared default namespace. */
+  namespace?: string;
+  /** The task's priority (higher first within a namespace); default 0. */
+  priority?: number;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
