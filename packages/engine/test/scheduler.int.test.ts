@@ -69,8 +69,9 @@ describe('scheduler repairs with two replicas', () => {
     expect(total('lease_expired')).toBe(10);
     expect(total('task_finalized')).toBe(10);
     // The 10 missing jobs plus the 10 steps whose lease expired are on a queue again.
-    const queued = await h.dispatcher.queue('sched_unserved').getJobCounts('wait');
-    expect(queued.wait).toBe(20);
+    // Jobs carry fair-queueing priorities, so they wait in BullMQ's prioritized set.
+    const queued = await h.dispatcher.queue('sched_unserved').getJobCounts('wait', 'prioritized');
+    expect((queued.wait ?? 0) + (queued.prioritized ?? 0)).toBe(20);
     expect(total('job_missing')).toBeGreaterThanOrEqual(10);
     const transitions = await h.pool.query(
       `SELECT task_id, count(*)::int AS n FROM step_transitions WHERE reason = 'lease expired' GROUP BY task_id`,
@@ -126,7 +127,7 @@ describe('scheduler repairs with two replicas', () => {
     // first stops after 2000 candidates), and nothing that has its job is added again.
     expect(sweeps).toEqual([1, 1, 0]);
     expect(await h.dispatcher.findMissing([oldest, newest])).toEqual([]);
-    expect(await queue.getWaitingCount()).toBe(3000);
+    expect(await queue.getJobCountByTypes('wait', 'prioritized')).toBe(3000);
   });
 
   it('elects exactly one leader, and another replica takes over when the leader goes', async () => {
