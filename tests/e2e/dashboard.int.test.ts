@@ -298,6 +298,52 @@ describe('dashboard', () => {
       expect((await fleet.client.waitForTask(id, { timeoutMs: 30_000 })).status).toBe('complete');
   });
 
+  it('overrides a limit from the limits panel with a reason, shows the API refusing a bad one, and resets it', async () => {
+    await open('#/breakers/billing_service');
+    const form = page.getByRole('form', { name: 'Override a limit' });
+    await form.waitFor();
+    const fill = async (fields: Record<string, string>) => {
+      for (const [label, value] of Object.entries(fields)) await form.getByLabel(label).fill(value);
+    };
+    const alert = form.locator('xpath=..').getByRole('alert');
+
+    // The API judges the values: its problem names the field and the rule.
+    await fill({ 'Dependent system': 'payments_service', 'Max concurrent': '', Burst: '3' });
+    await fill({ 'Reason (required, audited)': 'try a burst alone' });
+    await form.getByRole('button', { name: 'Set override' }).click();
+    await expect.poll(() => alert.textContent(), LIVE).toContain('/burst: burst needs a rate');
+    await fill({ 'Dependent system': 'paymnets_service', Burst: '', 'Max concurrent': '2' });
+    await form.getByRole('button', { name: 'Set override' }).click();
+    await expect.poll(() => alert.textContent(), LIVE).toContain('paymnets_service');
+
+    await fill({ 'Dependent system': 'payments_service', 'Max concurrent': '2' });
+    await fill({ 'Reason (required, audited)': 'payments asked for two at a time' });
+    await form.getByRole('button', { name: 'Set override' }).click();
+    await expect
+      .poll(() => text('[data-testid="limit-override-status"]'), LIVE)
+      .toBe('Override set. In force: payments_service: max concurrent 2, rate -');
+    await expect.poll(() => text('[data-testid="limit-in-flight-payments_service"]'), LIVE).toBe('0 of 2');
+    expect(await alert.count()).toBe(0);
+    const set = await fleet.client.getLimit('payments_service');
+    expect(set.limit.limit).toEqual({ maxConcurrent: 2, rate: null, burst: null });
+    expect(set.changes[0]).toMatchObject({
+      source: 'operator',
+      reason: 'override by operator: payments asked for two at a time',
+      actor: expect.stringMatching(/^key:/),
+    });
+    await screenshot('limits');
+
+    await fill({ 'Reason (required, audited)': 'back to the configuration' });
+    await form.getByRole('button', { name: 'Reset to configured' }).click();
+    await expect
+      .poll(() => text('[data-testid="limit-override-status"]'), LIVE)
+      .toBe('Override removed. In force: payments_service: max concurrent -, rate -');
+    await expect.poll(() => text('[data-testid="limit-in-flight-payments_service"]'), LIVE).toBe('0');
+    const reset = await fleet.client.getLimit('payments_service');
+    expect(reset.limit.override).toBeNull();
+    expect(reset.changes[0]!.reason).toBe('override removed by operator: back to the configuration');
+  });
+
   it('shows a template with its DAG and context schema, and the queues with their workers', async () => {
     await open('#/templates/accounts/signup');
     await page.getByRole('heading', { name: 'accounts/signup' }).waitFor();

@@ -1,6 +1,6 @@
 import type { ServiceLimit } from '@switchyard/client';
 import { describe, expect, it } from 'vitest';
-import { limitCells } from './limits.ts';
+import { describeLimit, draftFor, limitCells, overrideBody } from './limits.ts';
 
 const base: ServiceLimit = {
   dependentSystem: 'billing',
@@ -38,5 +38,38 @@ describe('limitCells', () => {
       waiting: '9 (2 concurrency, 7 rate)',
       override: 'slow down (key:ab12)',
     });
+  });
+});
+
+describe('the override form', () => {
+  it('starts from the limit in force, blank where a dimension is not limited', () => {
+    expect(draftFor('billing', base)).toEqual({
+      system: 'billing',
+      maxConcurrent: '4',
+      rate: '',
+      burst: '',
+      reason: '',
+    });
+    expect(draftFor('new_system', undefined).maxConcurrent).toBe('');
+  });
+
+  it('sends blanks as null (not limited) and values as typed, for the API to judge', () => {
+    expect(
+      overrideBody({ system: 'billing', maxConcurrent: ' 3 ', rate: '', burst: '', reason: ' scaled up ' }),
+    ).toEqual({ maxConcurrent: 3, rate: null, burst: null, reason: 'scaled up' });
+    expect(
+      overrideBody({ system: 'billing', maxConcurrent: '0', rate: '2.5', burst: '5', reason: 'x' }),
+    ).toEqual({
+      maxConcurrent: 0,
+      rate: 2.5,
+      burst: 5,
+      reason: 'x',
+    });
+  });
+
+  it('describes the limit in force in one line', () => {
+    expect(describeLimit({ ...base, limit: { maxConcurrent: 2, rate: 5, burst: 10 } })).toBe(
+      'billing: max concurrent 2, rate 5/s (burst 10)',
+    );
   });
 });

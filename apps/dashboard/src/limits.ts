@@ -1,4 +1,4 @@
-import type { ServiceLimit } from '@switchyard/client';
+import type { LimitOverrideBody, ServiceLimit } from '@switchyard/client';
 
 /** A limit's cells as the breaker page shows them: `-` where the system is not limited. */
 export function limitCells(limit: ServiceLimit): {
@@ -21,4 +21,47 @@ export function limitCells(limit: ServiceLimit): {
     waiting: waiting === 0 ? '0' : `${waiting} (${reasons.join(', ')})`,
     override: limit.override ? `${limit.override.reason} (${limit.override.actor})` : '-',
   };
+}
+
+/** The override form's fields as typed: numbers stay text until sent. */
+export type LimitDraft = {
+  system: string;
+  maxConcurrent: string;
+  rate: string;
+  burst: string;
+  reason: string;
+};
+
+/** A draft for `system`, its fields filled from the limit in force (blank where not limited). */
+export function draftFor(system: string, current: ServiceLimit | undefined): LimitDraft {
+  const text = (value: number | null | undefined) =>
+    value === null || value === undefined ? '' : String(value);
+  return {
+    system,
+    maxConcurrent: text(current?.limit.maxConcurrent),
+    rate: text(current?.limit.rate),
+    burst: text(current?.limit.burst),
+    reason: '',
+  };
+}
+
+/**
+ * The body of POST /v1/limits/{system}/override from a draft: a blank field is null (that
+ * dimension is not limited). Values are sent as typed, so that the API, which owns the rules,
+ * judges them and names the field it refuses.
+ */
+export function overrideBody(draft: LimitDraft): LimitOverrideBody {
+  const number = (value: string) => (value.trim() === '' ? null : Number(value));
+  return {
+    maxConcurrent: number(draft.maxConcurrent),
+    rate: number(draft.rate),
+    burst: number(draft.burst),
+    reason: draft.reason.trim(),
+  };
+}
+
+/** What an override or reset put in force, in one line for the form's status. */
+export function describeLimit(limit: ServiceLimit): string {
+  const cells = limitCells(limit);
+  return `${limit.dependentSystem}: max concurrent ${cells.maxConcurrent}, rate ${cells.rate}`;
 }

@@ -9,10 +9,21 @@ export function ErrorNote({ error }: { error: Error | undefined }) {
       : error instanceof ApiError && error.status === 403
         ? ' This key lacks the scope or namespace for it.'
         : '';
+  // A 400's problem names each field it refused (a JSON pointer) with the rule.
+  const fields = error instanceof ApiError ? (error.problem.errors ?? []) : [];
   return (
-    <p role="alert" className="error">
+    <div role="alert" className="error">
       {error.message}
       {hint}
-    </p>
+      {fields.length > 0 && (
+        <ul className="field-errors">
+          {fields.map((field) => (
+            <li key={`${field.path} ${field.rule}`}>
+              <code>{field.path || '(body)'}</code>: {field.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }

@@ -3,10 +3,14 @@ import { callApi } from '../api.ts';
 import { ErrorNote } from '../components/error-note.tsx';
 import { limitCells } from '../limits.ts';
 import { useApi } from '../use-api.ts';
+import { LimitOverrideForm } from './limit-override-form.tsx';
 
 const POLL_MS = 2_000;
 
-/** The bulkheads beside the breakers: each limited system's limit, calls in flight and waiting steps. */
+/**
+ * The bulkheads beside the breakers: each limited system's limit, calls in flight and waiting
+ * steps, and the operator's override.
+ */
 export function LimitsPanel() {
   const list = useApi('limits', () => callApi<{ limits: ServiceLimit[] }>('GET', '/v1/limits'), POLL_MS);
   return (
@@ -44,6 +48,7 @@ export function LimitsPanel() {
           </tbody>
         </table>
       )}
+      {list.data && <LimitOverrideForm limits={list.data.limits} onChanged={list.reload} />}
     </section>
   );
 }
