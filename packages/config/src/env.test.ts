@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { EnvConfigError, envBoolean, envInt, envList, envUrl, parseEnv } from './env.ts';
+import { EnvConfigError, envBoolean, envInt, envList, envNamespaceWeights, envUrl, parseEnv } from './env.ts';
 import { prefixHasHashTag } from './rules.ts';
 import { commonEnvShape } from './shapes.ts';
 
@@ -80,6 +80,19 @@ describe('envList', () => {
   it('is empty when not set', () => {
     expect(parseOne(envList(), undefined)).toEqual([]);
     expect(parseOne(envList(), '  ')).toEqual([]);
+  });
+});
+
+describe('envNamespaceWeights', () => {
+  const schema = envNamespaceWeights();
+  it('reads a JSON object of positive weights; not set means every namespace weighs 1', () => {
+    expect(schema.parse('{"tenant_a":1,"tenant_b":3}')).toEqual({ tenant_a: 1, tenant_b: 3 });
+    expect(schema.parse(undefined)).toEqual({});
+    expect(schema.parse(' ')).toEqual({});
+  });
+
+  it.each(['{"a":0}', '{"a":-1}', '{"a":"2"}', '[1]', 'tenant_a=1', 'null'])('refuses %s', (value) => {
+    expect(schema.safeParse(value).success).toBe(false);
   });
 });
 
