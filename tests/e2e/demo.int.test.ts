@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// `pnpm demo --json` end to end: a fleet of processes, billing down partway, the plan decision
-// provisioning SSO for the enterprise registrations only, and the demo's own webhook receiver
-// verifying the task.completed deliveries.
+// `pnpm demo --json` end to end: a fleet of processes, billing down partway, then ten times
+// slower under its limit, the plan decision provisioning SSO for the enterprise registrations
+// only, and the demo's own webhook receiver verifying the task.completed deliveries.
 let database: TestDatabase;
 let redis: TestRedis;
 beforeAll(async () => {
@@ -48,23 +48,33 @@ function runDemo(count: number): Promise<{ code: number | null; stdout: string; 
 }
 
 describe('the demo', () => {
-  it('completes every registration through the billing outage, provisions SSO for the enterprise ones only, and its receiver gets a verified task.completed for each', async () => {
+  it('completes every registration through the billing outage and the slowdown, provisions SSO for the enterprise ones only, and its receiver gets a verified task.completed for each', async () => {
     const { code, stdout, stderr } = await runDemo(20);
     expect({ code, stderr: code === 0 ? '' : stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
     const summary = JSON.parse(stdout);
-    expect(summary).toMatchObject({ total: 20, completed: 20, failed: 0 });
+    // 20 through the outage, 20 more through the slowdown.
+    expect(summary).toMatchObject({ total: 40, completed: 40, failed: 0 });
     expect(summary.breakerTransitions.map((t: { to: string }) => t.to)).toContain('open');
-    expect(summary.webhooks).toEqual({ received: 20, verified: 20, missing: 0 });
+    expect(summary.webhooks).toEqual({ received: 40, verified: 40, missing: 0 });
+    const { slowdown } = summary;
+    console.log(`[measure] demo slowdown phase: ${JSON.stringify(slowdown)}`);
+    expect(slowdown).toMatchObject({ registrations: 20, completed: 20, factor: 10 });
+    // The limit kept billing's own count of calls in flight within it (16 billing slots in the
+    // fleet), so no call waited inside billing long enough to time out.
+    expect(slowdown.billingCalls).toBeGreaterThan(0);
+    expect(slowdown.billingMaxInFlight).toBeGreaterThan(0);
+    expect(slowdown.billingMaxInFlight).toBeLessThanOrEqual(slowdown.limitAtStart);
+    expect(slowdown.billingTimeouts).toBeLessThanOrEqual(1);
     // What the demo asked for, from the registrations it created: SSO for each enterprise one.
     const { rows } = await database.pool.query(
       `SELECT count(*) FILTER (WHERE context->>'plan' = 'enterprise')::int AS enterprise, count(*)::int AS total
          FROM tasks`,
     );
-    expect(rows[0].total).toBe(20);
+    expect(rows[0].total).toBe(40);
     expect(rows[0].enterprise).toBeGreaterThan(0);
     expect(summary.decisions).toEqual({
       provisioned_sso: rows[0].enterprise,
-      skipped: 20 - rows[0].enterprise,
+      skipped: 40 - rows[0].enterprise,
     });
   }, 240_000);
 });

@@ -167,6 +167,26 @@ describe('the services', () => {
     expect(() => services.billing.admin.setFaults({ sequence: [200] })).toThrow(/sequence/);
   });
 
+  it('slows down by a factor, works on `capacity` requests at once, and reports the peak in flight', async () => {
+    const url = `${services.billing.url}/billing/profiles/u1`;
+    services.billing.admin.setFaults({ latencyMs: 20, capacity: 2 });
+    expect(services.billing.admin.setFaults({ slowdown: 10 })).toMatchObject({ latencyMs: 20, slowdown: 10 });
+    // Five at once: two are worked on (200 ms each), three wait their turn; all five are in flight.
+    const started = Date.now();
+    const calls = Promise.all(Array.from({ length: 5 }, () => call(url, 'GET')));
+    await waitFor(() => services.billing.admin.inFlight().now === 5);
+    expect(services.billing.admin.inFlight()).toEqual({ now: 5, peak: 5, waiting: 3 });
+    expect((await calls).map((answer) => answer.status)).toEqual([404, 404, 404, 404, 404]);
+    console.log(`[measure] 5 calls, capacity 2, 200 ms each: ${Date.now() - started} ms`);
+    expect(services.billing.admin.inFlight()).toEqual({ now: 0, peak: 5, waiting: 0 });
+    services.billing.admin.resetPeakInFlight();
+    expect(services.billing.admin.inFlight()).toEqual({ now: 0, peak: 0, waiting: 0 });
+    expect(() => services.billing.admin.setFaults({ slowdown: 0.5 })).toThrow(
+      'slowdown must be a number in 1..1000',
+    );
+    expect(() => services.billing.admin.setFaults({ capacity: 0 })).toThrow(/capacity must be/);
+  });
+
   it('goes down (connections refused) and comes back up on the same port', async () => {
     const url = `${services.billing.url}/billing/profiles/u1`;
     await services.billing.admin.down();

@@ -4,8 +4,9 @@
  * Migrates, starts the four services, the API, the scheduler and two worker processes (one for
  * billing steps, one for the rest), enqueues registrations of every plan (enterprise ones get
  * SSO provisioned by the template's decision) through the typed client, takes
- * billing down partway and brings it back, shows progress, and ends with a summary. Exit status
- * 0 only when every registration completed. When DATABASE_URL / REDIS_URL point at this machine
+ * billing down partway and brings it back, then registers as many again while billing is ten
+ * times slower (slowdown.ts), shows progress, and ends with a summary. Exit status 0 only when
+ * every registration completed. When DATABASE_URL / REDIS_URL point at this machine
  * and nothing answers, it starts an embedded PostgreSQL (data in .switchyard/postgres) and a
  * redis-server from PATH for the run, and stops them at the end.
  *
@@ -22,6 +23,7 @@ import { z } from 'zod';
 import { type AllServices, startAllServices } from '../services/index.ts';
 import { withDemoKey } from './demo-key.ts';
 import { type FleetProcess, freePort, startApp, stopAll, waitUntilReady } from './processes.ts';
+import { BILLING_SPEED, runSlowdownPhase } from './slowdown.ts';
 import { type DemoSummary, printSummary, summarize } from './summary.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
@@ -44,6 +46,8 @@ const BILLING_POLICY = {
   open_ms: 2_000,
   open_max_ms: 8_000,
   close_after_successes: 2,
+  // Billing's limit: the calls in flight across the fleet, whatever its 16 billing slots.
+  max_concurrent: 4,
 };
 const OTHER_STEP_TYPES = [
   'create_user_account',
@@ -71,6 +75,7 @@ async function runDemo(infra: Infrastructure): Promise<number> {
   await applyMigrations(infra.databaseUrl);
   const pool = createPool(infra.databaseUrl, { max: 4, application: 'switchyard-demo' });
   const services = await startAllServices({ basePort: 0, rateLimitPerMinute: 100_000 });
+  services.billing.admin.setFaults(BILLING_SPEED);
   const fleet: FleetProcess[] = [];
   const runId = randomUUID().slice(0, 8);
   try {
@@ -148,7 +153,8 @@ async function startFleet(
       ...common,
       ...worker,
       SWITCHYARD_STEP_TYPES: 'setup_billing_profile',
-      SWITCHYARD_CONCURRENCY: '3',
+      // As many slots as an autoscaler might start: billing's limit, not the slots, caps its load.
+      SWITCHYARD_CONCURRENCY: '16',
     }),
     startApp('worker', 'worker', { ...common, ...worker, SWITCHYARD_STEP_TYPES: OTHER_STEP_TYPES }),
   );
@@ -200,8 +206,26 @@ async function run(
 ): Promise<DemoSummary> {
   const started = Date.now();
   const ids: string[] = [];
+  const register = async () => {
+    const i = ids.length;
+    const plan = PLANS[i % PLANS.length]!;
+    const context = {
+      email: `user${i}.${started}@example.com`,
+      name: `User ${i}`,
+      plan,
+      payment_method: plan === 'free' ? undefined : `pm_${i}`,
+    };
+    const { task } = await client.createTask({
+      namespace: 'user_management',
+      name: 'user_registration',
+      context,
+    });
+    ids.push(task.id);
+    return task.id;
+  };
   const progress = setInterval(() => void reportProgress(pool, client, ids, started), 1_000);
   const outage = { from: new Date(), to: new Date() };
+  let slowdown: DemoSummary['slowdown'];
   try {
     for (let i = 0; i < count; i++) {
       if (i === Math.floor(count / 5)) {
@@ -215,23 +239,21 @@ async function run(
           });
         }, 6_000);
       }
-      const plan = PLANS[i % PLANS.length]!;
-      const context = {
-        email: `user${i}.${started}@example.com`,
-        name: `User ${i}`,
-        plan,
-        payment_method: plan === 'free' ? undefined : `pm_${i}`,
-      };
-      ids.push(
-        (await client.createTask({ namespace: 'user_management', name: 'user_registration', context })).task
-          .id,
-      );
+      await register();
     }
     await waitForSettled(pool, ids, 180_000);
+    if (outage.to < outage.from) outage.to = new Date();
+    ({ summary: slowdown } = await runSlowdownPhase({
+      pool,
+      billing: services.billing,
+      count,
+      register,
+      settle: (phaseIds) => waitForSettled(pool, phaseIds, 180_000),
+      say,
+    }));
   } finally {
     clearInterval(progress);
   }
-  if (outage.to < outage.from) outage.to = new Date();
   await reportProgress(pool, client, ids, started);
   const elapsedMs = Date.now() - started;
   const { rows } = await pool.query(`SELECT id FROM tasks WHERE id = ANY($1) AND status = 'complete'`, [ids]);
@@ -239,7 +261,7 @@ async function run(
     rows.map((row) => row.id as string),
     WEBHOOK_WAIT_MS,
   );
-  return { ...(await summarize(pool, ids, outage, new Date(started), elapsedMs)), webhooks };
+  return { ...(await summarize(pool, ids, outage, new Date(started), elapsedMs)), slowdown, webhooks };
 }
 
 async function reportProgress(
@@ -258,7 +280,14 @@ async function reportProgress(
   const breaker = billing
     ? `billing breaker ${billing.state} (held ${billing.heldSteps})`
     : 'billing breaker closed';
-  say(`t=${((Date.now() - started) / 1000).toFixed(1)}s  submitted=${ids.length}  ${tasks}  |  ${breaker}`);
+  const limits = await client.listLimits().catch(() => []);
+  const limit = limits.find((l) => l.dependentSystem === 'billing_service');
+  const bulkhead = limit
+    ? `  |  billing limit ${limit.limit.maxConcurrent ?? '-'}: in flight ${limit.inFlight}, waiting ${limit.waiting.concurrency + limit.waiting.rate}`
+    : '';
+  say(
+    `t=${((Date.now() - started) / 1000).toFixed(1)}s  submitted=${ids.length}  ${tasks}  |  ${breaker}${bulkhead}`,
+  );
 }
 
 async function waitForSettled(pool: Pool, ids: string[], timeoutMs: number): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Pool } from '@switchyard/db';
+import { printSlowdown, type SlowdownSummary } from './slowdown.ts';
 import type { WebhookSummary } from './webhook-receiver.ts';
 
 /** What the demo prints at the end (and as one JSON object with --json). */
@@ -17,6 +18,8 @@ export type DemoSummary = {
    * completed (enterprise plans) or skipped (the others).
    */
   decisions: { provisioned_sso: number; skipped: number };
+  /** The phase where billing is slower instead of down (slowdown.ts). */
+  slowdown: SlowdownSummary;
   /** The demo's own receiver of task.completed webhooks. */
   webhooks: WebhookSummary;
 };
@@ -27,7 +30,7 @@ export async function summarize(
   outage: { from: Date; to: Date },
   since: Date,
   elapsedMs: number,
-): Promise<Omit<DemoSummary, 'webhooks'>> {
+): Promise<Omit<DemoSummary, 'webhooks' | 'slowdown'>> {
   const { rows: statuses } = await pool.query(
     `SELECT count(*) FILTER (WHERE status = 'complete')::int AS completed,
             count(*) FILTER (WHERE status IN ('error', 'cancelled'))::int AS failed FROM tasks WHERE id = ANY($1)`,
@@ -89,6 +92,7 @@ export function printSummary(summary: DemoSummary): void {
   console.log(
     `plan decisions: provision_sso ran for ${provisioned_sso} registrations (enterprise) and was skipped for ${skipped}`,
   );
+  printSlowdown(summary.slowdown);
   const { received, verified, missing } = summary.webhooks;
   console.log(
     `webhooks: ${received} task.completed deliveries received, ${verified} with a valid signature, ${missing} completed registrations announced by none`,

@@ -10,6 +10,11 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { applyFaultPatch, type FaultPatch, type FaultSettings, noFaults, workMs } from './faults.ts';
+import { createLoad, type InFlight } from './load.ts';
+
+export type { FaultPatch, FaultSettings } from './faults.ts';
+export type { InFlight } from './load.ts';
 
 /** A JSON answer. */
 export type JsonReply = { status: number; body: unknown; headers?: Record<string, string> };
@@ -54,23 +59,6 @@ export function objectBody(body: unknown): Record<string, unknown> | null {
 // ---------------------------------------------------------------------------------------------
 // Faults and counters
 
-/** Injected misbehaviour, applied to every non-admin request. */
-export type FaultSettings = {
-  /** Added before each request is handled, in ms. */
-  latencyMs: number;
-  /** Share of requests (0..1) answered with `errorStatus` instead of being handled. */
-  errorRate: number;
-  /** Status of the `errorRate` faults; default 503. */
-  errorStatus: number;
-  /** Statuses to answer next, first in first out; consumed before `errorRate` is consulted. */
-  sequence: number[];
-  /** `Retry-After` value (seconds or an HTTP-date) sent with injected 429 and 503; null for none. */
-  retryAfter: string | null;
-};
-
-/** A change to {@link FaultSettings}; `retryAfter` may be given in seconds. */
-export type FaultPatch = Partial<Omit<FaultSettings, 'retryAfter'>> & { retryAfter?: string | number | null };
-
 /** Per-endpoint (`POST /users`) counts. */
 export type EndpointCounters = { calls: number; sideEffects: number; replays: number; injected: number };
 
@@ -81,50 +69,6 @@ export type ServiceCounters = {
   correlationIds: string[];
   callsWithoutCorrelationId: number;
 };
-
-function noFaults(): FaultSettings {
-  return { latencyMs: 0, errorRate: 0, errorStatus: 503, sequence: [], retryAfter: null };
-}
-
-const isFaultStatus = (v: unknown) => Number.isInteger(v) && (v as number) >= 400 && (v as number) <= 599;
-
-/** One rule per field: true when valid, else the rule text that names what is expected. */
-const FAULT_RULES: Record<keyof FaultSettings, [(v: unknown) => boolean, string]> = {
-  latencyMs: [
-    (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 600_000,
-    'an integer in 0..600000',
-  ],
-  errorRate: [(v) => typeof v === 'number' && v >= 0 && v <= 1, 'a number in 0..1'],
-  errorStatus: [isFaultStatus, 'an HTTP status in 400..599'],
-  sequence: [(v) => Array.isArray(v) && v.every(isFaultStatus), 'an array of HTTP statuses in 400..599'],
-  retryAfter: [
-    (v) =>
-      v === null || (typeof v === 'string' && v.trim() !== '') || (Number.isInteger(v) && (v as number) >= 0),
-    'seconds (a non-negative integer), an HTTP-date string, or null',
-  ],
-};
-
-/**
- * Checks a fault patch and returns the settings it produces.
- * @throws TypeError naming the field and the rule, when the patch is invalid (nothing changes).
- */
-export function applyFaultPatch(current: FaultSettings, patch: unknown): FaultSettings {
-  const input = objectBody(patch);
-  if (!input) throw new TypeError('faults must be an object');
-  for (const [field, value] of Object.entries(input)) {
-    const rule = FAULT_RULES[field as keyof FaultSettings];
-    if (!rule) {
-      throw new TypeError(`${field} is not a fault setting (${Object.keys(FAULT_RULES).join(', ')})`);
-    }
-    if (!rule[0](value)) throw new TypeError(`${field} must be ${rule[1]}`);
-  }
-  const next = { ...current, ...(input as FaultPatch) };
-  return {
-    ...next,
-    sequence: [...next.sequence],
-    retryAfter: next.retryAfter === null ? null : String(next.retryAfter),
-  };
-}
 
 function emptyCounters(): ServiceCounters {
   return { endpoints: {}, correlationIds: [], callsWithoutCorrelationId: 0 };
@@ -260,6 +204,10 @@ export type ServiceAdmin = {
   up(): Promise<void>;
   isUp(): boolean;
   counters(): ServiceCounters;
+  /** Requests in flight as the service sees them (received, not answered yet), and their peak. */
+  inFlight(): InFlight;
+  /** Starts a new peak of requests in flight from what is in flight now. */
+  resetPeakInFlight(): void;
   /** Empties the store, the idempotency cache and the counters, clears faults, and comes up. */
   reset(): Promise<void>;
 };
@@ -291,6 +239,7 @@ type State = {
   faults: FaultSettings;
   counters: ServiceCounters;
   idempotency: ReturnType<typeof createIdempotencyCache>;
+  load: ReturnType<typeof createLoad>;
   /** Aborted when the listener goes down, so delayed requests stop instead of writing after it. */
   lifecycle: AbortController;
   options: Required<ServeOptions>;
@@ -306,6 +255,7 @@ export async function serve(
     faults: noFaults(),
     counters: emptyCounters(),
     idempotency: createIdempotencyCache(),
+    load: createLoad(),
     lifecycle: new AbortController(),
     options: { port: 0, host: '127.0.0.1', bodyLimitBytes: 64 * 1024, random: Math.random, ...options },
   };
@@ -376,6 +326,8 @@ function createAdmin(state: State, listener: Listener): ServiceAdmin {
       return admin.faults();
     },
     counters: () => structuredClone(state.counters),
+    inFlight: () => state.load.inFlight(),
+    resetPeakInFlight: () => state.load.resetPeak(),
     async reset() {
       state.definition.reset();
       state.idempotency.clear();
@@ -398,32 +350,61 @@ async function handleRequest(state: State, admin: ServiceAdmin, req: IncomingMes
   const match = matchRoute(state.definition.routes, method, url.pathname);
   if ('reply' in match) return send(res, match.reply);
   const endpoint = endpointCounters(state.counters, `${match.route.method} ${match.route.path}`);
+  state.load.arrived();
+  try {
+    await handleCall(state, endpoint, match, url, req, res);
+  } finally {
+    state.load.left();
+  }
+}
+
+/** A counted call, from reading its body to sending its answer, worked on within the capacity. */
+async function handleCall(
+  state: State,
+  endpoint: EndpointCounters,
+  match: { route: Route; params: Record<string, string> },
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
   const correlationId = recordCall(state.counters, endpoint, req);
   const echo = correlationId ? { 'x-correlation-id': correlationId } : undefined;
   const read = await readJson(req, state.options.bodyLimitBytes);
   if ('reply' in read) return send(res, read.reply);
-  if (!(await sleep(state.faults.latencyMs, state.lifecycle.signal))) return;
+  const answer = await state.load.gate(state.faults.capacity, async () => {
+    const { signal } = state.lifecycle;
+    if (!(await sleep(workMs(state.faults), signal))) return null;
+    return answerCall(state, endpoint, match, url, req, read.body);
+  });
+  if (answer) send(res, { ...answer, headers: { ...answer.headers, ...echo } });
+}
+
+/** The call's answer: an injected fault, a replay of the first answer to its key, or the route's. */
+async function answerCall(
+  state: State,
+  endpoint: EndpointCounters,
+  match: { route: Route; params: Record<string, string> },
+  url: URL,
+  req: IncomingMessage,
+  body: unknown,
+): Promise<JsonReply> {
   const injected = injectedFault(state);
   if (injected) {
     endpoint.injected += 1;
-    return send(res, { ...injected, headers: { ...injected.headers, ...echo } });
+    return injected;
   }
   const request: RouteRequest = {
     params: match.params,
     query: url.searchParams,
-    body: read.body,
+    body,
     sideEffect() {
       endpoint.sideEffects += 1;
     },
   };
   const answer = await answerOnce(state, match.route, url.pathname, req, request);
-  if (answer.replayed) endpoint.replays += 1;
-  const headers = {
-    ...answer.reply.headers,
-    ...echo,
-    ...(answer.replayed ? { 'idempotent-replayed': 'true' } : {}),
-  };
-  send(res, { ...answer.reply, headers });
+  if (!answer.replayed) return answer.reply;
+  endpoint.replays += 1;
+  return { ...answer.reply, headers: { ...answer.reply.headers, 'idempotent-replayed': 'true' } };
 }
 
 function recordCall(
