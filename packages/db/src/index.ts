@@ -43,6 +43,7 @@ export {
   type LimitedClaim,
   type ReleasedStep,
   releaseLimitWaiters,
+  releaseLimitWaitersToFallback,
   systemsWithLimitWaiters,
 } from './limit-claims.ts';
 export { applyMigrations, ensureDatabase, listMigrations, pendingMigrations } from './migrator.ts';

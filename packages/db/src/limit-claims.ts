@@ -17,6 +17,7 @@ import {
   refillTokens,
   type ServiceLimit,
 } from '@switchyard/core';
+import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
 import type { Pool, Queryable } from './pool.ts';
 import type { ReadyStep } from './ready-children.ts';
 import {
@@ -174,4 +175,34 @@ export async function systemsWithLimitWaiters(db: Queryable): Promise<string[]> 
       ORDER BY s.dependent_system`,
   );
   return rows.map((row) => row.dependent_system as string);
+}
+
+/**
+ * Steps of `system` held by its limit that would run their handler's fallback if delivered now
+ * (`on_breaker_open: fallback`, and the system's breaker blocks them): a fallback does not call
+ * the service, so no limit holds it. Each is enqueued again, to be dispatched after commit,
+ * without keeping its place (`waiting_since` cleared: it reserves no slot); if the breaker closes
+ * before it is claimed, the limit judges it as a fresh delivery. Locks: the released step rows.
+ */
+export async function releaseLimitWaitersToFallback(
+  db: Queryable,
+  input: { dependentSystem: string; actor: string },
+): Promise<ReleasedStep[]> {
+  const { rows } = await db.query(
+    `WITH released AS (
+       UPDATE workflow_steps s
+          SET status = 'enqueued', hold_reason = NULL, hold_until = NULL, waiting_since = NULL,
+              next_attempt_at = NULL, enqueued_at = clock_timestamp(), updated_at = clock_timestamp()
+         FROM circuit_breakers b
+        WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
+          AND s.on_breaker_open = 'fallback' AND b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER}
+       RETURNING s.id, s.task_id, s.handler, s.attempts
+     ), transitions AS (
+       INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
+       SELECT id, task_id, 'held', 'enqueued', 'breaker open: runs its fallback, which no limit holds', $2 FROM released
+     )
+     SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, 0 AS "delayMs" FROM released`,
+    [input.dependentSystem, input.actor],
+  );
+  return rows as ReleasedStep[];
 }

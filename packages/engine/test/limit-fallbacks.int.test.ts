@@ -1,7 +1,9 @@
 import { configureServiceLimits, forceBreaker, listServiceLimits } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
 import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepLimits } from '../src/limit-sweep.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 // One call in flight for the whole fleet, and a token every 100 s: a fallback that the limit
@@ -91,5 +93,46 @@ describe('fallbacks and the limit of their system', () => {
       [ids],
     );
     expect(attempts[0]).toEqual({ fallbacks: 4, all: 4 });
+  });
+
+  it('lets steps waiting for the limit run their fallback once the breaker opens', async () => {
+    await forceBreaker(h.pool, {
+      dependentSystem: 'prefs_service',
+      action: 'reset',
+      actor: 'test',
+      reason: 'up',
+    });
+    await configureServiceLimits(
+      h.pool,
+      { prefs_service: { maxConcurrent: 1, rate: null, burst: null } },
+      'test',
+    );
+    const first = (await h.create({ namespace: 'test', name: template.name, context: { n: 10 } })).task.id;
+    await waitFor('the one real call to run', () => calls.includes(10));
+    const ids: string[] = [];
+    for (const n of [11, 12])
+      ids.push((await h.create({ namespace: 'test', name: template.name, context: { n } })).task.id);
+    await waitFor('two steps held by the limit', async () => (await view()).waiting.concurrency === 2);
+
+    await forceBreaker(h.pool, {
+      dependentSystem: 'prefs_service',
+      action: 'open',
+      actor: 'test',
+      reason: 'down',
+    });
+    const log = createLogger({ name: 'test', level: 'silent' });
+    const { released } = await sweepLimits({ pool: h.pool, dispatcher: h.dispatcher, log, actor: 'test' });
+    expect(released).toBe(2);
+    // Both fallbacks run beside the one call still holding the only slot.
+    await waitFor('both fallbacks running', () => fallbacks.includes(11) && fallbacks.includes(12));
+    expect(await view()).toMatchObject({ inFlight: 1, waiting: { concurrency: 0, rate: 0 }, reserved: 0 });
+    for (const n of [10, 11, 12]) finish.get(n)!();
+    for (const id of [first, ...ids]) expect(await h.waitForTask(id)).toBe('complete');
+    const { rows } = await h.pool.query(
+      `SELECT count(*)::int AS n FROM step_transitions
+        WHERE task_id = ANY($1) AND reason = 'breaker open: runs its fallback, which no limit holds'`,
+      [ids],
+    );
+    expect(rows[0].n).toBe(2);
   });
 });
