@@ -4,12 +4,13 @@
  * same run. Prints a Markdown table and writes bench/results/latest.json.
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
- *              [--limit-every-system] [--plan-cache-mode auto]
+ *              [--limit-every-system] [--plan-cache-mode auto] [--no-eager]
  *
  * The worker has a pool of its own, made as the worker role makes it (generic plans; see
  * WORKER_CONNECTIONS), the creators and the scheduler share another, as the API's and the
  * scheduler's pools are made. `--plan-cache-mode auto` leaves the worker's pool on Postgres's
- * default, to measure what generic plans bring.
+ * default, to measure what generic plans bring. `--no-eager` turns the workers' eager claim off
+ * (every child goes through the queue), to measure what it brings.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -53,10 +54,14 @@ const GENEROUS_LIMIT = { max_concurrent: 100_000, rate: 1_000_000, burst: 1_000_
 const genericPlans = !(
   args.includes('--plan-cache-mode') && args[args.indexOf('--plan-cache-mode') + 1] === 'auto'
 );
+/** `--no-eager`: the workers dispatch every ready child through the queue (eagerClaim: false). */
+const eagerClaim = !args.includes('--no-eager');
 /** The handler_latency scenario's worker: handlers that wait 10 ms, 200 slots. */
 const SLOW_HANDLER_SLOTS = 200;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, '/switchyard_bench$1');
+/** BENCH_DATABASE: the database the bench drops and fills (default switchyard_bench). */
+const benchDatabase = process.env.BENCH_DATABASE ?? 'switchyard_bench';
+const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, `/${benchDatabase}$1`);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = createLogger({ name: 'bench', level: 'warn' });
 
@@ -100,6 +105,7 @@ async function main(): Promise<void> {
     redis,
     queuePrefix: prefix,
     concurrency: CONCURRENCY,
+    eagerClaim,
     logger,
   });
   const slowWorker = await startWorker({
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
     redis,
     queuePrefix: prefix,
     concurrency: SLOW_HANDLER_SLOTS,
+    eagerClaim,
     logger,
   });
   const scheduler = await startScheduler({
@@ -337,6 +344,7 @@ function report(versions: Record<string, string>): void {
     repeat,
     quick,
     concurrency: CONCURRENCY,
+    eager_claim: eagerClaim,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,

@@ -77,6 +77,11 @@ export const workerEnvShape = {
   }),
   /** On SIGTERM, how long running attempts may finish (ms) before they are handed back. */
   SWITCHYARD_SHUTDOWN_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 20_000 }),
+  /**
+   * `false` turns the eager claim off: a finished step's children then always go through the
+   * queue instead of being claimed and run by the worker that made them ready.
+   */
+  SWITCHYARD_EAGER_CLAIM: envBoolean(true),
   /** Optional fixed worker id (default: hostname-pid-random). */
   SWITCHYARD_WORKER_ID: z.string().min(1).optional(),
 };

@@ -57,6 +57,7 @@ export {
   listStepTypes,
 } from './operator-views.ts';
 export { createPool, type Pool, type PoolClient, type PoolOptions, type Queryable } from './pool.ts';
+export type { ReadyStep } from './ready-children.ts';
 export {
   type DispatchCursor,
   expireLeases,
@@ -92,6 +93,7 @@ export {
 export {
   type ClaimedBatch,
   type ClaimedStep,
+  type ClaimMiss,
   type ClaimRequest,
   claimStepAttempts,
   explainClaimMiss,

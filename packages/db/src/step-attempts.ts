@@ -243,6 +243,12 @@ export type ClaimMiss =
   | { reason: 'not_found' }
   | { reason: 'not_due'; dueInMs: number }
   | { reason: 'task_not_running'; taskStatus: string }
+  /**
+   * Claimable by this attempt, yet the plain claim did not take it: its service's breaker blocks
+   * it, or its system has a limit in force (the limited claim admits it), or it became claimable
+   * since. Its delivery is what brings it to the right claim.
+   */
+  | { reason: 'not_admitted' }
   | { reason: 'stale'; status: string; attempts: number };
 
 export async function explainClaimMiss(db: Queryable, stepId: string, attempt: number): Promise<ClaimMiss> {
@@ -260,6 +266,7 @@ export async function explainClaimMiss(db: Queryable, stepId: string, attempt: n
     return { reason: 'task_not_running', taskStatus: row.task_status };
   }
   if (claimable && row.due_in_ms > 0) return { reason: 'not_due', dueInMs: row.due_in_ms };
+  if (claimable) return { reason: 'not_admitted' };
   return { reason: 'stale', status: row.status, attempts: row.attempts };
 }
 

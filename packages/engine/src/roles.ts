@@ -75,6 +75,7 @@ export async function startWorkerRole(
     leaseMs: env.SWITCHYARD_LEASE_MS,
     leaseMsByStepType: env.SWITCHYARD_LEASE_MS_BY_STEP_TYPE,
     shutdownGraceMs: env.SWITCHYARD_SHUTDOWN_GRACE_MS,
+    eagerClaim: env.SWITCHYARD_EAGER_CLAIM,
     ...(env.SWITCHYARD_WORKER_ID ? { workerId: env.SWITCHYARD_WORKER_ID } : {}),
     logger,
   });

@@ -1,4 +1,4 @@
-import { attemptsBefore, eventsToPublish, PermanentError, toError } from '@switchyard/core';
+import { eventsToPublish, PermanentError, toError } from '@switchyard/core';
 import {
   type AttemptFailure,
   type AttemptRecord,
@@ -6,8 +6,6 @@ import {
   type ClaimRequest,
   claimStepAttempts,
   type EventToCommit,
-  explainClaimMiss,
-  holdBlockedStep,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,
@@ -29,12 +27,15 @@ import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchy
 import type { Logger } from 'pino';
 import { describeFailure, failureEvents, logOutcome, toCommit } from './attempt-outcome.ts';
 import { batchContext } from './batch-steps.ts';
+import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
+import { type Continuations, EagerClaims } from './eager-claims.ts';
 import { handlerContext, handlerFor } from './handler-context.ts';
 import { LimitedClaims } from './limited-claims.ts';
 import { recordSuccess } from './record-success.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
 import { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
+import { WorkerSlots } from './worker-slots.ts';
 
 /** Running attempts of this worker by `<stepId>.<attempt>`, so shutdown and cancellation can abort them. */
 export type InFlight = Map<string, { taskId: string; controller: AbortController }>;
@@ -43,7 +44,8 @@ type RecordedOutcome = { failure: AttemptFailure | null; result: OutcomeResult }
 
 /**
  * Processes one dispatch message: claim behind the fence, run the handler, record the outcome
- * atomically with the readiness of the step's children, then dispatch what became ready.
+ * atomically with the readiness of the step's children, then claim the children it runs next
+ * (eager-claims.ts) and dispatch the others.
  */
 export class StepRunner {
   readonly #options: CompiledWorkerOptions;
@@ -52,6 +54,8 @@ export class StepRunner {
   readonly #claims: StatementBatcher<ClaimRequest, ClaimedStep | null>;
   readonly #limited: LimitedClaims;
   readonly #successes: StatementBatcher<StepSuccess, OutcomeResult>;
+  readonly #slots: WorkerSlots;
+  readonly #eager: EagerClaims;
   readonly inFlight: InFlight = new Map();
 
   constructor(options: CompiledWorkerOptions, dispatcher: StepDispatcher) {
@@ -66,6 +70,13 @@ export class StepRunner {
     this.#successes = new StatementBatcher((batch) => recordStepSuccesses(pool, workerId, batch));
     this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
     this.#limited = new LimitedClaims(options, dispatcher, this.#log);
+    this.#slots = new WorkerSlots(options.concurrency);
+    this.#eager = new EagerClaims(options, dispatcher, this.#claims, this.#slots, this.#limited);
+  }
+
+  /** Local continuations stop: from now on a finished step's children go through the queue. */
+  stopContinuing(): void {
+    this.#eager.stop();
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
@@ -80,25 +91,67 @@ export class StepRunner {
     }
     const { stepId, attempt } = job.data;
     const request = { stepId, attempt, leaseMs: this.#options.leaseFor(job.name) };
-    // A step type seen limited goes to the limited claim at once; the plain claim skips limited systems.
-    const plain = this.#limited.routes(job.name) ? null : await this.#claims.submit(request);
-    const claimed = plain ?? (await this.#limited.claim(job, request));
+    // Local continuations may hold this step type's slots; BullMQ does not count them.
+    await this.#slots.acquire(job.name);
+    let claimed: ClaimedStep | 'held' | null;
+    let limited = false;
+    try {
+      // A step type seen limited goes to the limited claim at once; the plain claim skips limited systems.
+      const plain = this.#limited.routes(job.name) ? null : await this.#claims.submit(request);
+      limited = !plain;
+      claimed = plain ?? (await this.#limited.claim(job, request));
+    } catch (err) {
+      this.#slots.release(job.name);
+      throw err;
+    }
+    if (claimed === 'held' || !claimed) this.#slots.release(job.name);
     if (claimed === 'held') return;
     if (!claimed) return this.#onClaimMiss(job, token);
-    const bindings = {
-      task_id: claimed.taskId,
-      step_id: claimed.id,
-      step_name: claimed.name,
-      attempt: claimed.attempt,
-      correlation_id: claimed.correlationId,
-    };
-    await withLogContext(bindings, () => this.#runClaimed(claimed));
-    if (!plain) await this.#limited.afterFinish(claimed);
+    await this.#runAttempt(claimed, 0, limited);
   }
 
-  async #runClaimed(step: ClaimedStep): Promise<void> {
-    const log = this.#log.child({ dependent_system: step.dependentSystem });
-    log.info({ handler: step.handler, probe: step.probe, fallback: step.fallback }, 'step attempt started');
+  /**
+   * Runs a claimed attempt with the step's log context, then the children it claimed next, each
+   * with its own. The attempt holds a slot of its step type, which it gives back or hands to a
+   * child of the same type. `depth` counts the local continuations before it.
+   */
+  async #runAttempt(step: ClaimedStep, depth: number, limited: boolean): Promise<void> {
+    let next: Continuations = { claimed: [], keptSlot: false };
+    try {
+      next = await withLogContext(logBindings(step), async () => {
+        const log = this.#log.child({ dependent_system: step.dependentSystem });
+        const result = await this.#runClaimed(step, depth, log);
+        if (limited) await this.#limited.afterFinish(step);
+        if (!result) return next;
+        if (result.retry) {
+          const { id: stepId, taskId, handler, namespace } = step;
+          const retry = { stepId, taskId, handler, namespace, ...result.retry };
+          await dispatchCommitted(this.#dispatcher, [retry], log);
+        }
+        return this.#eager.continueAfter(step, result.ready, depth, log);
+      });
+    } finally {
+      if (!next.keptSlot) this.#slots.release(step.handler);
+    }
+    // Outside the finished step's log context: each child logs and traces as itself.
+    const settled = await Promise.allSettled(
+      next.claimed.map((child) => this.#runAttempt(child, depth + 1, false)),
+    );
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Runs the handler and records the outcome: what it committed, or null when handed back. */
+  async #runClaimed(step: ClaimedStep, depth: number, log: Logger): Promise<OutcomeResult | null> {
+    log.info(
+      {
+        handler: step.handler,
+        probe: step.probe,
+        fallback: step.fallback,
+        ...(depth > 0 ? { continuation: depth } : {}),
+      },
+      'step attempt started',
+    );
     const controller = new AbortController();
     const key = `${step.id}.${step.attempt}`;
     this.inFlight.set(key, { taskId: step.taskId, controller });
@@ -130,7 +183,7 @@ export class StepRunner {
       stopRenewing();
       this.inFlight.delete(key);
     }
-    await this.#record(step, outcome, log, published);
+    return this.#record(step, outcome, log, published);
   }
 
   /** Aborts every running attempt; each hands its step back (see #release). */
@@ -150,9 +203,11 @@ export class StepRunner {
     outcome: HandlerOutcome,
     log: Logger,
     published: ReadonlyMap<string, unknown>,
-  ): Promise<void> {
-    if (!outcome.ok && outcome.error instanceof WorkerShutdownError)
-      return this.#release(step, outcome.error, log);
+  ): Promise<OutcomeResult | null> {
+    if (!outcome.ok && outcome.error instanceof WorkerShutdownError) {
+      await this.#release(step, outcome.error, log);
+      return null;
+    }
     const record: AttemptRecord = {
       stepId: step.id,
       taskId: step.taskId,
@@ -168,7 +223,7 @@ export class StepRunner {
       ? await this.#recordSuccess(step, record, outcome.results, published)
       : await this.#recordFailure(step, record, describeFailure(step, outcome.error), published, log);
     logOutcome(log, step, failure, result);
-    await this.#dispatchAfterCommit(step, result, log);
+    return result;
   }
 
   async #recordFailure(
@@ -231,35 +286,7 @@ export class StepRunner {
       reason: error.message,
     });
     log.warn({ released: ready !== null }, 'attempt interrupted by shutdown; step handed back');
-    if (ready)
-      await this.#dispatchAfterCommit(
-        step,
-        { applied: true, ready: [ready], retry: null, task: null, held: false, breaker: null },
-        log,
-      );
-  }
-
-  async #dispatchAfterCommit(step: ClaimedStep, result: OutcomeResult, log: Logger): Promise<void> {
-    const next = [...result.ready];
-    if (result.retry) {
-      next.push({
-        stepId: step.id,
-        taskId: step.taskId,
-        handler: step.handler,
-        namespace: step.namespace,
-        ...result.retry,
-      });
-    }
-    if (next.length === 0) return;
-    try {
-      await this.#dispatcher.dispatch(next);
-    } catch (err) {
-      // State is committed; the scheduler re-dispatches ready steps whose jobs are missing.
-      log.error(
-        { err, steps: next.map((s) => s.stepId) },
-        'dispatch after commit failed; left to the scheduler',
-      );
-    }
+    if (ready) await dispatchCommitted(this.#dispatcher, [ready], log);
   }
 
   /** Renews the lease every third of its length; aborts the handler when the claim is lost. */
@@ -288,13 +315,11 @@ export class StepRunner {
 
   async #onClaimMiss(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
     const { stepId, attempt, taskId } = job.data;
-    const { pool, workerId } = this.#options;
-    const attempts = attemptsBefore(attempt);
-    if (await holdBlockedStep(pool, { stepId, attempts, point: 'before_claim', actor: workerId })) {
+    const miss = await judgeClaimMiss(this.#options.pool, this.#options.workerId, stepId, attempt);
+    if (miss === 'held') {
       this.#log.info({ task_id: taskId, step_id: stepId, attempt }, 'step held: its service breaker is open');
       return;
     }
-    const miss = await explainClaimMiss(this.#options.pool, stepId, attempt);
     if (miss.reason === 'not_due' && token) {
       // Delivered before its backoff elapsed (clock skew between hosts): hold it until due.
       await job.moveToDelayed(Date.now() + miss.dueInMs, token);
@@ -302,4 +327,15 @@ export class StepRunner {
     }
     this.#log.debug({ task_id: taskId, step_id: stepId, attempt, miss }, 'delivery dropped by the fence');
   }
+}
+
+/** The log context of an attempt: every line logged while it runs names its task and step. */
+function logBindings(step: ClaimedStep): Record<string, unknown> {
+  return {
+    task_id: step.taskId,
+    step_id: step.id,
+    step_name: step.name,
+    attempt: step.attempt,
+    correlation_id: step.correlationId,
+  };
 }

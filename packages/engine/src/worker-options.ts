@@ -34,6 +34,12 @@ export type WorkerOptions = {
   heartbeatMs?: number;
   /** How long stop() lets running attempts finish before handing them back. Default 20 000 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Eager claim: when a step succeeds, the worker claims the children it made ready whose step
+   * type it serves, as many as it has free slots, and runs them itself instead of sending them
+   * round through Redis (fenced by the same claim as a delivery; see eager-claims.ts). Default true.
+   */
+  eagerClaim?: boolean;
   /** Default `<hostname>-<pid>-<random>`. */
   workerId?: string;
   logger: Logger;
@@ -87,6 +93,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     leaseFor: (stepType) => leases[stepType] ?? leaseMs,
     heartbeatMs: options.heartbeatMs ?? 10_000,
     shutdownGraceMs: options.shutdownGraceMs ?? 20_000,
+    eagerClaim: options.eagerClaim ?? true,
     workerId: options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     logger: options.logger,
     registry,

@@ -12,7 +12,8 @@ export type RunningWorker = {
   /** Attempts running right now. */
   inFlightCount(): number;
   /**
-   * Stops taking jobs and lets running attempts finish for up to `graceMs` (default: the
+   * Stops taking jobs and starting local continuations (a finished step's children are
+   * dispatched instead), and lets running attempts finish for up to `graceMs` (default: the
    * worker's `shutdownGraceMs`); attempts still running then are aborted and handed back so
    * another worker takes them at once.
    */
@@ -78,6 +79,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     inFlightCount: () => runner.inFlight.size,
     async stop(graceMs = compiled.shutdownGraceMs) {
       clearInterval(heartbeat);
+      // Before the consumer stops: a step finishing from now on leaves its children to the queue.
+      runner.stopContinuing();
       const closing = consumer.close();
       let deadline: NodeJS.Timeout | undefined;
       const expired = new Promise<boolean>((resolve) => {

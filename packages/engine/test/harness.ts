@@ -8,17 +8,25 @@ import type { Redis } from 'ioredis';
 import { type CreateTaskRequest, createTask } from '../src/create-task.ts';
 import { registerTemplates } from '../src/templates.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
+import type { WorkerOptions } from '../src/worker-options.ts';
+
+/** What a test may set on its worker (its own pool or logger included); the rest is the harness's. */
+export type TestWorkerOptions = Partial<
+  Omit<WorkerOptions, 'handlers' | 'templates' | 'redis' | 'queuePrefix'>
+>;
 
 /** A real Postgres database and Redis prefix for one test file, with a worker per test. */
 export type EngineHarness = {
   pool: Pool;
+  /** The test database's URL (a scheduler's leader election opens its own connection). */
+  databaseUrl: string;
   redis: Redis;
   prefix: string;
   dispatcher: StepDispatcher;
   start(
     handlers: StepHandler[],
     templates: TaskTemplate[],
-    options?: { concurrency?: number },
+    options?: TestWorkerOptions,
   ): Promise<RunningWorker>;
   create(request: CreateTaskRequest): ReturnType<typeof createTask>;
   waitForTask(taskId: string, statuses?: string[], timeoutMs?: number): Promise<string>;
@@ -57,6 +65,7 @@ export async function createEngineHarness(): Promise<EngineHarness> {
   const workers: RunningWorker[] = [];
   return {
     pool,
+    databaseUrl: database.url,
     redis,
     prefix: testRedis.prefix,
     dispatcher,

@@ -1,0 +1,250 @@
+/**
+ * The eager claim's own behaviour: a ready child runs in the slot its parent frees, as itself in
+ * the logs and the trace; children over the free slots, children of a stopping worker and every
+ * child with the eager claim off go through the queue; a worker lost between a success and the
+ * eager claim leaves the child to the scheduler's missing-job repair.
+ */
+import { registerTemplate } from '@switchyard/db';
+import { defineStepHandler } from '@switchyard/handler-kit';
+import { createLogger } from '@switchyard/logger';
+import { stepJobId } from '@switchyard/queue';
+import { waitFor } from '@switchyard/testing';
+import { InMemorySpanExporter, startTracing } from '@switchyard/tracing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startScheduler } from '../src/scheduler.ts';
+import { beforeEagerClaim, parentAndChild } from './eager-harness.ts';
+import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
+
+const spans = new InMemorySpanExporter();
+const tracing = startTracing({ serviceName: 'eager-claim-test', exporter: spans });
+
+let h: EngineHarness;
+beforeAll(async () => {
+  h = await createEngineHarness();
+});
+afterAll(async () => {
+  await h.close();
+  await tracing.shutdown();
+});
+
+/** A gate handlers wait at until the test opens it. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+async function stepIds(taskId: string): Promise<Record<string, string>> {
+  const { rows } = await h.pool.query('SELECT id, name FROM workflow_steps WHERE task_id = $1', [taskId]);
+  return Object.fromEntries(rows.map((r) => [r.name, r.id]));
+}
+
+async function statuses(taskId: string): Promise<Record<string, string>> {
+  const { rows } = await h.pool.query('SELECT name, status FROM workflow_steps WHERE task_id = $1', [taskId]);
+  return Object.fromEntries(rows.map((r) => [r.name, r.status]));
+}
+
+/** A handler whose children wait at a gate, counting the most attempts that ran at once. */
+function childrenAtGate(name: string) {
+  let running = 0;
+  let most = 0;
+  const children = gate();
+  const handler = defineStepHandler(name, async (ctx) => {
+    running += 1;
+    most = Math.max(most, running);
+    if (ctx.step.name !== 'parent') await children.opened;
+    running -= 1;
+    return {};
+  });
+  return { handler, children, most: () => most };
+}
+
+/** A parent with three children, all of `handler`, created before any worker serves it. */
+async function fanOut(handler: string): Promise<string> {
+  const template = testTemplate({
+    identity_strategy: 'unique',
+    steps: [
+      { name: 'parent', handler },
+      ...['c1', 'c2', 'c3'].map((name) => ({ name, handler, depends_on: ['parent'] })),
+    ],
+  });
+  await registerTemplate(h.pool, template);
+  return (await h.create({ namespace: 'test', name: template.name, context: {} })).task.id;
+}
+
+describe('the eager claim', () => {
+  it('runs a ready child in the slot its parent frees, without a job, logging and tracing as the child', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      name: 'test',
+      level: 'info',
+      destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+    });
+    const handler = defineStepHandler('eager_context', (ctx) => {
+      ctx.log.info('handler ran');
+      return {};
+    });
+    const { taskId, childId } = await parentAndChild(h, 'eager_context');
+    const eager = beforeEagerClaim(h, childId, async () => {});
+    await h.start([handler], [], { pool: eager.pool, logger, concurrency: 1 });
+
+    expect(await eager.claimedRows).toBe(1);
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    // The task's completion is logged just after it commits.
+    const childLines = await waitFor('the last line of the child', () => {
+      const found = lines.filter((line) => line.step_id === childId);
+      return found.at(-1)?.msg === 'task complete' && found;
+    });
+    expect(childLines.map((line) => line.msg)).toEqual([
+      'step attempt started',
+      'handler ran',
+      'step complete',
+      'task complete',
+    ]);
+    for (const line of childLines)
+      expect(line).toMatchObject({ task_id: taskId, step_name: 'child', attempt: 1 });
+    expect(childLines[0]).toMatchObject({ continuation: 1 });
+    // The child's span is a child of the task's creation, as a delivered step's is, not of the parent step's.
+    const { rows } = await h.pool.query('SELECT trace_context FROM tasks WHERE id = $1', [taskId]);
+    const [, traceId, creationSpanId] = (rows[0].trace_context as string).split('-');
+    for (const name of ['step parent', 'step child']) {
+      const span = spans
+        .getFinishedSpans()
+        .find((s) => s.name === name && s.attributes['switchyard.task_id'] === taskId);
+      expect(span?.spanContext().traceId).toBe(traceId);
+      expect(span?.parentSpanContext?.spanId).toBe(creationSpanId);
+    }
+  });
+
+  it('claims no more children than free slots: with one slot, one child continues and the others go through the queue', async () => {
+    const { handler, children, most } = childrenAtGate('eager_one_slot');
+    const taskId = await fanOut('eager_one_slot');
+    const ids = await stepIds(taskId);
+    const worker = await h.start([handler], [], { concurrency: 1 });
+
+    const queue = h.dispatcher.queue('eager_one_slot');
+    const jobs = () => Promise.all(['c1', 'c2', 'c3'].map((name) => queue.getJob(stepJobId(ids[name]!, 1))));
+    await waitFor('two children to be dispatched', async () => (await jobs()).filter(Boolean).length === 2);
+    await waitFor('one child to run', async () =>
+      Object.values(await statuses(taskId)).includes('in_progress'),
+    );
+    expect(Object.values(await statuses(taskId)).sort()).toEqual([
+      'complete',
+      'enqueued',
+      'enqueued',
+      'in_progress',
+    ]);
+    expect(worker.inFlightCount()).toBe(1);
+    children.open();
+
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    expect(most()).toBe(1);
+  });
+
+  it('takes idle slots for the other children, and a delivery waits while they hold every slot', async () => {
+    const { handler, children, most } = childrenAtGate('eager_idle_slots');
+    const taskId = await fanOut('eager_idle_slots');
+    const ids = await stepIds(taskId);
+    const worker = await h.start([handler], [], { concurrency: 3 });
+    await waitFor('the three children to run', async () => worker.inFlightCount() === 3);
+    const queue = h.dispatcher.queue('eager_idle_slots');
+    for (const name of ['c1', 'c2', 'c3'])
+      expect(await queue.getJob(stepJobId(ids[name]!, 1))).toBeUndefined();
+    // Another task's first step is delivered now; BullMQ has free slots, the worker has none.
+    const other = await fanOut('eager_idle_slots');
+    // Active: the first task's delivery (running its children) and this one.
+    await waitFor('its delivery to be taken', async () => (await queue.getJobCounts('active')).active === 2);
+    expect((await statuses(other)).parent).toBe('enqueued');
+    expect(worker.inFlightCount()).toBe(3);
+    children.open();
+
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    expect(await h.waitForTask(other)).toBe('complete');
+    expect(most()).toBe(3);
+  });
+
+  it('a stopping worker dispatches the children of a step that finishes instead of running them', async () => {
+    const parent = gate();
+    const ranBy: string[] = [];
+    const handler = (worker: string) =>
+      defineStepHandler('eager_stopping', async (ctx) => {
+        ranBy.push(`${ctx.step.name}@${worker}`);
+        if (ctx.step.name === 'parent') await parent.opened;
+        return {};
+      });
+    const { taskId, childId } = await parentAndChild(h, 'eager_stopping');
+    const stopping = await h.start([handler('stopping')], [], { workerId: 'eager-stopping' });
+    await waitFor('the parent to run', async () => ranBy.includes('parent@stopping'));
+
+    // stop() turns local continuations off before its first await.
+    const stopped = stopping.stop();
+    parent.open();
+    await stopped;
+    expect((await statuses(taskId)).child).toBe('enqueued');
+    expect(await h.dispatcher.queue('eager_stopping').getJob(stepJobId(childId, 1))).toBeDefined();
+
+    await h.start([handler('taker')], []);
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    expect(ranBy).toEqual(['parent@stopping', 'child@taker']);
+  });
+
+  it('with the eager claim off, every child goes through the queue', async () => {
+    const child = gate();
+    const handler = defineStepHandler('eager_off', async (ctx) => {
+      if (ctx.step.name === 'child') await child.opened;
+      return {};
+    });
+    const { taskId, childId } = await parentAndChild(h, 'eager_off');
+    await h.start([handler], [], { eagerClaim: false });
+    await waitFor('the child to run', async () => (await statuses(taskId)).child === 'in_progress');
+    const job = await h.dispatcher.queue('eager_off').getJob(stepJobId(childId, 1));
+    expect(await job?.getState()).toBe('active');
+    child.open();
+    expect(await h.waitForTask(taskId)).toBe('complete');
+  });
+
+  it('a worker lost between the success and the eager claim: the missing-job repair dispatches the child', async () => {
+    const unstick = gate();
+    const ranBy: string[] = [];
+    const handler = (worker: string) =>
+      defineStepHandler('eager_lost', (ctx) => {
+        ranBy.push(`${ctx.step.name}@${worker}`);
+        return {};
+      });
+    const { taskId, childId } = await parentAndChild(h, 'eager_lost');
+    // The eager claim never reaches Postgres while the gate is shut: for the database the worker
+    // is gone right after the parent's success committed, and no job exists for the child.
+    const eager = beforeEagerClaim(h, childId, () => unstick.opened);
+    await h.start([handler('lost')], [], { pool: eager.pool, concurrency: 1 });
+    await waitFor('the parent to complete', async () => (await statuses(taskId)).parent === 'complete');
+    const scheduler = await startScheduler({
+      pool: h.pool,
+      databaseUrl: h.databaseUrl,
+      redis: h.redis,
+      queuePrefix: h.prefix,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      intervalMs: 200,
+      dispatchGraceMs: 500,
+    });
+    try {
+      await h.start([handler('other')], []);
+      expect(await h.waitForTask(taskId)).toBe('complete');
+    } finally {
+      await scheduler.stop();
+    }
+    unstick.open();
+    expect(await eager.claimedRows).toBe(0);
+    expect(ranBy).toEqual(['parent@lost', 'child@other']);
+    const { rows } = await h.pool.query(
+      `SELECT extract(epoch FROM c.started_at - p.completed_at) * 1000 AS ms
+         FROM workflow_steps p JOIN workflow_steps c ON c.task_id = p.task_id
+        WHERE p.task_id = $1 AND p.name = 'parent' AND c.name = 'child'`,
+      [taskId],
+    );
+    console.info(
+      `[measure] child of a worker lost before its eager claim started ${Math.round(Number(rows[0].ms))} ms after its parent completed (scheduler interval 200 ms, dispatch grace 500 ms)`,
+    );
+  });
+});
