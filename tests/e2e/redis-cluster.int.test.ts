@@ -287,7 +287,7 @@ describe('Switchyard on a Redis Cluster of three masters', () => {
       ),
     );
     expect([...suffixes]).toEqual(
-      expect.arrayContaining(['wait', 'delayed', 'active', 'meta', 'id', '<job>']),
+      expect.arrayContaining(['prioritized', 'delayed', 'active', 'meta', 'id', '<job>']),
     );
     const queues = new Set(keys.map((key) => key.split(':')[1]));
     expect([...queues]).toEqual(

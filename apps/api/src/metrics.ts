@@ -225,11 +225,7 @@ async function refreshGauges(deps: MetricsDeps, m: Metrics, redisMs: number): Pr
   const handlers = await listStepTypes(deps.pool);
   m.depth.reset();
   const depths = await withDeadline(
-    Promise.all(
-      handlers.map((handler) =>
-        deps.dispatcher.queue(handler).getJobCounts('wait', 'prioritized', 'delayed', 'active'),
-      ),
-    ),
+    Promise.all(handlers.map((handler) => deps.dispatcher.jobCounts(handler))),
     redisMs,
     'Redis',
   ).catch(() => null);

@@ -201,8 +201,13 @@ describe('GET /v1/queues', () => {
       expect.objectContaining({ id: worker.workerId, pid: process.pid, concurrency: expect.any(Number) }),
     ]);
     expect(byType.views_unserved.workers).toEqual([]);
-    // No worker serves this step type: both tasks' jobs wait in its queue.
-    expect(byType.views_unserved).toMatchObject({ depth: 2, jobs: { wait: 2 }, steps: { enqueued: 2 } });
+    // No worker serves this step type: both tasks' jobs wait in its queue, in BullMQ's
+    // prioritized set (fair queueing gives every job a priority).
+    expect(byType.views_unserved).toMatchObject({
+      depth: 2,
+      jobs: { wait: 0, prioritized: 2 },
+      steps: { enqueued: 2 },
+    });
     const client = createSwitchyardClient({ baseUrl: h.url, apiKey: h.adminKey });
     expect((await client.listQueues()).map((queue) => queue.stepType)).toContain('views_unserved');
     await worker.stop();

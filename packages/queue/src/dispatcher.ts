@@ -93,6 +93,19 @@ export class StepDispatcher {
     return queue;
   }
 
+  /**
+   * Jobs of one step type by state: `wait` counts every job waiting for a worker, whether BullMQ
+   * keeps it in its plain list or in its prioritized set (fair queueing puts jobs there).
+   */
+  async jobCounts(handler: string): Promise<{ wait: number; delayed: number; active: number }> {
+    const counts = await this.queue(handler).getJobCounts('wait', 'prioritized', 'delayed', 'active');
+    return {
+      wait: (counts.wait ?? 0) + (counts.prioritized ?? 0),
+      delayed: counts.delayed ?? 0,
+      active: counts.active ?? 0,
+    };
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
     this.#queues.clear();
