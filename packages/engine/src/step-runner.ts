@@ -137,7 +137,7 @@ export class StepRunner {
     const settled = await Promise.allSettled(
       next.claimed.map((child) => this.#runAttempt(child, depth + 1, false)),
     );
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const failed = settled.find((s): s is PromiseRejectedResult => 'reason' in s);
     if (failed) throw failed.reason;
   }
 
