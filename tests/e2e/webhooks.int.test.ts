@@ -77,9 +77,15 @@ describe('webhook deliveries survive the delivering process', () => {
     // The kill landed mid-flight: the dead process held claims it never finished.
     expect(orphaned.length).toBeGreaterThan(0);
     const killedAt = Date.now();
-    deliverer('survivor');
-    await waitFor('all 50 delivered', async () => (await deliveredCount(webhook.id)) === 50, DEADLINE_MS);
-    await fleet.waitForTasks(ids, DEADLINE_MS);
+    const survivor = deliverer('survivor');
+    try {
+      await waitFor('all 50 delivered', async () => (await deliveredCount(webhook.id)) === 50, DEADLINE_MS);
+      await fleet.waitForTasks(ids, DEADLINE_MS);
+    } finally {
+      // Its database is dropped after the test; left running, it would outlive the test run.
+      survivor.child.kill('SIGTERM');
+      await survivor.exited;
+    }
 
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
     expect(new Set(receiver.requests.map(verifiedTaskId))).toEqual(new Set(ids));
