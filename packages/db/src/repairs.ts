@@ -101,10 +101,13 @@ export async function findDispatchCandidates(
   const { rows } = await db.query(
     `SELECT s.id AS "stepId", s.task_id AS "taskId", s.handler, ${nextAttemptSql('s')} AS attempt, ${DUE_AT} AS "dueAt",
             GREATEST(0, ceil(extract(epoch FROM s.next_attempt_at - clock_timestamp()) * 1000))::int AS "delayMs",
-            (SELECT ns.name FROM tasks t JOIN named_tasks nt ON nt.id = t.named_task_id
-               JOIN namespaces ns ON ns.id = nt.namespace_id WHERE t.id = s.task_id) AS namespace,
-            (SELECT t.priority FROM tasks t WHERE t.id = s.task_id) AS priority
+            owner.namespace, owner.priority
        FROM workflow_steps s
+       -- The task's namespace and priority place the re-added job in its queue (fair queueing):
+       -- one read of the task per candidate.
+       CROSS JOIN LATERAL (
+         SELECT ns.name AS namespace, t.priority FROM tasks t JOIN named_tasks nt ON nt.id = t.named_task_id
+           JOIN namespaces ns ON ns.id = nt.namespace_id WHERE t.id = s.task_id) owner
       WHERE ${CANDIDATE} AND ($3::timestamptz IS NULL OR (${DUE_AT}, s.id) > ($3::timestamptz, $4::uuid))
       ORDER BY ${DUE_AT}, s.id
       LIMIT $2`,
