@@ -11,6 +11,7 @@ import {
   schedulerEnvShape,
   workerEnvShape,
 } from '@switchyard/config';
+import { readyJobsKey } from '@switchyard/queue';
 import type { Manifest } from './kustomize.ts';
 
 /** Variables the processes read (from @switchyard/config) plus the example handlers' URLs. */
@@ -208,7 +209,7 @@ function checkScaling(
         `ScaledObject/${so.metadata.name}: a ${t.type} trigger for a worker on ${cluster ? 'a Redis Cluster' : 'one Redis server'}`,
       );
     const lists = triggers.filter((t) => t.type === triggerType).map((t) => t.metadata.listName);
-    const expected = types.map((t) => `${prefix}:step.${t}:wait`);
+    const expected = types.map((t) => readyJobsKey(prefix, t));
     for (const list of expected)
       if (!lists.includes(list)) problems.push(`ScaledObject/${so.metadata.name}: no trigger on ${list}`);
     for (const list of lists)

@@ -62,8 +62,8 @@ describe('Kubernetes overlays', () => {
     expect(checkPolicy(objects, { externalSecrets: ['switchyard'] })).toEqual([
       'Deployment/switchyard-worker-billing: unknown variable SWITCHYARD_SHUTDOWN_GRACE',
       'Deployment/switchyard-worker-billing: terminationGracePeriodSeconds must be ≥ 25 (SWITCHYARD_SHUTDOWN_GRACE_MS 20000 + 5 s)',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:wait',
-      'ScaledObject/switchyard-worker-default: switchyard:step.create_user_acount:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:prioritized',
+      'ScaledObject/switchyard-worker-default: switchyard:step.create_user_acount:prioritized is no queue of this worker',
     ]);
   });
 
@@ -110,20 +110,20 @@ describe('Kubernetes overlays', () => {
     expect(checkPolicy(objects, { externalSecrets: ['switchyard'] })).toEqual([
       'Deployment/switchyard-worker-billing: REDIS_CLUSTER with prefix switchyard, which has no hash tag',
       'ScaledObject/switchyard-worker-billing: a redis trigger for a worker on a Redis Cluster',
-      'ScaledObject/switchyard-worker-billing: no trigger on switchyard:step.setup_billing_profile:wait',
+      'ScaledObject/switchyard-worker-billing: no trigger on switchyard:step.setup_billing_profile:prioritized',
       'Deployment/switchyard-worker-default: REDIS_CLUSTER with prefix switchyard, which has no hash tag',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:wait',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.initialize_preferences:wait',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.send_welcome_sequence:wait',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.choose_plan_features:wait',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.provision_sso:wait',
-      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.update_user_status:wait',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.create_user_account:wait is no queue of this worker',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.initialize_preferences:wait is no queue of this worker',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.send_welcome_sequence:wait is no queue of this worker',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.choose_plan_features:wait is no queue of this worker',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.provision_sso:wait is no queue of this worker',
-      'ScaledObject/switchyard-worker-default: {switchyard}:step.update_user_status:wait is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.create_user_account:prioritized',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.initialize_preferences:prioritized',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.send_welcome_sequence:prioritized',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.choose_plan_features:prioritized',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.provision_sso:prioritized',
+      'ScaledObject/switchyard-worker-default: no trigger on switchyard:step.update_user_status:prioritized',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.create_user_account:prioritized is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.initialize_preferences:prioritized is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.send_welcome_sequence:prioritized is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.choose_plan_features:prioritized is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.provision_sso:prioritized is no queue of this worker',
+      'ScaledObject/switchyard-worker-default: {switchyard}:step.update_user_status:prioritized is no queue of this worker',
     ]);
   });
 });

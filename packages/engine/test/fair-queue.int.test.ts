@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StepConsumer, StepDispatcher } from '@switchyard/queue';
+import { readyJobsKey, StepConsumer, StepDispatcher } from '@switchyard/queue';
 import { createTestRedis, waitFor } from '@switchyard/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -58,5 +58,24 @@ describe('fair queueing of a step type', () => {
     expect(order.indexOf('a-urgent')).toBeLessThan(3);
     // every taken job gave its count back
     expect(await redis.connection().hgetall(`${redis.prefix}:step.fair_step:fair-outstanding`)).toEqual({});
+  });
+});
+
+describe("a step type's ready jobs, as the autoscaler reads them", () => {
+  it('counts every dispatched job not yet taken in readyJobsKey, and neither delayed jobs nor the wait list', async () => {
+    const dispatcher = new StepDispatcher({ connection: redis.connection(), prefix: redis.prefix });
+    const ready = [...jobs(3, 'a', 'tenant_a'), ...jobs(2, 'b', 'tenant_b', 5)].map((job) => ({
+      ...job,
+      handler: 'scaled_step',
+    }));
+    const backingOff = { ...jobs(1, 'retry', 'tenant_a')[0]!, handler: 'scaled_step', delayMs: 60_000 };
+    await dispatcher.dispatch([...ready, backingOff]);
+    const conn = redis.connection();
+    // KEDA's redis trigger counts a sorted set with ZCARD and a list with LLEN.
+    expect(await conn.type(readyJobsKey(redis.prefix, 'scaled_step'))).toBe('zset');
+    expect(await conn.zcard(readyJobsKey(redis.prefix, 'scaled_step'))).toBe(5);
+    expect(await conn.llen(`${redis.prefix}:step.scaled_step:wait`)).toBe(0);
+    expect(await dispatcher.jobCounts('scaled_step')).toEqual({ wait: 5, delayed: 1, active: 0 });
+    await dispatcher.close();
   });
 });

@@ -27,5 +27,11 @@ export {
   PRIORITY_SPAN,
   weightOf,
 } from './fair-priority.ts';
-export { cancellationChannel, DEFAULT_QUEUE_PREFIX, queueNameForHandler, stepJobId } from './names.ts';
+export {
+  cancellationChannel,
+  DEFAULT_QUEUE_PREFIX,
+  queueNameForHandler,
+  readyJobsKey,
+  stepJobId,
+} from './names.ts';
 export { isStepJobPayload, type StepDispatch, type StepJobPayload } from './payload.ts';

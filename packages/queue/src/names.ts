@@ -27,3 +27,13 @@ export function stepJobId(stepId: string, attempt: number): string {
 export function cancellationChannel(prefix: string = DEFAULT_QUEUE_PREFIX): string {
   return `${prefix}:cancellations`;
 }
+
+/**
+ * The Redis key that holds a step type's ready jobs: the ones no worker has taken yet, without
+ * retries waiting for their backoff (BullMQ keeps those in `delayed`). Fair queueing gives every
+ * job a BullMQ priority, and BullMQ keeps prioritized jobs in this sorted set, not in its `wait`
+ * list. It is what an autoscaler reads (KEDA's redis trigger counts a sorted set with ZCARD).
+ */
+export function readyJobsKey(prefix: string, handler: string): string {
+  return `${prefix}:${queueNameForHandler(handler)}:prioritized`;
+}
