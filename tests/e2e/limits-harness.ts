@@ -18,6 +18,8 @@ export async function startLimitFleet(options: {
   limit: ServiceLimitInput;
   holdMs: number;
   timeoutMs?: number;
+  /** How often the scheduler judges an adaptive limit (ms). */
+  limitAdaptMs?: number;
 }) {
   const database = await createTestDatabase();
   const redisServer = await startRedisServer();
@@ -36,6 +38,7 @@ export async function startLimitFleet(options: {
     intervalMs: 200,
     dispatchGraceMs: 500,
     breakerPolicies: { [SYSTEM]: options.limit },
+    ...(options.limitAdaptMs ? { limitAdaptMs: options.limitAdaptMs } : {}),
   });
   const template = defineTemplate({
     namespace: 'limits',

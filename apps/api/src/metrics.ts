@@ -150,7 +150,13 @@ function defineMetrics(registry: Registry) {
     }),
     limitMaxConcurrent: new Gauge({
       name: 'switchyard_limit_max_concurrent',
-      help: 'The concurrency limit in force per dependent system that has one',
+      help: 'The concurrency limit in force per dependent system that has one (an adaptive one moves)',
+      labelNames: ['system'],
+      registers,
+    }),
+    limitBaselineLatency: new Gauge({
+      name: 'switchyard_limit_baseline_latency_ms',
+      help: "An adaptive limit's baseline: the service's healthy latency its limiter measures against",
       labelNames: ['system'],
       registers,
     }),
@@ -242,10 +248,13 @@ async function refreshLimitGauges(pool: Pool, m: Metrics): Promise<void> {
   m.limitInFlight.reset();
   m.limitWaiting.reset();
   m.limitMaxConcurrent.reset();
+  m.limitBaselineLatency.reset();
   for (const limit of limits) {
     const system = { system: limit.dependentSystem };
     m.limitInFlight.set(system, limit.inFlight);
     m.limitWaiting.set(system, limit.waiting.concurrency + limit.waiting.rate);
     if (limit.limit.maxConcurrent !== null) m.limitMaxConcurrent.set(system, limit.limit.maxConcurrent);
+    const baseline = limit.adaptive?.baselineLatencyMs;
+    if (baseline !== null && baseline !== undefined) m.limitBaselineLatency.set(system, baseline);
   }
 }

@@ -1,6 +1,6 @@
 import type { ServiceLimit } from '@switchyard/client';
 import { describe, expect, it } from 'vitest';
-import { describeLimit, draftFor, limitCells, overrideBody } from './limits.ts';
+import { changeRow, describeLimit, draftFor, limitCells, overrideBody } from './limits.ts';
 
 const base: ServiceLimit = {
   dependentSystem: 'billing',
@@ -10,6 +10,7 @@ const base: ServiceLimit = {
   inFlight: 3,
   waiting: { concurrency: 0, rate: 0 },
   reserved: 0,
+  adaptive: null,
   updatedAt: '2026-12-05T00:00:00.000Z',
 };
 
@@ -21,7 +22,19 @@ describe('limitCells', () => {
       inFlight: '3 of 4',
       waiting: '0',
       override: '-',
+      adaptive: '-',
     });
+  });
+
+  it('shows an adaptive limit with its bounds and baseline, or paused while an override is in force', () => {
+    const adaptive = { min: 2, max: 16, limit: 6, baselineLatencyMs: 41, paused: false };
+    expect(limitCells({ ...base, adaptive }).adaptive).toBe('2–16, baseline 41 ms');
+    expect(limitCells({ ...base, adaptive: { ...adaptive, baselineLatencyMs: null } }).adaptive).toBe(
+      '2–16, no baseline yet',
+    );
+    expect(limitCells({ ...base, adaptive: { ...adaptive, paused: true } }).adaptive).toBe(
+      '2–16, paused by the override',
+    );
   });
 
   it('shows the waiting steps by reason, the rate with its burst, and who overrode it why', () => {
@@ -71,5 +84,50 @@ describe('the override form', () => {
     expect(describeLimit({ ...base, limit: { maxConcurrent: 2, rate: 5, burst: 10 } })).toBe(
       'billing: max concurrent 2, rate 5/s (burst 10)',
     );
+  });
+});
+
+describe('changeRow', () => {
+  const at = '2026-12-05T07:25:56.791Z';
+  it("shows an adaptive change with the window it was judged on, and an operator's with who", () => {
+    expect(
+      changeRow({
+        limit: { maxConcurrent: 7, rate: null, burst: null },
+        source: 'adaptive',
+        reason: 'p50 1225 ms is 3.1× the baseline 398 ms: 12 → 7',
+        actor: 'scheduler-a',
+        evidence: {
+          windowMs: 2000,
+          calls: 7,
+          timeouts: 0,
+          overloadErrors: 0,
+          p50Ms: 1225,
+          p90Ms: 2125,
+          baselineMs: 398.2,
+          inFlight: 12,
+          waiting: true,
+          from: 12,
+          to: 7,
+        },
+        at,
+      }),
+    ).toEqual({
+      at,
+      source: 'adaptive',
+      limit: '7',
+      reason: 'p50 1225 ms is 3.1× the baseline 398 ms: 12 → 7',
+      evidence:
+        '7 calls in 2 s: 0 timed out, 0 overloaded, p50 1225 ms (baseline 398 ms), 12 in flight, steps waiting',
+    });
+    expect(
+      changeRow({
+        limit: { maxConcurrent: null, rate: 5, burst: 5 },
+        source: 'operator',
+        reason: 'override by operator: incident',
+        actor: 'key:ab12',
+        evidence: null,
+        at,
+      }),
+    ).toMatchObject({ source: 'operator (key:ab12)', limit: '-', evidence: '-' });
   });
 });

@@ -1,4 +1,4 @@
-import type { LimitOverrideBody, ServiceLimit } from '@switchyard/client';
+import type { LimitOverrideBody, ServiceLimit, ServiceLimitDetail } from '@switchyard/client';
 
 /** A limit's cells as the breaker page shows them: `-` where the system is not limited. */
 export function limitCells(limit: ServiceLimit): {
@@ -7,6 +7,7 @@ export function limitCells(limit: ServiceLimit): {
   inFlight: string;
   waiting: string;
   override: string;
+  adaptive: string;
 } {
   const { maxConcurrent, rate, burst } = limit.limit;
   const waiting = limit.waiting.concurrency + limit.waiting.rate;
@@ -20,6 +21,37 @@ export function limitCells(limit: ServiceLimit): {
     inFlight: maxConcurrent === null ? String(limit.inFlight) : `${limit.inFlight} of ${maxConcurrent}`,
     waiting: waiting === 0 ? '0' : `${waiting} (${reasons.join(', ')})`,
     override: limit.override ? `${limit.override.reason} (${limit.override.actor})` : '-',
+    adaptive: adaptiveCell(limit.adaptive),
+  };
+}
+
+/** The adaptive limiter in one cell: its bounds, the baseline it measures against, or paused. */
+function adaptiveCell(adaptive: ServiceLimit['adaptive']): string {
+  if (!adaptive) return '-';
+  const bounds = `${adaptive.min}–${adaptive.max}`;
+  if (adaptive.paused) return `${bounds}, paused by the override`;
+  const baseline =
+    adaptive.baselineLatencyMs === null ? 'no baseline yet' : `baseline ${adaptive.baselineLatencyMs} ms`;
+  return `${bounds}, ${baseline}`;
+}
+
+/** One row of a limit's history: when, who (configuration, operator, adaptive), the path, and why. */
+export function changeRow(change: ServiceLimitDetail['changes'][number]): {
+  at: string;
+  source: string;
+  limit: string;
+  reason: string;
+  evidence: string;
+} {
+  const e = change.evidence;
+  return {
+    at: change.at,
+    source: change.source === 'operator' ? `operator (${change.actor})` : change.source,
+    limit: change.limit.maxConcurrent === null ? '-' : String(change.limit.maxConcurrent),
+    reason: change.reason,
+    evidence: e
+      ? `${e.calls} calls in ${e.windowMs / 1000} s: ${e.timeouts} timed out, ${e.overloadErrors} overloaded, p50 ${e.p50Ms ?? '-'} ms (baseline ${e.baselineMs === null ? '-' : Math.round(e.baselineMs)} ms), ${e.inFlight} in flight${e.waiting ? ', steps waiting' : ''}`
+      : '-',
   };
 }
 

@@ -30,6 +30,26 @@ export const ServiceLimitSchema = z
       .object({ concurrency: z.number().int(), rate: z.number().int() })
       .describe('steps held by the limit, by hold reason'),
     reserved: z.number().int().describe('steps released for a freed slot and not claimed yet'),
+    adaptive: z
+      .object({
+        min: z.number().int(),
+        max: z.number().int(),
+        limit: z
+          .number()
+          .int()
+          .nullable()
+          .describe('the limit the limiter chose last; null before its first change'),
+        baselineLatencyMs: z
+          .number()
+          .int()
+          .nullable()
+          .describe("the service's healthy latency the limiter measures against"),
+        paused: z.boolean().describe("an operator's override is in force: the limiter waits"),
+      })
+      .nullable()
+      .describe(
+        'the adaptive limiter (null: a static limit): it moves maxConcurrent between min and max from the recorded calls',
+      ),
     updatedAt: timestamp,
   })
   .meta({ id: 'ServiceLimit' });
@@ -38,12 +58,34 @@ export const ServiceLimitListSchema = z
   .object({ limits: z.array(ServiceLimitSchema) })
   .meta({ id: 'ServiceLimitList' });
 
+/** What the adaptive limiter judged a change on. */
+export const AdaptiveEvidenceSchema = z
+  .object({
+    windowMs: z.number().int(),
+    calls: z.number().int().describe('calls that reached the service in the window'),
+    timeouts: z.number().int(),
+    overloadErrors: z.number().int().describe('5xx, 429 or no answer'),
+    p50Ms: z.number().nullable().describe('median latency of the successful calls'),
+    p90Ms: z.number().nullable(),
+    baselineMs: z.number().nullable(),
+    inFlight: z.number().int(),
+    waiting: z.boolean().describe('steps waited for the limit'),
+    from: z.number().int(),
+    to: z.number().int(),
+  })
+  .meta({ id: 'AdaptiveEvidence' });
+
 export const ServiceLimitChangeSchema = z
   .object({
     limit: LimitValuesSchema,
-    source: z.enum(['config', 'operator']),
+    source: z
+      .enum(['config', 'operator', 'adaptive'])
+      .describe("the scheduler's configuration, an operator, or the adaptive limiter"),
     reason: z.string(),
     actor: z.string(),
+    evidence: AdaptiveEvidenceSchema.nullable().describe(
+      "the adaptive limiter's evidence; null for other sources",
+    ),
     at: timestamp,
   })
   .meta({ id: 'ServiceLimitChange' });

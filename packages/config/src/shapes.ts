@@ -96,7 +96,8 @@ export const schedulerEnvShape = {
    * Breaker policies by dependent system as JSON, e.g. `{"billing_service":{"open_ms":60000}}`;
    * systems not named use the defaults (see BreakerPolicy in @switchyard/core). A system's entry
    * may also set its limit across the fleet: `max_concurrent`, `rate` (calls per second) and
-   * `burst` (see ServiceLimitInput in @switchyard/core); without them it has none.
+   * `burst`, and `adaptive` (`true` or `{ "min": 2, "max": 16 }`: the limit follows the service's
+   * health; see ServiceLimitInput in @switchyard/core); without them it has none.
    */
   SWITCHYARD_BREAKER_POLICIES: z
     .string()
@@ -124,6 +125,8 @@ export const schedulerEnvShape = {
   SWITCHYARD_SCHEDULE_POLL_MS: envInt({ min: 50, max: 60_000, default: 500 }),
   /** A schedule's tick at most this late (ms) still fires as on time; older ones follow catch_up. */
   SWITCHYARD_SCHEDULE_GRACE_MS: envInt({ min: 0, max: 3_600_000, default: 10_000 }),
+  /** How often the leader judges each adaptive limit from its recorded attempts (ms). */
+  SWITCHYARD_LIMIT_ADAPT_MS: envInt({ min: 100, max: 600_000, default: 1_000 }),
   /** Webhook deliveries in flight at once in each scheduler process. */
   SWITCHYARD_WEBHOOK_CONCURRENCY: envInt({ min: 1, max: 1000, default: 16 }),
   /** How often the delivery loop looks for new events and due deliveries when idle (ms). */

@@ -2,6 +2,7 @@
  * @switchyard/core: the pure domain of Switchyard (templates, step graph, states, errors,
  * backoff, identity). No I/O: everything here is decided from its arguments.
  */
+export * from './adaptive-limits.ts';
 export * from './attempts.ts';
 export * from './backoff.ts';
 export * from './batch-plan.ts';

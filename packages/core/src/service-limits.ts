@@ -15,31 +15,75 @@ export const ServiceLimitInputSchema = z
     rate: z.number().gt(0).max(1_000_000).optional(),
     /** Calls that may start at once after a quiet spell (the bucket's size). Default: ceil(rate). */
     burst: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * Let the scheduler move `max_concurrent` between bounds from the system's recorded attempts
+     * (adaptive-limits.ts): `true` for the bounds 1..max_concurrent, or `{ min, max }`.
+     * `max_concurrent` is where it starts. Default: off, the limit stays as configured.
+     */
+    adaptive: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          min: z.number().int().min(1).max(1_000_000).optional(),
+          max: z.number().int().min(1).max(1_000_000).optional(),
+        }),
+      ])
+      .optional(),
   })
   .superRefine((input, ctx) => {
     if (input.burst !== undefined && input.rate === undefined) {
       ctx.addIssue({ code: 'custom', path: ['burst'], message: 'burst needs a rate' });
     }
+    if (input.adaptive && input.max_concurrent === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['adaptive'],
+        message: 'adaptive needs max_concurrent (where it starts)',
+      });
+    }
+    if (typeof input.adaptive === 'object') {
+      const min = input.adaptive.min ?? 1;
+      const max = input.adaptive.max ?? input.max_concurrent ?? min;
+      if (min > max)
+        ctx.addIssue({ code: 'custom', path: ['adaptive'], message: `min ${min} is above max ${max}` });
+    }
   });
 export type ServiceLimitInput = z.input<typeof ServiceLimitInputSchema>;
 
-/** The limit in force; null fields are not limited. */
-export type ServiceLimit = { maxConcurrent: number | null; rate: number | null; burst: number | null };
+/**
+ * The limit in force; null fields are not limited. `adaptive`: the bounds the scheduler moves
+ * `maxConcurrent` between (configured limits only; absent or null: static).
+ */
+export type ServiceLimit = {
+  maxConcurrent: number | null;
+  rate: number | null;
+  burst: number | null;
+  adaptive?: AdaptiveBounds | null;
+};
+
+/** Bounds of an adaptive concurrency limit (both inclusive). */
+export type AdaptiveBounds = { min: number; max: number };
 
 export const NO_SERVICE_LIMIT: ServiceLimit = { maxConcurrent: null, rate: null, burst: null };
 
 /** The keys of a system's policy that are its limit; the rest are its breaker policy. */
-export const SERVICE_LIMIT_KEYS = ['max_concurrent', 'rate', 'burst'] as const;
+export const SERVICE_LIMIT_KEYS = ['max_concurrent', 'rate', 'burst', 'adaptive'] as const;
 
 /** @throws z.ZodError naming the field and the rule. */
 export function resolveServiceLimit(input: ServiceLimitInput = {}): ServiceLimit {
   const parsed = ServiceLimitInputSchema.parse(input);
   const rate = parsed.rate ?? null;
-  return {
-    maxConcurrent: parsed.max_concurrent ?? null,
+  const maxConcurrent = parsed.max_concurrent ?? null;
+  const limit: ServiceLimit = {
+    maxConcurrent,
     rate,
     burst: rate === null ? null : (parsed.burst ?? Math.max(1, Math.ceil(rate))),
   };
+  if (parsed.adaptive && maxConcurrent !== null) {
+    const bounds = typeof parsed.adaptive === 'object' ? parsed.adaptive : {};
+    limit.adaptive = { min: bounds.min ?? 1, max: bounds.max ?? maxConcurrent };
+  }
+  return limit;
 }
 
 export function isLimited(limit: ServiceLimit): boolean {

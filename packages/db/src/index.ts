@@ -1,4 +1,10 @@
 export {
+  type AdaptiveCandidate,
+  lockAdaptiveLimitsDue,
+  readAdaptiveWindow,
+  recordAdaptiveDecision,
+} from './adaptive-limits.ts';
+export {
   API_KEY_SCOPES,
   type ApiKeyScope,
   type ApiKeyView,
@@ -88,6 +94,7 @@ export {
   listServiceLimitChanges,
   listServiceLimits,
   overrideServiceLimit,
+  type ServiceLimitChange,
   type ServiceLimitView,
 } from './service-limits.ts';
 export {

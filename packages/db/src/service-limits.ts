@@ -3,20 +3,43 @@
  * breaker policies), overridden by operators with a reason, and seen with their usage. Every
  * change of the limit in force is audited in service_limit_changes.
  */
-import { type LimitHoldReason, NotFoundError, type ServiceLimit } from '@switchyard/core';
+import {
+  type AdaptiveBounds,
+  type AdaptiveEvidence,
+  type LimitHoldReason,
+  NotFoundError,
+  type ServiceLimit,
+} from '@switchyard/core';
 import { dependentSystemExists } from './breaker-overrides.ts';
 import type { Queryable } from './pool.ts';
 import { LIMIT_REASONS } from './service-limit-sql.ts';
 
 /** A limit as stored in `configured` / `override` (the configuration's keys). */
-type StoredLimit = { max_concurrent?: number | null; rate?: number | null; burst?: number | null };
+type StoredLimit = {
+  max_concurrent?: number | null;
+  rate?: number | null;
+  burst?: number | null;
+  adaptive?: AdaptiveBounds | null;
+};
 
 function toStored(limit: ServiceLimit): StoredLimit {
-  return { max_concurrent: limit.maxConcurrent, rate: limit.rate, burst: limit.burst };
+  const stored: StoredLimit = { max_concurrent: limit.maxConcurrent, rate: limit.rate, burst: limit.burst };
+  if (limit.adaptive) stored.adaptive = limit.adaptive;
+  return stored;
 }
 
 /** SQL: the limit in force of row `l`: the override if any, else the configured one. */
 const IN_FORCE = `COALESCE(l.override, l.configured, '{}'::jsonb)`;
+
+/**
+ * SQL: the concurrency in force of row `l`. An override is in force as given (and pauses the
+ * adaptive limiter); else an adaptive system's limit is the one the limiter last chose (at first
+ * the configured max_concurrent), inside the bounds; else the configured one.
+ */
+const CONCURRENCY_IN_FORCE = `CASE WHEN l.override IS NULL AND l.adaptive IS NOT NULL
+  THEN LEAST(GREATEST(COALESCE(l.adaptive_limit, (l.configured->>'max_concurrent')::int),
+                      (l.adaptive->>'min')::int), (l.adaptive->>'max')::int)
+  ELSE (${IN_FORCE}->>'max_concurrent')::int END`;
 
 /**
  * Puts `limit` in force as `source` says (config or operator): sets the row's columns from the
@@ -33,7 +56,7 @@ async function applyInForce(
        SELECT max_concurrent, rate_per_second, burst FROM service_limits WHERE dependent_system = $1 FOR UPDATE
      ), updated AS (
        UPDATE service_limits l
-          SET max_concurrent = (${IN_FORCE}->>'max_concurrent')::int,
+          SET max_concurrent = ${CONCURRENCY_IN_FORCE},
               rate_per_second = (${IN_FORCE}->>'rate')::float8,
               burst = (${IN_FORCE}->>'burst')::int,
               tokens = CASE WHEN (${IN_FORCE}->>'rate')::float8 IS NOT DISTINCT FROM p.rate_per_second
@@ -67,14 +90,21 @@ export async function configureServiceLimits(
   );
   const unconfigured = rows.map((row) => row.dependent_system as string).filter((s) => !(s in limits));
   for (const system of unconfigured) {
-    await db.query('UPDATE service_limits SET configured = NULL WHERE dependent_system = $1', [system]);
+    await db.query(
+      'UPDATE service_limits SET configured = NULL, adaptive = NULL, adaptive_limit = NULL WHERE dependent_system = $1',
+      [system],
+    );
     await applyInForce(db, system, { source: 'config', reason: 'no longer configured', actor });
   }
   for (const [system, limit] of Object.entries(limits).sort(([a], [b]) => a.localeCompare(b))) {
+    // An adaptive system keeps the limit its limiter chose across restarts (inside the new bounds);
+    // one no longer adaptive forgets it.
     await db.query(
-      `INSERT INTO service_limits (dependent_system, configured) VALUES ($1, $2::jsonb)
-       ON CONFLICT (dependent_system) DO UPDATE SET configured = EXCLUDED.configured`,
-      [system, JSON.stringify(toStored(limit))],
+      `INSERT INTO service_limits (dependent_system, configured, adaptive) VALUES ($1, $2::jsonb, $3::jsonb)
+       ON CONFLICT (dependent_system) DO UPDATE
+         SET configured = EXCLUDED.configured, adaptive = EXCLUDED.adaptive,
+             adaptive_limit = CASE WHEN EXCLUDED.adaptive IS NULL THEN NULL ELSE service_limits.adaptive_limit END`,
+      [system, JSON.stringify(toStored(limit)), limit.adaptive ? JSON.stringify(limit.adaptive) : null],
     );
     await applyInForce(db, system, { source: 'config', reason: 'configured', actor });
   }
@@ -129,16 +159,26 @@ export type ServiceLimitView = {
   waiting: Record<LimitHoldReason, number>;
   /** Released and not claimed yet. */
   reserved: number;
+  /**
+   * The adaptive limiter's state, or null for a static limit: its bounds, the limit it chose
+   * last (null before its first change), the service's baseline latency, and whether an
+   * operator's override pauses it.
+   */
+  adaptive:
+    | (AdaptiveBounds & { limit: number | null; baselineLatencyMs: number | null; paused: boolean })
+    | null;
   updatedAt: Date;
 };
 
 function fromStored(stored: StoredLimit | null): ServiceLimit | null {
   if (!stored) return null;
-  return {
+  const limit: ServiceLimit = {
     maxConcurrent: stored.max_concurrent ?? null,
     rate: stored.rate ?? null,
     burst: stored.burst ?? null,
   };
+  if (stored.adaptive) limit.adaptive = stored.adaptive;
+  return limit;
 }
 
 /** Every system with a limit row (configured or overridden), with its usage. */
@@ -148,7 +188,8 @@ export async function listServiceLimits(
 ): Promise<ServiceLimitView[]> {
   const { rows } = await db.query(
     `SELECT l.dependent_system AS "dependentSystem", l.max_concurrent AS "maxConcurrent", l.rate_per_second AS rate,
-            l.burst, l.configured, l.override, l.updated_at AS "updatedAt",
+            l.burst, l.configured, l.override, l.updated_at AS "updatedAt", l.adaptive,
+            l.adaptive_limit AS "adaptiveLimit", l.baseline_latency_ms AS "baselineLatencyMs",
             count(*) FILTER (WHERE s.status = 'in_progress' AND s.lease_expires_at > clock_timestamp()
                                    AND NOT s.claimed_for_fallback)::int AS "inFlight",
             count(*) FILTER (WHERE s.status = 'held' AND s.hold_reason = 'concurrency')::int AS concurrency,
@@ -170,6 +211,15 @@ export async function listServiceLimits(
     inFlight: row.inFlight,
     waiting: { concurrency: row.concurrency, rate: row.rate_waiting },
     reserved: row.reserved,
+    adaptive: row.adaptive
+      ? {
+          min: row.adaptive.min,
+          max: row.adaptive.max,
+          limit: row.adaptiveLimit,
+          baselineLatencyMs: row.baselineLatencyMs === null ? null : Math.round(row.baselineLatencyMs),
+          paused: row.override !== null,
+        }
+      : null,
     updatedAt: row.updatedAt,
   }));
 }
@@ -178,21 +228,24 @@ function pickAudit(override: Record<string, unknown>): { reason: string; actor: 
   return { reason: String(override.reason), actor: String(override.actor), at: String(override.at) };
 }
 
+/** One change of a system's limit in force. */
+export type ServiceLimitChange = {
+  limit: ServiceLimit;
+  source: 'config' | 'operator' | 'adaptive';
+  reason: string;
+  actor: string;
+  /** The adaptive limiter's evidence (its window, baseline, from → to); null for other sources. */
+  evidence: AdaptiveEvidence | null;
+  createdAt: Date;
+};
+
 /** The changes of one system's limit in force, newest first. */
 export async function listServiceLimitChanges(
   db: Queryable,
   input: { dependentSystem: string; limit?: number },
-): Promise<
-  {
-    limit: ServiceLimit;
-    source: 'config' | 'operator';
-    reason: string;
-    actor: string;
-    createdAt: Date;
-  }[]
-> {
+): Promise<ServiceLimitChange[]> {
   const { rows } = await db.query(
-    `SELECT max_concurrent, rate_per_second, burst, source, reason, actor, created_at AS "createdAt"
+    `SELECT max_concurrent, rate_per_second, burst, source, reason, actor, evidence, created_at AS "createdAt"
        FROM service_limit_changes WHERE dependent_system = $1 ORDER BY id DESC LIMIT $2`,
     [input.dependentSystem, input.limit ?? 50],
   );
@@ -201,6 +254,7 @@ export async function listServiceLimitChanges(
     source: row.source,
     reason: row.reason,
     actor: row.actor,
+    evidence: row.evidence,
     createdAt: row.createdAt,
   }));
 }

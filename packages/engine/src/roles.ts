@@ -98,6 +98,7 @@ export function startSchedulerRole(
     batchSize: env.SWITCHYARD_SCHEDULER_BATCH_SIZE,
     schedulePollMs: env.SWITCHYARD_SCHEDULE_POLL_MS,
     scheduleGraceMs: env.SWITCHYARD_SCHEDULE_GRACE_MS,
+    limitAdaptMs: env.SWITCHYARD_LIMIT_ADAPT_MS,
     breakerPolicies: env.SWITCHYARD_BREAKER_POLICIES,
     ...(env.SWITCHYARD_RETENTION_MS > 0
       ? {

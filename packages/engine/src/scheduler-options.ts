@@ -50,6 +50,8 @@ export type SchedulerOptions = {
   schedulePollMs?: number;
   /** How late a schedule's tick may fire and still count as on time. Default {@link SCHEDULER_DEFAULTS}. */
   scheduleGraceMs?: number;
+  /** How often each adaptive limit is judged. Default {@link SCHEDULER_DEFAULTS}. */
+  limitAdaptMs?: number;
 };
 
 /** The scheduler's defaults, in one place; the environment's defaults (packages/config) match them. */
@@ -80,6 +82,11 @@ export const SCHEDULER_DEFAULTS = {
    * no scheduler ran, and fires only as catch_up says.
    */
   scheduleGraceMs: 10_000,
+  /**
+   * How often the leader judges each adaptive limit (ms), from the calls of the last ten such
+   * periods (limit-adaptation.ts). Judged in the sweep, so never more often than `intervalMs`.
+   */
+  limitAdaptMs: 1_000,
 } as const;
 
 /** {@link SchedulerOptions} with every default applied and every rule checked. */
@@ -129,6 +136,7 @@ export function compileSchedulerOptions(options: SchedulerOptions): CompiledSche
       options.scheduleGraceMs ?? SCHEDULER_DEFAULTS.scheduleGraceMs,
       0,
     ),
+    limitAdaptMs: integerAtLeast('limitAdaptMs', options.limitAdaptMs ?? SCHEDULER_DEFAULTS.limitAdaptMs, 1),
     retention: compileRetention(options.retention),
     ...compileSystemPolicies(options.breakerPolicies ?? {}),
   };

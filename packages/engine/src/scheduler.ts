@@ -16,6 +16,7 @@ import { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { sweepBreakers } from './breaker-sweep.ts';
 import { LeaderElection } from './leader-election.ts';
+import { adaptLimits } from './limit-adaptation.ts';
 import { sweepLimits } from './limit-sweep.ts';
 import { ScheduleTicker } from './schedule-ticker.ts';
 import {
@@ -32,7 +33,7 @@ const UNSERVED_CHECK_MS = 30_000;
 
 export type RepairKind = 'lease_expired' | 'job_missing' | 'task_finalized';
 export type SweepCounts = Record<
-  RepairKind | 'breaker_transitions' | 'held_released' | 'tasks_pruned',
+  RepairKind | 'breaker_transitions' | 'held_released' | 'limit_changes' | 'tasks_pruned',
   number
 >;
 
@@ -139,6 +140,7 @@ class Scheduler implements RunningScheduler {
       graceMs: options.dispatchGraceMs,
       batchSize: options.batchSize,
       missingJobChecksPerSweep: options.missingJobChecksPerSweep,
+      limitAdaptMs: options.limitAdaptMs,
       missingJobCursor: { after: null },
     };
   }
@@ -224,6 +226,7 @@ function noCounts(): SweepCounts {
     task_finalized: 0,
     breaker_transitions: 0,
     held_released: 0,
+    limit_changes: 0,
     tasks_pruned: 0,
   };
 }
@@ -236,6 +239,8 @@ type SweepConfig = {
   graceMs: number;
   batchSize: number;
   missingJobChecksPerSweep: number;
+  /** How often each adaptive limit is judged (ms). */
+  limitAdaptMs: number;
   /** Where the missing-job scan resumes next sweep (null: from the oldest candidate). */
   missingJobCursor: { after: DispatchCursor | null };
 };
@@ -243,6 +248,7 @@ type SweepConfig = {
 async function sweep(config: SweepConfig): Promise<Omit<SweepCounts, 'tasks_pruned'>> {
   const lease_expired = await repairExpiredLeases(config);
   const breakers = await sweepBreakers(config);
+  const adapted = await adaptLimits({ ...config, everyMs: config.limitAdaptMs });
   // After the leases: a dead worker's slot, given back by its lease, is released in this sweep.
   const limits = await sweepLimits(config);
   return {
@@ -251,6 +257,7 @@ async function sweep(config: SweepConfig): Promise<Omit<SweepCounts, 'tasks_prun
     task_finalized: await finalizeSettled(config),
     breaker_transitions: breakers.transitions.length,
     held_released: breakers.released + limits.released,
+    limit_changes: adapted.length,
   };
 }
 

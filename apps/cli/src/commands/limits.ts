@@ -73,15 +73,24 @@ function limitText(limit: ServiceLimit['limit']): [string, string] {
 export function formatLimits(limits: ServiceLimit[]): string {
   if (limits.length === 0) return 'no limits';
   return table(
-    ['SYSTEM', 'MAX_CONCURRENT', 'RATE', 'IN_FLIGHT', 'WAITING', 'OVERRIDE'],
+    ['SYSTEM', 'MAX_CONCURRENT', 'RATE', 'IN_FLIGHT', 'WAITING', 'OVERRIDE', 'ADAPTIVE'],
     limits.map((l) => [
       l.dependentSystem,
       ...limitText(l.limit),
       String(l.inFlight),
       `${l.waiting.concurrency + l.waiting.rate}`,
       l.override ? `${l.override.actor}: ${l.override.reason}` : '-',
+      adaptiveText(l.adaptive),
     ]),
   );
+}
+
+/** `2-16 baseline 41ms`, `2-16 paused` while an override is in force, `-` for a static limit. */
+function adaptiveText(adaptive: ServiceLimit['adaptive']): string {
+  if (!adaptive) return '-';
+  const bounds = `${adaptive.min}-${adaptive.max}`;
+  if (adaptive.paused) return `${bounds} paused`;
+  return adaptive.baselineLatencyMs === null ? bounds : `${bounds} baseline ${adaptive.baselineLatencyMs}ms`;
 }
 
 function formatDetail(detail: ServiceLimitDetail): string {
