@@ -59,11 +59,16 @@ describe('the demo', () => {
     const { slowdown } = summary;
     console.log(`[measure] demo slowdown phase: ${JSON.stringify(slowdown)}`);
     expect(slowdown).toMatchObject({ registrations: 20, completed: 20, factor: 10 });
-    // The limit kept billing's own count of calls in flight within it (16 billing slots in the
-    // fleet), so no call waited inside billing long enough to time out.
+    // The adaptive limit kept billing's own count of calls in flight within it (16 billing slots
+    // in the fleet), so no call waited inside billing long enough to time out; every change it
+    // made in the phase stayed within billing's bounds (2..16) and chains from the one before.
     expect(slowdown.billingCalls).toBeGreaterThan(0);
     expect(slowdown.billingMaxInFlight).toBeGreaterThan(0);
-    expect(slowdown.billingMaxInFlight).toBeLessThanOrEqual(slowdown.limitAtStart);
+    const path: number[] = [slowdown.limitAtStart, ...slowdown.limitChanges.map((c: { to: number }) => c.to)];
+    expect(slowdown.billingMaxInFlight).toBeLessThanOrEqual(Math.max(...path));
+    for (const limit of path) expect(limit).toBeGreaterThanOrEqual(2);
+    for (const limit of path) expect(limit).toBeLessThanOrEqual(16);
+    slowdown.limitChanges.forEach((c: { from: number }, i: number) => expect(c.from).toBe(path[i]));
     expect(slowdown.billingTimeouts).toBeLessThanOrEqual(1);
     // What the demo asked for, from the registrations it created: SSO for each enterprise one.
     const { rows } = await database.pool.query(

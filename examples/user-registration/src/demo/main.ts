@@ -46,8 +46,11 @@ const BILLING_POLICY = {
   open_ms: 2_000,
   open_max_ms: 8_000,
   close_after_successes: 2,
-  // Billing's limit: the calls in flight across the fleet, whatever its 16 billing slots.
-  max_concurrent: 4,
+  // Billing's limit: the calls in flight across the fleet, whatever its 16 billing slots. It is
+  // adaptive: it starts at 16 and follows billing's health between 2 and 16 (billing works on two
+  // requests at a time, so more calls in flight only queue inside it).
+  max_concurrent: 16,
+  adaptive: { min: 2, max: 16 },
 };
 const OTHER_STEP_TYPES = [
   'create_user_account',
@@ -147,6 +150,8 @@ async function startFleet(
     startApp('scheduler', 'scheduler', {
       ...common,
       SWITCHYARD_SCHEDULER_INTERVAL_MS: '250',
+      // The demo's phases last seconds: billing's limit is judged twice a second, on 5 s windows.
+      SWITCHYARD_LIMIT_ADAPT_MS: '500',
       SWITCHYARD_BREAKER_POLICIES: JSON.stringify({ billing_service: BILLING_POLICY }),
     }),
     startApp('billing worker', 'worker', {

@@ -2,9 +2,11 @@
  * The demo's slowdown phase: billing does not go down, it gets ten times slower. Billing works on
  * two requests at a time, so every call sent beyond that waits inside billing, and with 16
  * billing slots in the fleet the wait outgrows the step's 2 s timeout: calls time out, are
- * retried, and the retries add to the pile. The limit on billing_service keeps the calls in
- * flight few enough that none waits that long; the steps it does not admit wait in Switchyard,
- * held, using no attempt. Billing itself measures the most calls it had in flight.
+ * retried, and the retries add to the pile. The adaptive limit on billing_service follows
+ * billing's latency down (the scheduler judges billing's recorded calls against its own healthy
+ * latency) and keeps the calls in flight few enough that none waits that long; the steps it does
+ * not admit wait in Switchyard, held, using no attempt. Billing itself measures the most calls
+ * it had in flight; the summary lists the limit's changes with the reason for each.
  */
 import type { Pool } from '@switchyard/db';
 import type { RunningService } from '../services/index.ts';
