@@ -20,6 +20,8 @@ export async function startLimitFleet(options: {
   timeoutMs?: number;
   /** How often the scheduler judges an adaptive limit (ms). */
   limitAdaptMs?: number;
+  /** Namespaces the template is registered in (each namespace's tasks are its own); default `limits`. */
+  namespaces?: string[];
 }) {
   const database = await createTestDatabase();
   const redisServer = await startRedisServer();
@@ -40,23 +42,25 @@ export async function startLimitFleet(options: {
     breakerPolicies: { [SYSTEM]: options.limit },
     ...(options.limitAdaptMs ? { limitAdaptMs: options.limitAdaptMs } : {}),
   });
-  const template = defineTemplate({
-    namespace: 'limits',
-    name: 'call_limited_api',
-    version: '1.0.0',
-    identity_strategy: 'unique',
-    steps: [
-      {
-        name: 'call',
-        handler: 'call_limited',
-        dependent_system: SYSTEM,
-        timeout_ms: options.timeoutMs ?? 5_000,
-        retry: { max_attempts: 3, backoff_base_ms: 100, backoff_cap_ms: 200 },
-        handler_config: { base_url: service.url },
-      },
-    ],
-  });
-  await registerTemplate(pool, template);
+  for (const namespace of options.namespaces ?? ['limits']) {
+    const template = defineTemplate({
+      namespace,
+      name: 'call_limited_api',
+      version: '1.0.0',
+      identity_strategy: 'unique',
+      steps: [
+        {
+          name: 'call',
+          handler: 'call_limited',
+          dependent_system: SYSTEM,
+          timeout_ms: options.timeoutMs ?? 5_000,
+          retry: { max_attempts: 3, backoff_base_ms: 100, backoff_cap_ms: 200 },
+          handler_config: { base_url: service.url },
+        },
+      ],
+    });
+    await registerTemplate(pool, template);
+  }
   const workers: WorkerProcess[] = [];
   return {
     pool,
@@ -77,12 +81,12 @@ export async function startLimitFleet(options: {
       workers.push(worker);
       return worker;
     },
-    async createTasks(count: number): Promise<string[]> {
+    async createTasks(count: number, namespace = 'limits'): Promise<string[]> {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
         const { task } = await createTask(
           { pool, dispatcher },
-          { namespace: 'limits', name: 'call_limited_api', context: { i } },
+          { namespace, name: 'call_limited_api', context: { i } },
         );
         ids.push(task.id);
       }
