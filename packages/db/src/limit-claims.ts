@@ -1,7 +1,8 @@
 /**
  * The bulkhead at the claim: a delivery of a step whose system has a limit in force is claimed
  * here, under the lock of the system's service_limits row, or held (no attempt used) until a
- * slot or a token frees; and waiting steps are released, oldest first, when capacity frees.
+ * slot or a token frees; and waiting steps are released when capacity frees, shared across
+ * namespaces by weight and by task priority within one (LIMIT_RELEASE_SQL).
  *
  * Counting under the lock needs a snapshot taken after the lock was granted: a statement's own
  * snapshot is taken when it starts, so a claim that waited for the row lock would count the calls
@@ -75,12 +76,21 @@ export async function claimLimitedStepAttempts(
   });
 }
 
-/** A released step to dispatch after commit, with the delay until its token is due. */
-export type ReleasedStep = ReadyStep & { delayMs: number };
+/** A released step to dispatch after commit, with the delay until its token is due and its task's namespace and priority. */
+export type ReleasedStep = ReadyStep & { delayMs: number; namespace: string; priority: number };
+
+/** Weights by which namespaces share a limited system's releases (SWITCHYARD_NAMESPACE_WEIGHTS); default 1 each. */
+export type NamespaceWeights = Readonly<Record<string, number>>;
+
+/** The weights as LIMIT_RELEASE_SQL's `$7`: only positive ones (any other weighs 1, as in the queues). */
+function weightsParam(weights: NamespaceWeights | undefined): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(weights ?? {}).filter(([, w]) => w > 0)));
+}
 
 /**
  * Releases the steps of `system` waiting for its limit that the freed capacity admits (core's
- * decideLimitRelease), oldest first (LIMIT_RELEASE_ORDER). Run in a transaction: locks the
+ * decideLimitRelease), fairly across namespaces by `namespaceWeights` and by task priority within
+ * one, then oldest first (LIMIT_RELEASE_SQL). Run in a transaction: locks the
  * system's limit row, then counts in a statement of its own (see the file's header), then locks
  * the released steps (SKIP LOCKED). Returns the steps to dispatch after commit. A system with no
  * limit in force any more has its waiting steps released (a page at a time).
@@ -88,7 +98,13 @@ export type ReleasedStep = ReadyStep & { delayMs: number };
  */
 export async function releaseLimitWaiters(
   db: Queryable,
-  input: { dependentSystem: string; actor: string; horizonMs: number; now?: Date },
+  input: {
+    dependentSystem: string;
+    actor: string;
+    horizonMs: number;
+    now?: Date;
+    namespaceWeights?: NamespaceWeights;
+  },
 ): Promise<ReleasedStep[]> {
   const lock = await db.query(
     `SELECT ${LIMIT_IN_FORCE} AS in_force FROM service_limits l WHERE l.dependent_system = $1 FOR UPDATE`,
@@ -118,6 +134,7 @@ export async function releaseLimitWaiters(
     input.actor,
     tokens,
     now,
+    weightsParam(input.namespaceWeights),
   ]);
   return released.rows as ReleasedStep[];
 }
@@ -143,7 +160,7 @@ const UNLIMITED_RELEASE_PAGE = 500;
 /** A system whose limit was removed (configuration or override) while steps waited: release them. */
 async function releaseUnlimited(
   db: Queryable,
-  input: { dependentSystem: string; actor: string },
+  input: { dependentSystem: string; actor: string; namespaceWeights?: NamespaceWeights },
 ): Promise<ReleasedStep[]> {
   const { rows } = await db.query(
     `SELECT count(*)::int AS waiting FROM (
@@ -160,6 +177,7 @@ async function releaseUnlimited(
     input.actor,
     null,
     new Date(),
+    weightsParam(input.namespaceWeights),
   ]);
   return released.rows as ReleasedStep[];
 }
@@ -193,15 +211,17 @@ export async function releaseLimitWaitersToFallback(
        UPDATE workflow_steps s
           SET status = 'enqueued', hold_reason = NULL, hold_until = NULL, waiting_since = NULL,
               next_attempt_at = NULL, enqueued_at = clock_timestamp(), updated_at = clock_timestamp()
-         FROM circuit_breakers b
+         FROM circuit_breakers b, tasks t, named_tasks nt, namespaces ns
         WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
           AND s.on_breaker_open = 'fallback' AND b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER}
-       RETURNING s.id, s.task_id, s.handler, s.attempts
+          AND t.id = s.task_id AND nt.id = t.named_task_id AND ns.id = nt.namespace_id
+       RETURNING s.id, s.task_id, s.handler, s.attempts, ns.name AS namespace, t.priority
      ), transitions AS (
        INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
        SELECT id, task_id, 'held', 'enqueued', 'breaker open: runs its fallback, which no limit holds', $2 FROM released
      )
-     SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, 0 AS "delayMs" FROM released`,
+     SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, 0 AS "delayMs",
+            namespace, priority FROM released`,
     [input.dependentSystem, input.actor],
   );
   return rows as ReleasedStep[];

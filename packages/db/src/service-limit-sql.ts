@@ -16,11 +16,12 @@ export const LIMIT_IN_FORCE = '(l.max_concurrent IS NOT NULL OR l.rate_per_secon
 export const LIMIT_REASONS = sqlList(LIMIT_HOLD_REASONS);
 
 /**
- * The order waiting steps of a system are released in: the longest waiting first (`waiting_since`
- * is kept from a step's first hold until it is claimed, so a step held again keeps its place).
- * The one place to change for fairness across namespaces and priority.
+ * The order waiting steps of a system are released in, over the CTE `ranked` of
+ * LIMIT_RELEASE_SQL: the smallest virtual finish first (fair across namespaces by weight), then
+ * the higher task priority, then the longest waiting (`waiting_since` is kept from a step's
+ * first hold until it is claimed, so a step held again keeps its place).
  */
-export const LIMIT_RELEASE_ORDER = 's.waiting_since, s.id';
+export const LIMIT_RELEASE_ORDER = 'r.finish, r.priority DESC, r.waiting_since, r.id';
 
 /**
  * SQL: the calls of `l`'s system in flight: its steps in_progress under a lease that has not
@@ -157,18 +158,57 @@ SELECT l.max_concurrent AS "maxConcurrent", l.rate_per_second AS rate, sl.burst,
   FROM limits l JOIN service_limits sl ON sl.dependent_system = l.dependent_system, clock c`;
 
 /**
- * Releases the `$2` (an array of delays in ms, one per step) longest-waiting steps of system
- * `$1` held by its limit: each becomes enqueued, due after its delay (a token not yet due), with
- * its job to be dispatched with that delay. `$3` is the reason, `$4` the actor. With a rate, the
- * bucket becomes `$5` tokens at `$6` less one per released step: a released step's token is
- * taken at its release.
+ * Releases `cardinality($2)` steps of system `$1` held by its limit (`$2`: one delay in ms per
+ * step), fairly across namespaces: each becomes enqueued, due after its delay (a token not yet
+ * due), with its job to be dispatched with that delay and its task's namespace and priority.
+ * `$3` is the reason, `$4` the actor. With a rate, the bucket becomes `$5` tokens at `$6` less
+ * one per released step: a released step's token is taken at its release. `$7`: the namespaces'
+ * weights (jsonb, name → weight > 0; a namespace not named weighs 1).
+ *
+ * Fairness is stride scheduling over service_limit_shares: a waiting namespace has a virtual
+ * `pass`; its k-th waiting step (by task priority, higher first, then the longest waiting)
+ * finishes at pass + k / weight, and the smallest finishes are released first (ties: the
+ * higher priority, then the longest waiting). Each namespace served moves its pass to the last
+ * finish it was released at, so with weights 2 and 1 two steps of the first go for one of the
+ * second however long either backlog is. A namespace that starts waiting joins at the smallest
+ * pass of those already waiting (0 when none), so it neither waits behind another's backlog
+ * nor is owed for the time it did not wait; one with no step left waiting loses its row at the
+ * next release (a namespace whose waiting steps all left otherwise, cancelled or released to
+ * their fallback, and that waits again before that release, keeps its old pass).
+ * A newcomer cannot jump this order: the limited claim admits a fresh delivery only when no
+ * step of its system waits (LIMIT_ADMISSION_CTES), else holds it, and a release ranks it with
+ * the others.
+ * The passes are read and written under the limit row's lock, taken by the caller.
+ * Rejected: ranking the waiting steps alone (row_number per namespace / weight), without the
+ * passes: with one slot, each release saw every namespace's first waiter at rank 1 and the tie
+ * went to the longest waiting, so a namespace's backlog kept the slot and the other waited for
+ * all of it, the FIFO this replaces.
+ * Cost: every waiting step of the system is ranked per release (a sort of the waiters, which
+ * the (dependent_system, status) index finds).
+ * Locks: the released steps (SKIP LOCKED: a step a claim holds is left for the next release),
+ * the system's service_limit_shares rows.
  */
 export const LIMIT_RELEASE_SQL = `
-WITH picked AS (
-  SELECT s.id, row_number() OVER (ORDER BY ${LIMIT_RELEASE_ORDER}) AS n FROM (
-    SELECT s.id, s.waiting_since FROM workflow_steps s
-     WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
-     ORDER BY ${LIMIT_RELEASE_ORDER} LIMIT cardinality($2::int[]) FOR UPDATE SKIP LOCKED) s
+WITH waiting AS MATERIALIZED (
+  SELECT s.id, s.waiting_since, t.priority, ns.name AS namespace,
+         COALESCE(($7::jsonb ->> ns.name)::float8, 1) AS weight,
+         row_number() OVER (PARTITION BY ns.name ORDER BY t.priority DESC, s.waiting_since, s.id) AS ns_rank
+    FROM workflow_steps s JOIN tasks t ON t.id = s.task_id
+    JOIN named_tasks nt ON nt.id = t.named_task_id JOIN namespaces ns ON ns.id = nt.namespace_id
+   WHERE s.dependent_system = $1 AND s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
+), shares AS MATERIALIZED (
+  SELECT w.namespace, COALESCE(f.pass, (SELECT min(x.pass) FROM service_limit_shares x
+                                         WHERE x.dependent_system = $1
+                                           AND x.namespace IN (SELECT namespace FROM waiting)), 0) AS pass
+    FROM (SELECT DISTINCT namespace FROM waiting) w
+    LEFT JOIN service_limit_shares f ON f.dependent_system = $1 AND f.namespace = w.namespace
+), ranked AS (
+  SELECT w.*, sh.pass + w.ns_rank / w.weight AS finish FROM waiting w JOIN shares sh USING (namespace)
+), picked AS (
+  SELECT r.id, r.namespace, r.priority, r.finish, row_number() OVER (ORDER BY ${LIMIT_RELEASE_ORDER}) AS n FROM (
+    SELECT r.* FROM workflow_steps s JOIN ranked r ON r.id = s.id
+     WHERE s.status = 'held' AND s.hold_reason IN ${LIMIT_REASONS}
+     ORDER BY ${LIMIT_RELEASE_ORDER} LIMIT cardinality($2::int[]) FOR UPDATE OF s SKIP LOCKED) r
 ), released AS (
   UPDATE workflow_steps s
      SET status = 'enqueued', hold_reason = NULL, hold_until = NULL, enqueued_at = clock_timestamp(),
@@ -176,7 +216,19 @@ WITH picked AS (
                                 THEN clock_timestamp() + ($2::int[])[p.n] * interval '1 millisecond' END,
          updated_at = clock_timestamp()
     FROM picked p WHERE s.id = p.id
-  RETURNING s.id, s.task_id, s.handler, s.attempts, ($2::int[])[p.n] AS delay_ms
+  RETURNING s.id, s.task_id, s.handler, s.attempts, ($2::int[])[p.n] AS delay_ms, p.namespace, p.priority
+), still_waiting AS (
+  SELECT sh.namespace, COALESCE((SELECT max(p.finish) FROM picked p WHERE p.namespace = sh.namespace), sh.pass) AS pass
+    FROM shares sh
+   WHERE (SELECT count(*) FROM waiting w WHERE w.namespace = sh.namespace)
+       > (SELECT count(*) FROM picked p WHERE p.namespace = sh.namespace)
+), shares_kept AS (
+  INSERT INTO service_limit_shares (dependent_system, namespace, pass)
+  SELECT $1, namespace, pass FROM still_waiting
+  ON CONFLICT (dependent_system, namespace) DO UPDATE SET pass = EXCLUDED.pass
+), shares_dropped AS (
+  DELETE FROM service_limit_shares f
+   WHERE f.dependent_system = $1 AND f.namespace NOT IN (SELECT namespace FROM still_waiting)
 ), bucket AS (
   UPDATE service_limits SET tokens = $5::float8 - (SELECT count(*) FROM released), refilled_at = $6
    WHERE dependent_system = $1 AND rate_per_second IS NOT NULL
@@ -184,4 +236,5 @@ WITH picked AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
   SELECT id, task_id, 'held', 'enqueued', $3, $4 FROM released
 )
-SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, delay_ms AS "delayMs" FROM released`;
+SELECT id AS "stepId", task_id AS "taskId", handler, attempts + 1 AS attempt, delay_ms AS "delayMs",
+       namespace, priority FROM released`;

@@ -53,13 +53,19 @@ async function dispatchReleased(
 
 /**
  * Releases what one system's limit admits now and dispatches it after commit: one transaction
- * under the system's limit row's lock. Also run when an operator changes a limit, so raising it
+ * under the system's limit row's lock. Namespaces share the release by the weights the
+ * dispatcher shares queues by (SWITCHYARD_NAMESPACE_WEIGHTS). Also run when an operator changes a limit, so raising it
  * starts waiting steps at once rather than at the next sweep. Returns how many were released.
  */
 export async function releaseWaitersOf(config: LimitSweepConfig, dependentSystem: string): Promise<number> {
-  const { pool, actor } = config;
+  const { pool, actor, dispatcher } = config;
   const steps = await withTransaction(pool, (client) =>
-    releaseLimitWaiters(client, { dependentSystem, actor, horizonMs: LIMIT_RELEASE_HORIZON_MS }),
+    releaseLimitWaiters(client, {
+      dependentSystem,
+      actor,
+      horizonMs: LIMIT_RELEASE_HORIZON_MS,
+      namespaceWeights: dispatcher.namespaceWeights,
+    }),
   );
   return dispatchReleased(config, dependentSystem, steps, 'that the limit admits');
 }

@@ -78,6 +78,7 @@ export class LimitedClaims {
           dependentSystem: step.dependentSystem,
           actor: workerId,
           horizonMs: LIMIT_RELEASE_HORIZON_MS,
+          namespaceWeights: this.#options.namespaceWeights,
         }),
       );
       if (released.length > 0) await this.#dispatcher.dispatch(released);

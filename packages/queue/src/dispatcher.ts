@@ -49,6 +49,14 @@ export class StepDispatcher {
     assertQueuePrefixFits(this.#connection, this.#prefix);
   }
 
+  /**
+   * The weights namespaces share each queue by (a namespace not named, or not above 0, weighs
+   * 1); a limited system's releases share its capacity by the same weights (releaseLimitWaiters).
+   */
+  get namespaceWeights(): Readonly<Record<string, number>> {
+    return this.#weights;
+  }
+
   /** Enqueues each attempt once; an attempt already queued under its job id is left alone. */
   async dispatch(items: readonly StepDispatch[]): Promise<void> {
     const byHandler = new Map<string, StepDispatch[]>();
