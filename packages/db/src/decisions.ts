@@ -8,7 +8,7 @@
 import { type DecisionGraphStep, planSkips, type StepStatus } from '@switchyard/core';
 import type pg from 'pg';
 import { nextAttemptSql } from './attempt-fence.ts';
-import type { ReadyStep } from './ready-children.ts';
+import { type ReadyStep, taskPlaceSql } from './ready-children.ts';
 
 /** A step of the task, locked, as the decision sees it. */
 export type LockedTaskStep = DecisionGraphStep & {
@@ -77,8 +77,9 @@ WITH ready AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
   SELECT id, task_id, 'pending', 'enqueued', 'dependencies settled (deferred join; the rest skipped)', $2 FROM ready
 )
-SELECT json_build_object('stepId', id, 'taskId', task_id, 'handler', handler, 'attempt', ${nextAttemptSql()}) AS step
-  FROM ready`;
+SELECT json_build_object('stepId', r.id, 'taskId', r.task_id, 'handler', r.handler, 'attempt', ${nextAttemptSql('r')},
+                         'namespace', place.namespace, 'priority', place.priority) AS step
+  FROM ready r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`;
 
 /**
  * Applies the decision of step `decision` (one of `steps`, from lockTaskSteps) that chose

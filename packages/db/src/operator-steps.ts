@@ -13,7 +13,7 @@ import {
 } from '@switchyard/core';
 import type pg from 'pg';
 import { type AppliedDecision, applyDecision, decisionReason, lockTaskSteps } from './decisions.ts';
-import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
+import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes, taskPlaceSql } from './ready-children.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 
 /** What an operator repair changed; dispatch `ready` after commit. */
@@ -72,9 +72,11 @@ WITH retried AS (
          enqueued_at = clock_timestamp(), updated_at = clock_timestamp()
    WHERE id = $1 AND status = 'error'
   RETURNING id, task_id, attempts
+), transition AS (
+  INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
+  SELECT id, task_id, attempts, 'error', 'enqueued', $2, $3 FROM retried
 )
-INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
-SELECT id, task_id, attempts, 'error', 'enqueued', $2, $3 FROM retried`;
+SELECT place.namespace, place.priority FROM retried r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`;
 
 /**
  * Retries a failed step: `error → enqueued` with a fresh set of attempts. `uncounted_attempts`
@@ -97,7 +99,8 @@ export async function retryFailedStep(
     );
   }
   const reason = input.reason ?? 'retried by operator';
-  await client.query(RETRY_SQL, [step.id, reason, input.actor]);
+  const { rows } = await client.query(RETRY_SQL, [step.id, reason, input.actor]);
+  const place = rows[0] as { namespace: string; priority: number };
   if (taskStatus === 'error')
     await reopenTask(client, input.taskId, `step ${input.stepName} retried`, input.actor);
   return {
@@ -105,7 +108,14 @@ export async function retryFailedStep(
     step: { id: step.id, name: input.stepName, from: 'error', to: 'enqueued' },
     task: taskStatus === 'error' ? { from: 'error', to: 'in_progress' } : null,
     ready: [
-      { stepId: step.id, taskId: input.taskId, handler: step.handler, attempt: nextAttempt(step.attempts) },
+      {
+        stepId: step.id,
+        taskId: input.taskId,
+        handler: step.handler,
+        attempt: nextAttempt(step.attempts),
+        namespace: place.namespace,
+        priority: place.priority,
+      },
     ],
   };
 }

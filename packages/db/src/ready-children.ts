@@ -19,6 +19,16 @@ export type ReadyStep = {
 };
 
 /**
+ * SQL: a LATERAL read of the namespace and priority of task `taskId` (a SQL expression of the
+ * row it follows), for fair queueing: `CROSS JOIN LATERAL <this> place` gives
+ * `place.namespace` and `place.priority` (one probe of tasks, named_tasks and namespaces by key).
+ */
+export function taskPlaceSql(taskId: string): string {
+  return `(SELECT ns.name AS namespace, t.priority FROM tasks t JOIN named_tasks nt ON nt.id = t.named_task_id
+             JOIN namespaces ns ON ns.id = nt.namespace_id WHERE t.id = ${taskId})`;
+}
+
+/**
  * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
  * `parent` (rows with `id`; none, one or many). `actor` is the SQL expression of the actor (a
  * parameter). Append after the parent's CTEs; select {@link READY_STEPS_JSON} at the end.

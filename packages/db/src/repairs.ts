@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { countedAttemptsSql, nextAttemptSql } from './attempt-fence.ts';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './ready-children.ts';
+import { type ReadyStep, taskPlaceSql } from './ready-children.ts';
 import { finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withTransaction } from './transaction.ts';
 
@@ -45,8 +45,9 @@ WITH expired AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT id, task_id, attempts, 'in_progress', status, 'lease expired', $2 FROM released
 )
-SELECT id AS "stepId", task_id AS "taskId", handler, ${nextAttemptSql()} AS attempt, status, claimed_by AS "workerId"
-  FROM released`;
+SELECT r.id AS "stepId", r.task_id AS "taskId", r.handler, ${nextAttemptSql('r')} AS attempt, r.status,
+       r.claimed_by AS "workerId", place.namespace, place.priority
+  FROM released r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`;
 
 /**
  * Takes back attempts whose worker stopped renewing the lease (died or hung): the step is

@@ -28,6 +28,8 @@ export type ClaimedStep = {
   context: unknown;
   correlationId: string;
   namespace: string;
+  /** The task's priority (fair queueing: a retry is dispatched at it). */
+  priority: number;
   taskName: string;
   taskVersion: string;
   /** Results of the step's parents, by parent step name. */
@@ -130,7 +132,7 @@ WITH async_commit AS (
 SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.was_limited, c.attempts, c.uncounted_attempts, c.max_attempts,
        c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
        c.fallback, c.publishes, c.type, c.decides, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
-       ns.name AS namespace,
+       ns.name AS namespace, t.priority,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
                   WHERE e.to_step_id = c.id), '{}'::jsonb) AS parent_results
@@ -212,6 +214,7 @@ function toClaimedStep(row: Record<string, unknown>): ClaimedStep {
     context: row.context,
     correlationId: row.correlation_id as string,
     namespace: row.namespace as string,
+    priority: row.priority as number,
     taskName: row.task_name as string,
     taskVersion: row.task_version as string,
     parentResults: row.parent_results as Record<string, unknown>,

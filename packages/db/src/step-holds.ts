@@ -8,7 +8,7 @@ import { countedAttemptsSql, nextAttemptSql } from './attempt-fence.ts';
 import { BLOCKED_BY_BREAKER, HOLD_REASON, HOLD_UNTIL } from './breaker-sql.ts';
 import { ensureBreakerRow, lockBreaker } from './breaker-state.ts';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './ready-children.ts';
+import { type ReadyStep, taskPlaceSql } from './ready-children.ts';
 import { LIMIT_REASONS } from './service-limit-sql.ts';
 
 /** SQL: a held step is the breaker's, not waiting for its system's limit (limit-claims.ts releases those). */
@@ -104,7 +104,9 @@ async function releaseHeldSteps(
        INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
        SELECT id, task_id, 'held', 'enqueued', $4, $5 FROM released
      )
-     SELECT id AS "stepId", task_id AS "taskId", handler, ${nextAttemptSql()} AS attempt FROM released`,
+     SELECT r.id AS "stepId", r.task_id AS "taskId", r.handler, ${nextAttemptSql('r')} AS attempt,
+            place.namespace, place.priority
+       FROM released r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`,
     [
       input.dependentSystem,
       input.limit,

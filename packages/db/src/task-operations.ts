@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError } from '@switchyard/core';
 import type pg from 'pg';
 import { heldByClaimerSql, nextAttemptSql } from './attempt-fence.ts';
 import type { Queryable } from './pool.ts';
-import type { ReadyStep } from './ready-children.ts';
+import { type ReadyStep, taskPlaceSql } from './ready-children.ts';
 
 export type CancelledTask = {
   taskId: string;
@@ -84,7 +84,9 @@ WITH released AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT id, task_id, attempts, 'in_progress', 'enqueued', $4, $3 FROM released
 )
-SELECT id AS "stepId", task_id AS "taskId", handler, ${nextAttemptSql()} AS attempt FROM released`;
+SELECT r.id AS "stepId", r.task_id AS "taskId", r.handler, ${nextAttemptSql('r')} AS attempt,
+       place.namespace, place.priority
+  FROM released r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`;
 
 /**
  * Hands a running attempt back (the worker is shutting down): the step is enqueued again at

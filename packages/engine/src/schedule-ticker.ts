@@ -62,7 +62,8 @@ export type ScheduleTickReport = {
 
 type AfterCommit = {
   report: ScheduleTickReport;
-  created: Parameters<typeof dispatchCreated>[1][];
+  /** With the template's namespace: the roots are dispatched into it, at the task's priority. */
+  created: (Parameters<typeof dispatchCreated>[1] & { namespace: string })[];
   cancelledRunning: string[];
 };
 
@@ -227,13 +228,14 @@ export class ScheduleTicker {
       created.duplicate ? 'task existed already (replayed tick)' : null,
     );
     after.report.created.push(created.task.id);
-    after.created.push(created);
+    after.created.push({ ...created, namespace: prepared.template.namespace });
     return created.task.id;
   }
 
   async #afterCommit(after: AfterCommit): Promise<void> {
     const { dispatcher, redis, queuePrefix, log } = this.#options;
-    for (const created of after.created) await dispatchCreated({ dispatcher, logger: log }, created);
+    for (const created of after.created)
+      await dispatchCreated({ dispatcher, logger: log }, created, created.namespace);
     for (const taskId of after.cancelledRunning) {
       await redis
         .publish(cancellationChannel(queuePrefix), JSON.stringify({ taskId }))

@@ -124,8 +124,8 @@ export class StepRunner {
         if (limited) await this.#limited.afterFinish(step);
         if (!result) return next;
         if (result.retry) {
-          const { id: stepId, taskId, handler, namespace } = step;
-          const retry = { stepId, taskId, handler, namespace, ...result.retry };
+          const { id: stepId, taskId, handler, namespace, priority } = step;
+          const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
           await dispatchCommitted(this.#dispatcher, [retry], log);
         }
         return this.#eager.continueAfter(step, result.ready, depth, log);
