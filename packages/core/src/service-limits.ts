@@ -138,9 +138,10 @@ export type LimitUsage = {
 };
 
 /**
- * How many waiting steps to release now (oldest first), each with the delay before its
- * dispatch: a free slot releases a step at once; a token not yet due releases it with the delay
- * until the token is, when that is within `horizonMs` (the next sweep picks up later ones).
+ * How many waiting steps to release now (which ones, fairly across namespaces: LIMIT_RELEASE_SQL
+ * in @switchyard/db), each with the delay before its dispatch: a free slot releases a step at
+ * once; a token not yet due releases it with the delay until the token is, when that is within
+ * `horizonMs` (the next sweep picks up later ones).
  * Released steps that have not been claimed yet hold their slot (`reserved`); their tokens are
  * taken from the bucket at release (it may go below zero), so two releases never hand out the
  * same capacity, and a released step that arrives late costs the rate nothing.
