@@ -68,7 +68,7 @@ describe('the demo', () => {
     expect(slowdown.billingMaxInFlight).toBeLessThanOrEqual(Math.max(...path));
     for (const limit of path) expect(limit).toBeGreaterThanOrEqual(2);
     for (const limit of path) expect(limit).toBeLessThanOrEqual(16);
-    slowdown.limitChanges.forEach((c: { from: number }, i: number) => expect(c.from).toBe(path[i]));
+    expect(slowdown.limitChanges.map((c: { from: number }) => c.from)).toEqual(path.slice(0, -1));
     expect(slowdown.billingTimeouts).toBeLessThanOrEqual(1);
     // What the demo asked for, from the registrations it created: SSO for each enterprise one.
     const { rows } = await database.pool.query(
