@@ -16,7 +16,7 @@ afterEach(async () => {
 async function latencies(f: LimitFleet, ids: string[]): Promise<number[]> {
   const { rows } = await f.pool.query(
     `SELECT (extract(epoch FROM a.finished_at - t.created_at) * 1000)::int AS ms
-       FROM tasks t JOIN step_attempts a ON a.task_id = t.id AND a.outcome = 'success'
+       FROM tasks t JOIN step_attempts a ON a.task_id = t.id AND a.outcome = 'success' AND NOT a.stale
       WHERE t.id = ANY($1) ORDER BY ms`,
     [ids],
   );

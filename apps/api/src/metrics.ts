@@ -200,7 +200,9 @@ function defineTails(m: Metrics): Tail[] {
         const system = row.dependentSystem;
         m.attempts.inc({ dependent_system: system, outcome: row.outcome });
         m.duration.observe({ handler: row.handler, dependent_system: system }, row.durationMs / 1000);
-        if (row.outcome === 'lease_expired') m.repairs.inc({ kind: 'lease_expired' });
+        // A lease taken back stays counted when the late result was recorded on its attempt.
+        if (row.outcome === 'lease_expired' || row.errorClass === 'LeaseExpired')
+          m.repairs.inc({ kind: 'lease_expired' });
       }
     }),
     // The claim's wait: from the transition before it (ready, due or released) to the claim.

@@ -123,6 +123,7 @@ describe('history reads', () => {
       {
         id: expect.any(Number),
         outcome: 'retryable_error',
+        errorClass: null,
         dependentSystem: 'billing',
         durationMs: 1500,
         handler: 'charge',

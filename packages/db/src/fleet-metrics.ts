@@ -29,6 +29,8 @@ export type TaskTransitionEntry = {
 export type FinishedAttemptEntry = {
   id: number;
   outcome: string;
+  /** `LeaseExpired` also on a lease-expired attempt whose late result was recorded on it (stale). */
+  errorClass: string | null;
   dependentSystem: string;
   durationMs: number;
   handler: string;
@@ -99,7 +101,7 @@ export function readFinishedAttempts(db: Queryable, read: HistoryRead): Promise<
     db,
     read,
     {
-      select: 'a.id, a.outcome, a.dependent_system, a.duration_ms, s.handler',
+      select: 'a.id, a.outcome, a.error_class, a.dependent_system, a.duration_ms, s.handler',
       from: 'step_attempts a JOIN workflow_steps s ON s.id = a.step_id',
       idColumn: 'a.id',
       settledColumn: 'a.finished_at',
@@ -107,6 +109,7 @@ export function readFinishedAttempts(db: Queryable, read: HistoryRead): Promise<
     (row) => ({
       id: Number(row.id),
       outcome: row.outcome as string,
+      errorClass: row.error_class as string | null,
       dependentSystem: row.dependent_system as string,
       durationMs: Number(row.duration_ms),
       handler: row.handler as string,

@@ -52,7 +52,8 @@ SELECT r.id AS "stepId", r.task_id AS "taskId", r.handler, ${nextAttemptSql('r')
 /**
  * Takes back attempts whose worker stopped renewing the lease (died or hung): the step is
  * enqueued for its next attempt, or fails when that was its last (and its task is finalized).
- * The lost attempt stays in the history as `lease_expired`; a late result from it is stale.
+ * The lost attempt stays in the history as `lease_expired`; a late result from it is recorded
+ * on that row, stale, and changes nothing (step-outcomes.ts).
  * Locks: up to `limit` expired step rows (skipping rows another replica holds), then task rows.
  */
 export async function expireLeases(

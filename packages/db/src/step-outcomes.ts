@@ -72,6 +72,20 @@ function insertPublishedEvents(applied: string): string {
     FROM request r JOIN ${applied} a ON a.id = r.step_id CROSS JOIN LATERAL jsonb_array_elements(r.events) e`;
 }
 
+/**
+ * SQL: where a result's attempt already has its row. A late result of an attempt whose lease the
+ * scheduler took back finds the row it wrote (`lease_expired`): the result is recorded on it,
+ * stale, with what it says (outcome, error, when it finished), and `error_class` stays
+ * `LeaseExpired` to say why it is stale. It changes no state (the fence refused it). Any other
+ * row is the attempt's own outcome, already recorded: a duplicate changes nothing.
+ */
+const LATE_RESULT_ON_EXPIRED_LEASE = `ON CONFLICT (step_id, attempt) DO UPDATE
+     SET outcome = EXCLUDED.outcome, error_code = EXCLUDED.error_code,
+         error_message = COALESCE(EXCLUDED.error_message, step_attempts.error_message),
+         http_status = EXCLUDED.http_status, retry_after_ms = EXCLUDED.retry_after_ms,
+         finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms, stale = true
+   WHERE step_attempts.outcome = 'lease_expired' AND EXCLUDED.stale`;
+
 const SUCCESS_SQL = `
 WITH request AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::jsonb[], $5::text[], $6::timestamptz[],
@@ -92,7 +106,7 @@ WITH request AS (
   SELECT r.step_id, r.task_id, r.attempt, r.dependent_system, $10, 'success', r.started_at, r.finished_at,
          r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM done d WHERE d.id = r.step_id)
     FROM request r
-  ON CONFLICT (step_id, attempt) DO NOTHING
+  ${LATE_RESULT_ON_EXPIRED_LEASE}
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
   SELECT id, task_id, attempts, 'in_progress', 'complete', $10 FROM done
@@ -230,7 +244,7 @@ WITH request AS (
          r.error_code, r.error_message, r.http_status, r.retry_after_ms,
          r.started_at, r.finished_at, r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM failed)
     FROM request r
-  ON CONFLICT (step_id, attempt) DO NOTHING
+  ${LATE_RESULT_ON_EXPIRED_LEASE}
 ), step_transition AS (
   INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, reason, actor)
   SELECT f.id, f.task_id, r.attempt, 'in_progress', r.next_status, r.reason, r.worker_id FROM failed f, request r

@@ -31,7 +31,7 @@ async function child(taskId: string) {
 async function childAttempts(taskId: string) {
   const { rows } = await h.pool.query(
     `SELECT a.attempt, a.outcome, a.stale FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
-      WHERE a.task_id = $1 AND s.name = 'child' ORDER BY a.finished_at, a.outcome`,
+      WHERE a.task_id = $1 AND s.name = 'child' ORDER BY a.attempt, a.finished_at`,
     [taskId],
   );
   return rows;
@@ -235,11 +235,17 @@ describe('the eager claim is fenced like a delivery', () => {
     await cutOffWorker.stop();
 
     expect(runs.filter((run) => run.startsWith('child')).sort()).toEqual(['child#1', 'child#2']);
-    // The late success of attempt 1 changed nothing (its attempt row is the lease's expiry).
+    // The late success of attempt 1 changed nothing, and is kept on its attempt's row, stale.
     expect(await childAttempts(taskId)).toEqual([
-      { attempt: 1, outcome: 'lease_expired', stale: false },
+      { attempt: 1, outcome: 'success', stale: true },
       { attempt: 2, outcome: 'success', stale: false },
     ]);
+    const { rows } = await h.pool.query(
+      `SELECT a.error_class FROM step_attempts a JOIN workflow_steps s ON s.id = a.step_id
+        WHERE a.task_id = $1 AND s.name = 'child' AND a.attempt = 1`,
+      [taskId],
+    );
+    expect(rows[0].error_class).toBe('LeaseExpired');
     expect(await child(taskId)).toMatchObject({ status: 'complete', results: { attempt: 2 } });
   });
 });
