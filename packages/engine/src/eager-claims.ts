@@ -17,9 +17,12 @@ import type { WorkerSlots } from './worker-slots.ts';
  */
 export const MAX_CONTINUATIONS = 8;
 
+/** A child claimed here; `limited` when it was claimed under its system's limit. */
+export type LocalRun = { step: ClaimedStep; limited: boolean };
+
 export type Continuations = {
   /** The children claimed here, each holding a slot of its step type. */
-  claimed: ClaimedStep[];
+  claimed: LocalRun[];
   /** Whether one of them took the finished step's own slot (the caller must not give it back). */
   keptSlot: boolean;
 };
@@ -29,8 +32,10 @@ export type Continuations = {
  * ready whose step type it serves and runs them itself, with no round trip through Redis. The
  * claim is the one a delivery makes (the worker's batched claim statement, fenced in
  * attempt-fence.ts), so a cancelled task, an open breaker, a fallback, a probe, the lease and a
- * duplicate, late or stale delivery are judged exactly as for a delivery. Dispatched as before:
- * children of step types this worker does not serve or sends to the limited claim, children over
+ * duplicate, late or stale delivery are judged exactly as for a delivery; a child of a step type
+ * whose system is limited goes to the limited claim a delivery of it goes to, so the limit
+ * admits it or holds it (no attempt used) exactly as it would a delivery. Dispatched as before:
+ * children of step types this worker does not serve, children over
  * the free slots, children at the end of MAX_CONTINUATIONS local continuations, and every child
  * once the worker is stopping. A child the claim missed gets a job when it is still claimable
  * (its delivery takes it to the right claim); otherwise another worker has it or it is not
@@ -97,23 +102,29 @@ export class EagerClaims {
       Promise.all(local.map((child) => this.#claim(child, log))),
       dispatchCommitted(this.#dispatcher, queued, log),
     ]);
-    return { claimed: claimed.filter((c): c is ClaimedStep => c !== null), keptSlot };
+    return { claimed: claimed.filter((c): c is LocalRun => c !== null), keptSlot };
   }
 
   #runsHere(stepType: string): boolean {
-    return this.#served.has(stepType) && !this.#limited.routes(stepType);
+    return this.#served.has(stepType);
   }
 
-  /** Claims one child holding a slot of its type; gives the slot back when the claim misses. */
-  async #claim(child: ReadyStep, log: Logger): Promise<ClaimedStep | null> {
+  /**
+   * Claims one child holding a slot of its type (under its system's limit when the step type is
+   * limited); gives the slot back when the claim misses or the limit holds the child.
+   */
+  async #claim(child: ReadyStep, log: Logger): Promise<LocalRun | null> {
     const request = {
       stepId: child.stepId,
       attempt: child.attempt,
       leaseMs: this.#options.leaseFor(child.handler),
     };
-    let claimed: ClaimedStep | null;
+    const limited = this.#limited.routes(child.handler);
+    let claimed: ClaimedStep | 'held' | null;
     try {
-      claimed = await this.#claims.submit(request);
+      claimed = limited
+        ? await this.#limited.claimStep(child.handler, request, { task_id: child.taskId })
+        : await this.#claims.submit(request);
     } catch (err) {
       // Postgres refused or was unreachable: the child is committed enqueued, so its job takes it.
       this.#slots.release(child.handler);
@@ -121,9 +132,10 @@ export class EagerClaims {
       await dispatchCommitted(this.#dispatcher, [child], log);
       return null;
     }
-    if (claimed) return claimed;
+    if (claimed && claimed !== 'held') return { step: claimed, limited };
     this.#slots.release(child.handler);
-    await this.#afterMiss(child, log);
+    // Held by the limit: it waits, committed, for a release; nothing else to do.
+    if (claimed !== 'held') await this.#afterMiss(child, log);
     return null;
   }
 

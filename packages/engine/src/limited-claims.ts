@@ -48,21 +48,25 @@ export class LimitedClaims {
    * Claims a delivery under its system's limit: the claimed step, `held` (no attempt used; the
    * step waits for a slot or a token), or null (not claimable: the ordinary miss path explains).
    */
-  async claim(job: Job<StepJobPayload>, request: ClaimRequest): Promise<ClaimedStep | 'held' | null> {
+  claim(job: Job<StepJobPayload>, request: ClaimRequest): Promise<ClaimedStep | 'held' | null> {
+    return this.claimStep(job.name, request, { task_id: job.data.taskId });
+  }
+
+  /** Claims a step of `stepType` under its system's limit (a delivery's, or an eager claim's). */
+  async claimStep(
+    stepType: string,
+    request: ClaimRequest,
+    fields: { task_id: string },
+  ): Promise<ClaimedStep | 'held' | null> {
     const outcome = await this.#claims.submit(request);
     if (outcome.kind === 'missed') return null;
     if (outcome.kind === 'claimed') {
-      if (outcome.limited) this.#limitedTypes.add(job.name);
+      if (outcome.limited) this.#limitedTypes.add(stepType);
       return outcome.step;
     }
-    this.#limitedTypes.add(job.name);
+    this.#limitedTypes.add(stepType);
     this.#log.info(
-      {
-        task_id: job.data.taskId,
-        step_id: request.stepId,
-        attempt: request.attempt,
-        hold_reason: outcome.reason,
-      },
+      { ...fields, step_id: request.stepId, attempt: request.attempt, hold_reason: outcome.reason },
       `step held: its service is at its ${outcome.reason} limit; no attempt used`,
     );
     return 'held';

@@ -135,7 +135,7 @@ export class StepRunner {
     }
     // Outside the finished step's log context: each child logs and traces as itself.
     const settled = await Promise.allSettled(
-      next.claimed.map((child) => this.#runAttempt(child, depth + 1, false)),
+      next.claimed.map((child) => this.#runAttempt(child.step, depth + 1, child.limited)),
     );
     const failed = settled.find((s): s is PromiseRejectedResult => 'reason' in s);
     if (failed) throw failed.reason;

@@ -4,7 +4,7 @@
  * child with the eager claim off go through the queue; a worker lost between a success and the
  * eager claim leaves the child to the scheduler's missing-job repair.
  */
-import { registerTemplate } from '@switchyard/db';
+import { configureServiceLimits, registerTemplate } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
 import { stepJobId } from '@switchyard/queue';
@@ -246,5 +246,49 @@ describe('the eager claim', () => {
     console.info(
       `[measure] child of a worker lost before its eager claim started ${Math.round(Number(rows[0].ms))} ms after its parent completed (scheduler interval 200 ms, dispatch grace 500 ms)`,
     );
+  });
+
+  it("claims a limited system's child under the limit: admitted, it runs here without a job; over the limit, it is held using no attempt", async () => {
+    const { handler, children } = childrenAtGate('eager_limited');
+    const template = testTemplate({
+      identity_strategy: 'unique',
+      default_dependent_system: 'eager_limited_svc',
+      steps: [
+        { name: 'parent', handler: 'eager_limited' },
+        ...['c1', 'c2'].map((name) => ({ name, handler: 'eager_limited', depends_on: ['parent'] })),
+      ],
+    });
+    await registerTemplate(h.pool, template);
+    await configureServiceLimits(
+      h.pool,
+      { eager_limited_svc: { maxConcurrent: 1, rate: null, burst: null } },
+      'test',
+    );
+    const taskId = (await h.create({ namespace: 'test', name: template.name, context: {} })).task.id;
+    const ids = await stepIds(taskId);
+    await h.start([handler], [], { concurrency: 4 });
+
+    await waitFor('one child running, the other held', async () => {
+      const now = Object.values(await statuses(taskId)).sort();
+      return now.join() === 'complete,held,in_progress';
+    });
+    const running = Object.entries(await statuses(taskId)).find(([, status]) => status === 'in_progress')![0];
+    // The admitted child runs here: no job was made for it.
+    const queue = h.dispatcher.queue('eager_limited');
+    expect(await queue.getJob(stepJobId(ids[running]!, 1))).toBeUndefined();
+    const { rows: holds } = await h.pool.query(
+      `SELECT reason FROM step_transitions WHERE task_id = $1 AND to_status = 'held'`,
+      [taskId],
+    );
+    expect(holds.map((r) => r.reason)).toEqual(['concurrency']);
+    children.open();
+
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    const attempts = await h.attempts(taskId);
+    expect(attempts.map((a) => [a.step, a.attempt]).sort()).toEqual([
+      ['c1', 1],
+      ['c2', 1],
+      ['parent', 1],
+    ]);
   });
 });
