@@ -36,6 +36,7 @@ export function stepCtx(
     signal: new AbortController().signal,
     log: silent,
     publish() {},
+    noServiceCall() {},
     batch: null,
     async checkpoint() {},
   };

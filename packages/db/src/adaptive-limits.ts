@@ -54,7 +54,8 @@ export async function lockAdaptiveLimitsDue(
 
 /**
  * What a system's calls said in the last `windowMs`: those that reached it (not fallbacks, not
- * stale results, not attempts lost with their worker) and started at or after `since`, so a
+ * attempts that answered without a call, not stale results, not attempts lost with their worker)
+ * and started at or after `since`, so a
  * window judges the limit in force when its calls started. Overload answers are 5xx, 429, and a
  * retryable error without an HTTP status (refused or reset).
  */
@@ -73,7 +74,7 @@ export async function readAdaptiveWindow(
        FROM step_attempts
       WHERE dependent_system = $1 AND finished_at > clock_timestamp() - $2 * interval '1 millisecond'
         AND ($3::timestamptz IS NULL OR started_at >= $3)
-        AND NOT stale AND NOT fallback
+        AND NOT stale AND NOT fallback AND called
         AND outcome IN ('success', 'retryable_error', 'permanent_error', 'timeout')`,
     [input.dependentSystem, input.windowMs, input.since],
   );

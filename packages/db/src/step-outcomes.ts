@@ -32,6 +32,8 @@ export type AttemptRecord = {
   probe: boolean;
   /** The attempt ran the handler's fallback instead of calling the service. */
   fallback: boolean;
+  /** False when the handler answered without calling its service (default: it called it). */
+  called?: boolean;
 };
 
 export type OutcomeResult = {
@@ -89,9 +91,9 @@ const LATE_RESULT_ON_EXPIRED_LEASE = `ON CONFLICT (step_id, attempt) DO UPDATE
 const SUCCESS_SQL = `
 WITH request AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::jsonb[], $5::text[], $6::timestamptz[],
-                       $7::timestamptz[], $8::int[], $9::boolean[], $11::jsonb[])
+                       $7::timestamptz[], $8::int[], $9::boolean[], $11::jsonb[], $12::boolean[])
     AS r(step_id, attempt, task_id, results, dependent_system, started_at, finished_at, duration_ms, fallback,
-         events)
+         events, called)
 ), done AS (
   UPDATE workflow_steps s
      SET status = 'complete', results = r.results, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
@@ -102,9 +104,9 @@ WITH request AS (
   RETURNING s.id, s.task_id, s.attempts
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome,
-                             started_at, finished_at, duration_ms, fallback, stale)
+                             started_at, finished_at, duration_ms, fallback, stale, called)
   SELECT r.step_id, r.task_id, r.attempt, r.dependent_system, $10, 'success', r.started_at, r.finished_at,
-         r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM done d WHERE d.id = r.step_id)
+         r.duration_ms, r.fallback, NOT EXISTS (SELECT 1 FROM done d WHERE d.id = r.step_id), r.called
     FROM request r
   ${LATE_RESULT_ON_EXPIRED_LEASE}
 ), step_transition AS (
@@ -138,6 +140,7 @@ export function stepSuccessesQuery(workerId: string, successes: StepSuccess[]) {
     records.map((r) => r.fallback),
     workerId,
     successes.map((s) => JSON.stringify(s.events ?? [])),
+    records.map((r) => r.called ?? true),
   ];
   return prepared('switchyard_step_successes', SUCCESS_SQL, values);
 }

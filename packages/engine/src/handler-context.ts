@@ -37,7 +37,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function handlerContext(step: ClaimedStep, log: Logger, published: Map<string, unknown>) {
+/** What a handler said about its attempt beyond its result: whether it called its service. */
+export type AttemptNotes = { called: boolean };
+
+export function handlerContext(
+  step: ClaimedStep,
+  log: Logger,
+  published: Map<string, unknown>,
+  notes: AttemptNotes,
+) {
   return {
     task: {
       id: step.taskId,
@@ -65,6 +73,9 @@ export function handlerContext(step: ClaimedStep, log: Logger, published: Map<st
         });
       }
       published.set(name, payload);
+    },
+    noServiceCall() {
+      notes.called = false;
     },
   };
 }

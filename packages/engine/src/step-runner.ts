@@ -29,7 +29,7 @@ import { describeFailure, failureEvents, logOutcome, toCommit } from './attempt-
 import { batchContext } from './batch-steps.ts';
 import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
 import { type Continuations, EagerClaims } from './eager-claims.ts';
-import { handlerContext, handlerFor } from './handler-context.ts';
+import { type AttemptNotes, handlerContext, handlerFor } from './handler-context.ts';
 import { LimitedClaims } from './limited-claims.ts';
 import { recordSuccess } from './record-success.ts';
 import { ClaimLostError, type HandlerOutcome, runHandler, WorkerShutdownError } from './run-handler.ts';
@@ -170,11 +170,12 @@ export class StepRunner {
     );
     let outcome: HandlerOutcome;
     const published = new Map<string, unknown>();
+    const notes: AttemptNotes = { called: true };
     try {
       const handler = handlerFor(this.#options, step);
       const { pool, workerId } = this.#options;
       const ctx = {
-        ...handlerContext(step, log, published),
+        ...handlerContext(step, log, published, notes),
         ...batchContext(step, pool, workerId, controller),
       };
       outcome = await inSpan(span, () => runHandler(handler, ctx, step.timeoutMs, controller));
@@ -183,7 +184,7 @@ export class StepRunner {
       stopRenewing();
       this.inFlight.delete(key);
     }
-    return this.#record(step, outcome, log, published);
+    return this.#record(step, outcome, log, published, notes);
   }
 
   /** Aborts every running attempt; each hands its step back (see #release). */
@@ -203,6 +204,7 @@ export class StepRunner {
     outcome: HandlerOutcome,
     log: Logger,
     published: ReadonlyMap<string, unknown>,
+    notes: AttemptNotes,
   ): Promise<OutcomeResult | null> {
     if (!outcome.ok && outcome.error instanceof WorkerShutdownError) {
       await this.#release(step, outcome.error, log);
@@ -218,6 +220,7 @@ export class StepRunner {
       finishedAt: new Date(),
       probe: step.probe,
       fallback: step.fallback,
+      called: notes.called,
     };
     const { failure, result } = outcome.ok
       ? await this.#recordSuccess(step, record, outcome.results, published)

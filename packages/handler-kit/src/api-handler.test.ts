@@ -151,6 +151,7 @@ function fakeCtx(baseUrl: string, overrides: Partial<StepHandlerContext> = {}): 
     signal: new AbortController().signal,
     log: silent,
     publish() {},
+    noServiceCall() {},
     batch: null,
     async checkpoint() {},
     ...overrides,
@@ -194,6 +195,26 @@ describe('defineApiStepHandler against a real server', () => {
     expect(a?.[1]).toMatch(/^[0-9a-f]{32}$/);
     expect(a?.[1]).toBe(b?.[1]);
     expect(a?.[2]).not.toBe(b?.[2]);
+  });
+
+  it('says the attempt made no service call when call answered without a request, and only then', async () => {
+    const handler = defineApiStepHandler<{ cached: boolean }>({
+      name: 'maybe_call',
+      call: async (ctx, http) =>
+        ctx.task.context.cached ? { cached: true } : (await http.request({ method: 'GET', url: '/ok' })).data,
+    });
+    const calls = { cached: 0, fetched: 0 };
+    const run = (cached: boolean) =>
+      handler.run({
+        ...fakeCtx(server.url),
+        task: { ...fakeCtx('').task, context: { cached } },
+        noServiceCall: () => {
+          calls[cached ? 'cached' : 'fetched'] += 1;
+        },
+      } as never);
+    await expect(run(true)).resolves.toEqual({ cached: true });
+    await expect(run(false)).resolves.toEqual({ ok: true });
+    expect(calls).toEqual({ cached: 1, fetched: 0 });
   });
 
   it('resolves a 409 through onConflict', async () => {

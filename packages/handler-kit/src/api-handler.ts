@@ -207,9 +207,18 @@ export function defineApiStepHandler<TContext = unknown, TResult = unknown>(
     options.name,
     async (ctx) => {
       const baseUrl = compiled.envBaseUrl ?? baseUrlFromConfig(ctx.step.config);
-      const http = createApiClient(instanceFor(instances, baseUrl, compiled.timeoutMs), ctx, compiled);
+      let requests = 0;
+      const client = createApiClient(instanceFor(instances, baseUrl, compiled.timeoutMs), ctx, compiled);
+      const http: ApiClient = {
+        request: (request) => {
+          requests += 1;
+          return client.request(request);
+        },
+      };
       try {
-        return await options.call(ctx, http);
+        const result = await options.call(ctx, http);
+        if (requests === 0) ctx.noServiceCall();
+        return result;
       } catch (err) {
         if (!(err instanceof HttpConflictError) || !options.onConflict) throw err;
         ctx.log.info(

@@ -45,6 +45,12 @@ export type StepHandlerContext<TContext = unknown> = {
    * @throws PermanentError (`event_not_declared`) for an event the template does not declare.
    */
   publish(name: string, payload: unknown): void;
+  /**
+   * Says this attempt answers without calling its dependent system (a cache hit, a case that
+   * needs no call). Its outcome is then not evidence about the service's latency for an
+   * adaptive limit. `defineApiStepHandler` says it for you when `call` made no request.
+   */
+  noServiceCall(): void;
   /** On a batch worker (a step made from a batch plan): its batch and where to resume; null on other steps. */
   batch: BatchContext | null;
   /**
