@@ -69,14 +69,15 @@ export async function lockBreaker(
 
 /**
  * Where a breaker's evidence comes from: the calls to the system, each with its id, whether it
- * failed, and when it finished. Steps' calls are their attempts (fallbacks and outcomes that
- * say nothing about the service left out); a webhook receiver's calls are its delivery
+ * failed, and when it finished. Steps' calls are their attempts (fallbacks, answers made without
+ * a call, and outcomes that say nothing about the service left out: a probe that did not call
+ * the service cannot close its breaker); a webhook receiver's calls are its delivery
  * attempts, where anything but a 2xx is a failure. `$1` is the dependent system.
  */
 const EVIDENCE_SOURCES: Record<BreakerKind, string> = {
   step: `SELECT id, outcome IN ${FAILURE_OUTCOMES} AS failed, outcome = 'success' AS succeeded, finished_at
                     FROM step_attempts
-                   WHERE dependent_system = $1 AND NOT fallback AND outcome IN ${CALL_OUTCOMES}`,
+                   WHERE dependent_system = $1 AND NOT fallback AND called AND outcome IN ${CALL_OUTCOMES}`,
   webhook: `SELECT id, outcome <> 'success' AS failed, outcome = 'success' AS succeeded, finished_at
                 FROM webhook_delivery_attempts WHERE dependent_system = $1`,
 };

@@ -46,7 +46,7 @@ SELECT b.dependent_system AS "dependentSystem", b.state, b.since, b.next_probe_a
                  'windowMs', (b.policy->>'window_ms')::int)
           FROM (SELECT a.outcome IN ${CALL_OUTCOMES} AS call, a.outcome IN ${FAILURE_OUTCOMES} AS failed
                   FROM step_attempts a
-                 WHERE a.dependent_system = b.dependent_system AND NOT a.fallback
+                 WHERE a.dependent_system = b.dependent_system AND NOT a.fallback AND a.called
                    AND a.finished_at > clock_timestamp() - (b.policy->>'window_ms')::int * interval '1 millisecond'
                 UNION ALL
                 SELECT true, w.outcome <> 'success' FROM webhook_delivery_attempts w
