@@ -326,7 +326,8 @@ describe('finding the rows of a batch however many steps wait', () => {
       const successPlan = await client.query(
         `EXPLAIN (FORMAT JSON) EXECUTE switchyard_step_successes('{${batch.join(',')}}', ${array('1')},
            ${array(`'${taskId}'::uuid`)}, ${array(`'null'::jsonb`)}, ${array(`'svc'`)}, ${array('now()')},
-           ${array('now()')}, ${array('1')}, ${array('false')}, 'worker-5', ${array(`'[]'::jsonb`)})`,
+           ${array('now()')}, ${array('1')}, ${array('false')}, 'worker-5', ${array(`'[]'::jsonb`)},
+           ${array('true')})`,
       );
 
       expect(recorded!.ready).toHaveLength(1);
