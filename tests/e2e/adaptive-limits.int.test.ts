@@ -46,6 +46,17 @@ async function baselineOf(f: LimitFleet): Promise<number | null> {
   return view?.adaptive?.baselineLatencyMs ?? null;
 }
 
+/** The limit's history with its evidence, for a test that timed out waiting for it to move. */
+async function printHistory(f: LimitFleet): Promise<void> {
+  const history = await listServiceLimitChanges(f.pool, { dependentSystem: SYSTEM, limit: 40 });
+  const [view] = await listServiceLimits(f.pool, { dependentSystem: SYSTEM });
+  console.error(`limit now: ${JSON.stringify(view)}`);
+  for (const c of history)
+    console.error(
+      `${c.createdAt.toISOString()} ${c.source} ${c.limit.maxConcurrent}: ${c.reason} ${JSON.stringify(c.evidence)}`,
+    );
+}
+
 async function limitInForce(f: LimitFleet): Promise<number | null> {
   const [view] = await listServiceLimits(f.pool, { dependentSystem: SYSTEM });
   return view?.limit.maxConcurrent ?? null;
@@ -86,7 +97,10 @@ describe('adaptive limits: the limit follows the service’s health', () => {
       'the limit fell to at most 4',
       async () => ((await limitInForce(f)) ?? 99) <= 4,
       DEADLINE_MS,
-    );
+    ).catch(async (err) => {
+      await printHistory(f);
+      throw err;
+    });
     const fellMs = Date.now() - slowedAt;
 
     // Recovered.
@@ -94,15 +108,7 @@ describe('adaptive limits: the limit follows the service’s health', () => {
     const recoveredAt = Date.now();
     await waitFor('the limit grew back to 12', async () => (await limitInForce(f)) === 12, DEADLINE_MS).catch(
       async (err) => {
-        const history = await listServiceLimitChanges(f.pool, { dependentSystem: SYSTEM, limit: 40 });
-        console.error(
-          history
-            .map(
-              (c) =>
-                `${c.createdAt.toISOString()} ${c.source} ${c.limit.maxConcurrent}: ${c.reason} ${JSON.stringify(c.evidence)}`,
-            )
-            .join('\n'),
-        );
+        await printHistory(f);
         throw err;
       },
     );

@@ -15,6 +15,12 @@ import { type LimitSweepConfig, releaseWaitersOf } from './limit-sweep.ts';
 export const ADAPTIVE_WINDOW_PERIODS = 10;
 
 /**
+ * A window is never shorter than this (ms), however short the period: a slow service answers a
+ * few calls a second, and a window needs ADAPTIVE_LIMIT_RULES.minCalls of them to say anything.
+ */
+export const ADAPTIVE_MIN_WINDOW_MS = 5_000;
+
+/**
  * The adaptive limiter's turn in a sweep: judges every adaptive system not judged for `everyMs`
  * (decideAdaptiveLimit in @switchyard/core) and puts the decision in force with its evidence, in
  * one transaction under the systems' limit rows. A limit that rose releases its waiting steps at
@@ -23,7 +29,7 @@ export const ADAPTIVE_WINDOW_PERIODS = 10;
 export async function adaptLimits(
   config: LimitSweepConfig & { everyMs: number },
 ): Promise<{ dependentSystem: string; from: number; to: number; reason: string }[]> {
-  const windowMs = config.everyMs * ADAPTIVE_WINDOW_PERIODS;
+  const windowMs = Math.max(config.everyMs * ADAPTIVE_WINDOW_PERIODS, ADAPTIVE_MIN_WINDOW_MS);
   const moved = await withTransaction(config.pool, async (client) => {
     const changes: { dependentSystem: string; from: number; to: number; reason: string }[] = [];
     for (const candidate of await lockAdaptiveLimitsDue(client, { everyMs: config.everyMs })) {
