@@ -63,6 +63,9 @@ describe('the shared tail of the event log', () => {
     const got = new Map<string, StoredEvent[]>(tasks.map((id) => [id, []]));
     const leave = tasks.map((id) => tail.subscribe(id, (event) => got.get(id)!.push(event)));
     expect(tail.polling()).toBe(true);
+    // The loop reads the log's end first: events committed before that read are not the streams'
+    // to get from the tail (a stream reads its past from the log). Publish once it has read it.
+    await until(() => stats.queries >= 2);
     for (const id of tasks) {
       await publish(id, 'user.first');
       await publish(id, 'user.second');
@@ -86,6 +89,8 @@ describe('the shared tail of the event log', () => {
     // A new stream starts it again, at the log's settled end.
     const late: StoredEvent[] = [];
     const off = tail.subscribe(tasks[0]!, (event) => late.push(event));
+    // Again, publish once the loop has read the log's end.
+    await until(() => stats.queries >= after + 2);
     await publish(tasks[0]!, 'user.third');
     // (It may also bring events that settled just before it started: a stream skips those by cursor.)
     await until(() => late.some((e) => e.type === 'user.third'));
