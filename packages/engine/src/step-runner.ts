@@ -15,7 +15,6 @@ import {
   withRetries,
   withTransaction,
 } from '@switchyard/db';
-import { withLogContext } from '@switchyard/logger';
 import {
   DelayedError,
   isStepJobPayload,
@@ -111,29 +110,27 @@ export class StepRunner {
   }
 
   /**
-   * Runs a claimed attempt with the step's log context, then the children it claimed next, each
-   * with its own. The attempt holds a slot of its step type, which it gives back or hands to a
+   * Runs a claimed attempt, then the children it claimed next. The attempt holds a slot of its step type, which it gives back or hands to a
    * child of the same type. `depth` counts the local continuations before it.
    */
   async #runAttempt(step: ClaimedStep, depth: number, limited: boolean): Promise<void> {
     let next: Continuations = { claimed: [], keptSlot: false };
+    // A child logger, not an AsyncLocalStorage context: entering one store makes Node track
+    // every promise of the process, a cost paid on every await of the hot path.
+    const log = this.#log.child({ ...logBindings(step), dependent_system: step.dependentSystem });
     try {
-      next = await withLogContext(logBindings(step), async () => {
-        const log = this.#log.child({ dependent_system: step.dependentSystem });
-        const result = await this.#runClaimed(step, depth, log);
-        if (limited) await this.#limited.afterFinish(step);
-        if (!result) return next;
-        if (result.retry) {
-          const { id: stepId, taskId, handler, namespace, priority } = step;
-          const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
-          await dispatchCommitted(this.#dispatcher, [retry], log);
-        }
-        return this.#eager.continueAfter(step, result.ready, depth, log);
-      });
+      const result = await this.#runClaimed(step, depth, log);
+      if (limited) await this.#limited.afterFinish(step);
+      if (result?.retry) {
+        const { id: stepId, taskId, handler, namespace, priority } = step;
+        const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
+        await dispatchCommitted(this.#dispatcher, [retry], log);
+      }
+      if (result) next = await this.#eager.continueAfter(step, result.ready, depth, log);
     } finally {
       if (!next.keptSlot) this.#slots.release(step.handler);
     }
-    // Outside the finished step's log context: each child logs and traces as itself.
+    // Each child logs and traces as itself.
     const settled = await Promise.allSettled(
       next.claimed.map((child) => this.#runAttempt(child.step, depth + 1, child.limited)),
     );
@@ -223,7 +220,7 @@ export class StepRunner {
       called: notes.called,
     };
     const { failure, result } = outcome.ok
-      ? await this.#recordSuccess(step, record, outcome.results, published)
+      ? await this.#recordSuccess(step, record, outcome.results, published, log)
       : await this.#recordFailure(step, record, describeFailure(step, outcome.error), published, log);
     logOutcome(log, step, failure, result);
     return result;
@@ -248,6 +245,7 @@ export class StepRunner {
     record: AttemptRecord,
     results: unknown,
     published: ReadonlyMap<string, unknown>,
+    log: Logger,
   ): Promise<RecordedOutcome> {
     const refuse = (message: string, errorCode: string, cause: unknown) =>
       this.#recordFailure(
@@ -255,7 +253,7 @@ export class StepRunner {
         record,
         describeFailure(step, new PermanentError(message, { errorCode, cause })),
         published,
-        this.#log,
+        log,
       );
     let events: EventToCommit[];
     try {
@@ -271,7 +269,7 @@ export class StepRunner {
       {
         pool: this.#options.pool,
         workerId: this.#options.workerId,
-        log: this.#log,
+        log,
         submitBatched: (success) => this.#successes.submit(success),
       },
     );
@@ -332,7 +330,7 @@ export class StepRunner {
   }
 }
 
-/** The log context of an attempt: every line logged while it runs names its task and step. */
+/** The log bindings of an attempt: every line logged about it names its task and step. */
 function logBindings(step: ClaimedStep): Record<string, unknown> {
   return {
     task_id: step.taskId,

@@ -1,17 +1,9 @@
 /**
  * Structured logging for every Switchyard process: one pino root per process (createLogger),
- * children per component, and an AsyncLocalStorage log context that stamps task and step ids
- * on every line logged during a unit of work.
+ * children per component and per unit of work (a step attempt's logger names its task and step).
  */
 
 export type { Logger } from 'pino';
-export {
-  contextLogger,
-  contextMixin,
-  currentLogContext,
-  type LogBindings,
-  withLogContext,
-} from './context.ts';
 export {
   capStrings,
   createLogger,

@@ -1,6 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { contextLogger, currentLogContext, withLogContext } from './context.ts';
 import { createLogger, MAX_LOG_STRING } from './logger.ts';
 import { formatPretty } from './pretty.ts';
 
@@ -18,66 +16,6 @@ function capture(options: { level?: string; pretty?: boolean } = {}) {
   const entries = () => raw.map((line) => JSON.parse(line) as Entry);
   return { logger, raw, entries };
 }
-
-const STEP = { task_id: 't-1', step_name: 'setup_billing_profile', attempt: 2, correlation_id: 'c-9' };
-
-describe('log context', () => {
-  it('stamps every line logged inside withLogContext, through awaits and children, and no line outside', async () => {
-    const { logger, entries } = capture();
-    const component = logger.child({ component: 'step-runner' });
-    await withLogContext(STEP, async () => {
-      logger.info('started');
-      await sleep(1);
-      component.warn({ retry_in_ms: 100 }, 'retrying');
-      setImmediate(() => logger.debug('later, in a callback'));
-      await sleep(5);
-    });
-    logger.info('outside');
-
-    const [started, retrying, later, outside] = entries();
-    expect(started).toMatchObject({ ...STEP, msg: 'started' });
-    expect(retrying).toMatchObject({ ...STEP, component: 'step-runner', retry_in_ms: 100 });
-    expect(later).toMatchObject({ ...STEP, msg: 'later, in a callback' });
-    expect(outside).not.toHaveProperty('task_id');
-  });
-
-  it('keeps concurrent contexts apart and lets inner bindings win', async () => {
-    const { logger, entries } = capture();
-    const run = (task: string) =>
-      withLogContext({ task_id: task, attempt: 1 }, async () => {
-        await sleep(task === 'a' ? 5 : 1);
-        withLogContext({ attempt: 2 }, () => logger.info(task));
-      });
-    await Promise.all([run('a'), run('b')]);
-    expect(entries().map(({ msg, task_id, attempt }) => ({ msg, task_id, attempt }))).toEqual([
-      { msg: 'b', task_id: 'b', attempt: 2 },
-      { msg: 'a', task_id: 'a', attempt: 2 },
-    ]);
-  });
-
-  it('exposes the current bindings', () => {
-    expect(currentLogContext()).toEqual({});
-    withLogContext(STEP, () => expect(currentLogContext()).toEqual(STEP));
-  });
-
-  it('contextLogger binds the context for later use without printing a key twice', () => {
-    const { logger, raw, entries } = capture();
-    const bound = withLogContext(STEP, () => {
-      const child = contextLogger(logger);
-      child.info('inside');
-      return child;
-    });
-    bound.child({ extra: 1 }).info('after the context ended');
-    withLogContext({ ...STEP, http_status: 503 }, () => bound.info('in a new context'));
-
-    expect(entries()).toMatchObject([
-      { ...STEP, msg: 'inside' },
-      { ...STEP, extra: 1, msg: 'after the context ended' },
-      { ...STEP, http_status: 503, msg: 'in a new context' },
-    ]);
-    for (const line of raw) expect(line.match(/"task_id"/g)).toHaveLength(1);
-  });
-});
 
 describe('createLogger', () => {
   it('writes JSON with the level name, time, name and an err serializer', () => {
@@ -141,7 +79,7 @@ describe('createLogger', () => {
 
   it('prints readable lines when pretty', () => {
     const { logger, raw } = capture({ pretty: true });
-    withLogContext({ task_id: 't-1' }, () => logger.info({ attempt: 1 }, 'hello'));
+    logger.child({ task_id: 't-1' }).info({ attempt: 1 }, 'hello');
     expect(raw[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}test: hello \{"task_id":"t-1","attempt":1\}\n$/);
   });
 });

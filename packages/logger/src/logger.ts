@@ -1,5 +1,4 @@
 import { pino } from 'pino';
-import { contextMixin } from './context.ts';
 import { prettyDestination } from './pretty.ts';
 
 /** Strings longer than this are cut in log lines (messages, fields, error messages and stacks). */
@@ -46,8 +45,8 @@ export type LoggerOptions = {
 /**
  * The process's root logger (make one per process and derive children from it): JSON lines with
  * ISO time and the level's name, secrets censored as `[redacted]`, errors under `err` serialized
- * with type, message, stack and cause, strings capped at {@link MAX_LOG_STRING}, and the current
- * log context (withLogContext) on every line.
+ * with type, message, stack and cause, and strings capped at {@link MAX_LOG_STRING}. Bindings of
+ * a unit of work (a step attempt's task and step) go on a child logger handed to it.
  */
 export function createLogger(options: LoggerOptions): pino.Logger {
   const destination = options.pretty ? prettyDestination(options.destination) : options.destination;
@@ -63,7 +62,6 @@ export function createLogger(options: LoggerOptions): pino.Logger {
       log: (object) => capStrings(object, 0) as Record<string, unknown>,
     },
     hooks: { logMethod: capMessage },
-    mixin: contextMixin,
   };
   return destination ? pino(config, destination) : pino(config);
 }
