@@ -20,13 +20,6 @@ export const MAX_CONTINUATIONS = 8;
 /** A child claimed here; `limited` when it was claimed under its system's limit. */
 export type LocalRun = { step: ClaimedStep; limited: boolean };
 
-export type Continuations = {
-  /** The children claimed here, each holding a slot of its step type. */
-  claimed: LocalRun[];
-  /** Whether one of them took the finished step's own slot (the caller must not give it back). */
-  keptSlot: boolean;
-};
-
 /**
  * The eager claim: once a step's success has committed, the worker claims the children it made
  * ready whose step type it serves and runs them itself, with no round trip through Redis. The
@@ -76,33 +69,23 @@ export class EagerClaims {
   }
 
   /**
-   * After `step`'s outcome has committed: claims the children it made ready that run here next,
-   * and dispatches the others. A child takes the slot `step` frees when they share a step type,
-   * otherwise a free slot of its type; without one it is dispatched.
+   * After a step's outcome has committed: claims the children it made ready that run here next,
+   * each holding a free slot of its step type, and dispatches the others.
    */
-  async continueAfter(
-    step: ClaimedStep,
-    ready: readonly ReadyStep[],
-    depth: number,
-    log: Logger,
-  ): Promise<Continuations> {
+  async continueAfter(ready: readonly ReadyStep[], depth: number, log: Logger): Promise<LocalRun[]> {
     const local: ReadyStep[] = [];
     const queued: ReadyStep[] = [];
-    let keptSlot = false;
     const continuing = this.#options.eagerClaim && !this.#stopping && depth < MAX_CONTINUATIONS;
     for (const child of ready) {
-      if (!continuing || !this.#runsHere(child.handler)) queued.push(child);
-      else if (!keptSlot && child.handler === step.handler) {
-        keptSlot = true;
+      if (continuing && this.#runsHere(child.handler) && this.#slots.tryAcquire(child.handler))
         local.push(child);
-      } else if (this.#slots.tryAcquire(child.handler)) local.push(child);
       else queued.push(child);
     }
     const [claimed] = await Promise.all([
       Promise.all(local.map((child) => this.#claim(child, log))),
       dispatchCommitted(this.#dispatcher, queued, log),
     ]);
-    return { claimed: claimed.filter((c): c is LocalRun => c !== null), keptSlot };
+    return claimed.filter((c): c is LocalRun => c !== null);
   }
 
   #runsHere(stepType: string): boolean {

@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import { describeFailure, failureEvents, logOutcome, toCommit } from './attempt-outcome.ts';
 import { batchContext } from './batch-steps.ts';
 import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
-import { type Continuations, EagerClaims } from './eager-claims.ts';
+import { EagerClaims } from './eager-claims.ts';
 import { type AttemptNotes, handlerContext, handlerFor } from './handler-context.ts';
 import { LimitedClaims } from './limited-claims.ts';
 import { recordSuccess } from './record-success.ts';
@@ -40,6 +40,21 @@ import { WorkerSlots } from './worker-slots.ts';
 export type InFlight = Map<string, { taskId: string; controller: AbortController }>;
 
 type RecordedOutcome = { failure: AttemptFailure | null; result: OutcomeResult };
+
+/** What a handler left behind for its attempt's recording. */
+type FinishedAttempt = {
+  outcome: HandlerOutcome;
+  published: ReadonlyMap<string, unknown>;
+  notes: AttemptNotes;
+};
+
+/**
+ * Outcomes of one step type being recorded at once, per slot of the type. An attempt gives its
+ * slot back when its handler ends, so the next delivery runs while the outcome is recorded and
+ * the recordings of many slots share a statement (statement-batcher.ts); past this many, a
+ * finished attempt holds its delivery until a recording ends, which stops BullMQ handing out more.
+ */
+export const RECORDINGS_PER_SLOT = 2;
 
 /**
  * Processes one dispatch message: claim behind the fence, run the handler, record the outcome
@@ -54,6 +69,9 @@ export class StepRunner {
   readonly #limited: LimitedClaims;
   readonly #successes: StatementBatcher<StepSuccess, OutcomeResult>;
   readonly #slots: WorkerSlots;
+  readonly #recordings: WorkerSlots;
+  /** Recordings and local continuations under way, which stop() waits for. */
+  readonly #finishing = new Set<Promise<void>>();
   readonly #eager: EagerClaims;
   readonly inFlight: InFlight = new Map();
 
@@ -70,12 +88,18 @@ export class StepRunner {
     this.#log = options.logger.child({ component: 'step-runner', worker_id: options.workerId });
     this.#limited = new LimitedClaims(options, dispatcher, this.#log);
     this.#slots = new WorkerSlots(options.concurrency);
+    this.#recordings = new WorkerSlots(options.concurrency * RECORDINGS_PER_SLOT);
     this.#eager = new EagerClaims(options, dispatcher, this.#claims, this.#slots, this.#limited);
   }
 
   /** Local continuations stop: from now on a finished step's children go through the queue. */
   stopContinuing(): void {
     this.#eager.stop();
+  }
+
+  /** Resolves once every outcome handed to recording is recorded and every local run has ended. */
+  async whenFinished(): Promise<void> {
+    while (this.#finishing.size > 0) await Promise.allSettled([...this.#finishing]);
   }
 
   async process(job: Job<StepJobPayload>, token: string | undefined): Promise<void> {
@@ -110,36 +134,66 @@ export class StepRunner {
   }
 
   /**
-   * Runs a claimed attempt, then the children it claimed next. The attempt holds a slot of its step type, which it gives back or hands to a
-   * child of the same type. `depth` counts the local continuations before it.
+   * Runs a claimed attempt's handler in the slot of its step type, gives the slot back, and hands
+   * a success to recording (#finish), which goes on after this resolves: the delivery ends with
+   * the handler, so BullMQ hands the slot the next job while the success is being recorded.
+   * `depth` counts the local continuations before this attempt.
    */
   async #runAttempt(step: ClaimedStep, depth: number, limited: boolean): Promise<void> {
-    let next: Continuations = { claimed: [], keptSlot: false };
     // A child logger, not an AsyncLocalStorage context: entering one store makes Node track
     // every promise of the process, a cost paid on every await of the hot path.
     const log = this.#log.child({ ...logBindings(step), dependent_system: step.dependentSystem });
+    let finished: FinishedAttempt;
     try {
-      const result = await this.#runClaimed(step, depth, log);
-      if (limited) await this.#limited.afterFinish(step);
-      if (result?.retry) {
-        const { id: stepId, taskId, handler, namespace, priority } = step;
-        const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
-        await dispatchCommitted(this.#dispatcher, [retry], log);
-      }
-      if (result) next = await this.#eager.continueAfter(step, result.ready, depth, log);
+      finished = await this.#runHandler(step, depth, log);
+      // A failure is recorded before the slot takes another job, so the breaker judges the next
+      // claim with it counted: a down service sees at most one call per slot past the trip.
+      if (!finished.outcome.ok) return await this.#finish(step, finished, depth, limited, log);
     } finally {
-      if (!next.keptSlot) this.#slots.release(step.handler);
+      this.#slots.release(step.handler);
     }
-    // Each child logs and traces as itself.
-    const settled = await Promise.allSettled(
-      next.claimed.map((child) => this.#runAttempt(child.step, depth + 1, child.limited)),
+    await this.#recordings.acquire(step.handler);
+    this.#track(
+      this.#finish(step, finished, depth, limited, log).finally(() => this.#recordings.release(step.handler)),
+      log,
     );
-    const failed = settled.find((s): s is PromiseRejectedResult => 'reason' in s);
-    if (failed) throw failed.reason;
   }
 
-  /** Runs the handler and records the outcome: what it committed, or null when handed back. */
-  async #runClaimed(step: ClaimedStep, depth: number, log: Logger): Promise<OutcomeResult | null> {
+  /**
+   * Records the outcome, then claims the children it made ready that run here and starts them,
+   * each in a slot of its own. A failure here leaves the step claimed: it runs again once its
+   * lease ends, as after a crash.
+   */
+  async #finish(
+    step: ClaimedStep,
+    finished: FinishedAttempt,
+    depth: number,
+    limited: boolean,
+    log: Logger,
+  ): Promise<void> {
+    const result = await this.#record(step, finished, log);
+    if (limited) await this.#limited.afterFinish(step);
+    if (!result) return;
+    if (result.retry) {
+      const { id: stepId, taskId, handler, namespace, priority } = step;
+      const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
+      await dispatchCommitted(this.#dispatcher, [retry], log);
+    }
+    const children = await this.#eager.continueAfter(result.ready, depth, log);
+    for (const child of children) this.#track(this.#runAttempt(child.step, depth + 1, child.limited), log);
+  }
+
+  #track(work: Promise<void>, log: Logger): void {
+    const tracked = work
+      .catch((err) =>
+        log.error({ err }, 'recording the attempt failed; the step runs again once its lease ends'),
+      )
+      .finally(() => this.#finishing.delete(tracked));
+    this.#finishing.add(tracked);
+  }
+
+  /** Runs the handler under its lease, span and abort controller. */
+  async #runHandler(step: ClaimedStep, depth: number, log: Logger): Promise<FinishedAttempt> {
     log.info(
       {
         handler: step.handler,
@@ -181,7 +235,7 @@ export class StepRunner {
       stopRenewing();
       this.inFlight.delete(key);
     }
-    return this.#record(step, outcome, log, published, notes);
+    return { outcome, published, notes };
   }
 
   /** Aborts every running attempt; each hands its step back (see #release). */
@@ -196,12 +250,11 @@ export class StepRunner {
     }
   }
 
+  /** Records the outcome: what it committed, or null when the step was handed back. */
   async #record(
     step: ClaimedStep,
-    outcome: HandlerOutcome,
+    { outcome, published, notes }: FinishedAttempt,
     log: Logger,
-    published: ReadonlyMap<string, unknown>,
-    notes: AttemptNotes,
   ): Promise<OutcomeResult | null> {
     if (!outcome.ok && outcome.error instanceof WorkerShutdownError) {
       await this.#release(step, outcome.error, log);

@@ -81,7 +81,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       clearInterval(heartbeat);
       // Before the consumer stops: a step finishing from now on leaves its children to the queue.
       runner.stopContinuing();
-      const closing = consumer.close();
+      // Deliveries end with their handlers; recordings and local continuations go on after.
+      const closing = consumer.close().then(() => runner.whenFinished());
       let deadline: NodeJS.Timeout | undefined;
       const expired = new Promise<boolean>((resolve) => {
         deadline = setTimeout(() => resolve(true), graceMs);

@@ -154,8 +154,8 @@ describe('the eager claim', () => {
       expect(await queue.getJob(stepJobId(ids[name]!, 1))).toBeUndefined();
     // Another task's first step is delivered now; BullMQ has free slots, the worker has none.
     const other = await fanOut('eager_idle_slots');
-    // Active: the first task's delivery (running its children) and this one.
-    await waitFor('its delivery to be taken', async () => (await queue.getJobCounts('active')).active === 2);
+    // The first task's delivery ended with its handler: the only active one is this one's.
+    await waitFor('its delivery to be taken', async () => (await queue.getJobCounts('active')).active === 1);
     expect((await statuses(other)).parent).toBe('enqueued');
     expect(worker.inFlightCount()).toBe(3);
     children.open();
@@ -217,8 +217,10 @@ describe('the eager claim', () => {
     // The eager claim never reaches Postgres while the gate is shut: for the database the worker
     // is gone right after the parent's success committed, and no job exists for the child.
     const eager = beforeEagerClaim(h, childId, () => unstick.opened);
-    await h.start([handler('lost')], [], { pool: eager.pool, concurrency: 1 });
+    const lost = await h.start([handler('lost')], [], { pool: eager.pool, concurrency: 1 });
     await waitFor('the parent to complete', async () => (await statuses(taskId)).parent === 'complete');
+    // Lost: it takes no more jobs. Its stop() waits for the eager claim, which waits at the gate.
+    const stopped = lost.stop();
     const scheduler = await startScheduler({
       pool: h.pool,
       databaseUrl: h.databaseUrl,
@@ -235,6 +237,7 @@ describe('the eager claim', () => {
       await scheduler.stop();
     }
     unstick.open();
+    await stopped;
     expect(await eager.claimedRows).toBe(0);
     expect(ranBy).toEqual(['parent@lost', 'child@other']);
     const { rows } = await h.pool.query(
