@@ -119,7 +119,7 @@ export const schedulerEnvShape = {
   SWITCHYARD_RETENTION_BREAKER_WINDOW_MS: envInt({ min: 60_000, default: 86_400_000 }),
   /** How often the scheduler prunes (ms). */
   SWITCHYARD_RETENTION_INTERVAL_MS: envInt({ min: 1_000, default: 60_000 }),
-  /** Rows handled per repair query. */
+  /** Rows handled per repair query; also the running tasks examined per sweep for settled ones. */
   SWITCHYARD_SCHEDULER_BATCH_SIZE: envInt({ min: 1, max: 10_000, default: 500 }),
   /** Time between polls for due schedules (ms); every scheduler replica polls. */
   SWITCHYARD_SCHEDULE_POLL_MS: envInt({ min: 50, max: 60_000, default: 500 }),

@@ -69,6 +69,7 @@ export {
   expireLeases,
   finalizeSettledTasks,
   findDispatchCandidates,
+  type SettledTaskCursor,
   stillAwaitingDispatch,
 } from './repairs.ts';
 export { pruneFinishedTasks, type RetentionOptions } from './retention.ts';

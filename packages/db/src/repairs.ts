@@ -139,28 +139,60 @@ export async function stillAwaitingDispatch<T extends ReadyStep>(
   return steps.filter((step) => waiting.has(step.stepId));
 }
 
+/** Where the scan for settled tasks resumes: after the running task with this id (null: from the first). */
+export type SettledTaskCursor = { after: string | null };
+
+// From the nil UUID when there is no cursor: one index condition whatever the value, where
+// `$3 IS NULL OR t.id > $3` leaves it to the plan made for the value.
+const SETTLED_TASKS_SQL = `
+WITH page AS (
+  SELECT t.id FROM tasks t
+   WHERE t.status IN ('pending', 'in_progress')
+     AND t.id > COALESCE($3::uuid, '00000000-0000-0000-0000-000000000000')
+   ORDER BY t.id
+   LIMIT $1)
+SELECT p.id, NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = p.id
+                          AND (s.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry')
+                               OR s.updated_at > clock_timestamp() - $2 * interval '1 millisecond')) AS settled
+  FROM page p
+ ORDER BY p.id`;
+
 /**
  * Finalizes running tasks with nothing left in flight (normally done inline by the last step;
  * this catches tasks changed by operators or by repairs). Idempotent: finalizeTaskIfDone locks
  * and re-checks each task.
+ *
+ * Inputs: examines the next `limit` running tasks in id order after `cursor.after`, and moves
+ * the cursor to the last of them, or back to null once the page reaches the last running task.
+ * Successive calls with one cursor thus examine every running task once per pass of at most
+ * ⌈running tasks / limit⌉ + 1 calls (the last page may be empty), each call a bounded page
+ * (tasks_running_id_idx), however long the backlog. A task that starts behind the cursor waits
+ * for the next pass. `graceMs`: a task with a step changed more recently than this is left alone.
+ * Locks: none to read the page; then each settled task's row, one transaction each.
+ * Returns the tasks finalized (at most `limit`). Errors: the pool's; one thrown while
+ * finalizing leaves the rest of the page's settled tasks to the next pass (the cursor has moved).
+ *
+ * Cost, measured over 20 000 running tasks of 3 steps, none settled, beside 100 000 complete
+ * ones (bench/src/settled-task-scan.ts, EXPLAIN ANALYZE): a page of 500 reads 2 030 buffers
+ * in 2.5-3 ms, four per task examined, wherever the cursor is. The statement before the cursor
+ * examined running tasks until it found `limit` settled ones, so with none to finalize it read
+ * 81 600 buffers in 185-195 ms on every sweep, growing with the backlog. Rejected: paging
+ * through the primary key without the partial index, 5 060 buffers a page there and more with a
+ * longer history (it visits every finished task in between). The page relies on a plan made for
+ * its values, as the scheduler's pool makes them (engine roles.ts): a generic plan does not know
+ * the limit and reads the index from the cursor to its end (2 440 buffers, 33-57 ms there).
  */
 export async function finalizeSettledTasks(
   pool: pg.Pool,
-  input: { limit: number; actor: string; graceMs: number },
+  input: { limit: number; actor: string; graceMs: number; cursor: SettledTaskCursor },
 ): Promise<TaskFinalization[]> {
   // The grace leaves a task whose last step has just finished to the worker that finishes it
   // (it finalizes right after), so a repair here means something was really left behind.
-  const { rows } = await pool.query(
-    `SELECT t.id FROM tasks t
-      WHERE t.status IN ('pending', 'in_progress')
-        AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = t.id
-                          AND (s.status IN ('enqueued', 'held', 'in_progress', 'waiting_retry')
-                               OR s.updated_at > clock_timestamp() - $2 * interval '1 millisecond'))
-      LIMIT $1`,
-    [input.limit, input.graceMs],
-  );
+  const { cursor } = input;
+  const { rows } = await pool.query(SETTLED_TASKS_SQL, [input.limit, input.graceMs, cursor.after]);
+  cursor.after = rows.length < input.limit ? null : (rows.at(-1)?.id ?? null);
   const finalized: TaskFinalization[] = [];
-  for (const { id } of rows) {
+  for (const { id } of rows.filter((row) => row.settled)) {
     const done = await withTransaction(pool, (client) => finalizeTaskIfDone(client, id, input.actor));
     if (done) finalized.push(done);
   }

@@ -40,6 +40,21 @@ async function declaredShape(): Promise<SchemaShape> {
   return expectedShape(parsePrismaSchema(await readFile(SCHEMA_PATH, 'utf8')));
 }
 
+/**
+ * Partial indexes, which schema.prisma cannot declare (its comments name them): their
+ * migrations alone make them, so they are checked by their definitions rather than compared.
+ */
+const MIGRATION_ONLY_INDEXES: Readonly<Record<string, string>> = {
+  tasks_running_id_idx:
+    "CREATE INDEX tasks_running_id_idx ON public.tasks USING btree (id) WHERE (status = ANY (ARRAY['pending'::text, 'in_progress'::text]))",
+};
+
+async function comparableShape(client: pg.Client): Promise<SchemaShape> {
+  const shape = await introspectShape(client);
+  for (const name of Object.keys(MIGRATION_ONLY_INDEXES)) delete shape.indexes[name];
+  return shape;
+}
+
 describe('schema.prisma and prisma/migrations', () => {
   let db: MigratedDatabase;
   beforeAll(async () => {
@@ -48,7 +63,17 @@ describe('schema.prisma and prisma/migrations', () => {
   afterAll(() => db?.close());
 
   it('declare the same tables, columns, indexes and foreign keys', async () => {
-    expect(compareShapes(await declaredShape(), await introspectShape(db.client))).toEqual([]);
+    expect(compareShapes(await declaredShape(), await comparableShape(db.client))).toEqual([]);
+  });
+
+  it('make the partial indexes that Prisma cannot declare', async () => {
+    const { rows } = await db.client.query(
+      'SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY($1) ORDER BY indexname',
+      [Object.keys(MIGRATION_ONLY_INDEXES)],
+    );
+    expect(Object.fromEntries(rows.map((row) => [row.indexname, row.indexdef]))).toEqual(
+      MIGRATION_ONLY_INDEXES,
+    );
   });
 
   it('allow exactly the task and step statuses core declares', async () => {
@@ -106,7 +131,7 @@ describe('the agreement check', () => {
           ON DELETE RESTRICT ON UPDATE CASCADE;
         CREATE INDEX step_attempts_outcome_idx ON step_attempts (outcome) WHERE outcome <> 'success';`);
 
-      expect(compareShapes(await declaredShape(), await introspectShape(db.client))).toEqual([
+      expect(compareShapes(await declaredShape(), await comparableShape(db.client))).toEqual([
         'column workers.stopped_at: schema says nullable timestamp(3) with time zone, database lacks it',
         'column workflow_steps.attempts: schema says not null integer default 0, database has not null integer',
         'column workflow_steps.claimed_by: schema says nullable text, database has not null text',

@@ -9,6 +9,7 @@ import {
   findUnservedSteps,
   type Pool,
   pruneFinishedTasks,
+  type SettledTaskCursor,
   stillAwaitingDispatch,
   withTransaction,
 } from '@switchyard/db';
@@ -142,6 +143,7 @@ class Scheduler implements RunningScheduler {
       missingJobChecksPerSweep: options.missingJobChecksPerSweep,
       limitAdaptMs: options.limitAdaptMs,
       missingJobCursor: { after: null },
+      settledTaskCursor: { after: null },
     };
   }
 
@@ -243,6 +245,11 @@ type SweepConfig = {
   limitAdaptMs: number;
   /** Where the missing-job scan resumes next sweep (null: from the oldest candidate). */
   missingJobCursor: { after: DispatchCursor | null };
+  /**
+   * Where the settled-task scan resumes next sweep. In memory: only the leader sweeps, and a new
+   * leader starting from the first running task only repeats part of a pass.
+   */
+  settledTaskCursor: SettledTaskCursor;
 };
 
 async function sweep(config: SweepConfig): Promise<Omit<SweepCounts, 'tasks_pruned'>> {
@@ -343,8 +350,10 @@ async function repairMissingJobs(config: SweepConfig): Promise<number> {
   return repaired;
 }
 
-async function finalizeSettled({ pool, log, actor, batchSize, graceMs }: SweepConfig): Promise<number> {
-  const finalized = await finalizeSettledTasks(pool, { limit: batchSize, actor, graceMs });
+/** Examines `batchSize` running tasks per sweep, resuming where the last sweep stopped (finalizeSettledTasks). */
+async function finalizeSettled(config: SweepConfig): Promise<number> {
+  const { pool, log, actor, batchSize: limit, graceMs, settledTaskCursor: cursor } = config;
+  const finalized = await finalizeSettledTasks(pool, { limit, actor, graceMs, cursor });
   for (const task of finalized)
     log.warn(
       { repair: 'task_finalized', task_id: task.taskId, task_status: task.to },
