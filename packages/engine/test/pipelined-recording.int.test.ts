@@ -121,7 +121,8 @@ describe('recording an outcome after the slot is given back', () => {
 
   it('records a failure before its slot claims the next delivery, so the breaker would count it', async () => {
     const handler = defineStepHandler('pipelined_failure', (ctx) => {
-      if (ctx.step.name === 'only' && failing.has(ctx.task.id)) throw new PermanentError('refused', { errorCode: 'refused' });
+      if (ctx.step.name === 'only' && failing.has(ctx.task.id))
+        throw new PermanentError('refused', { errorCode: 'refused' });
       return {};
     });
     const failing = new Set<string>();
