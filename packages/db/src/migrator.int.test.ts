@@ -151,7 +151,9 @@ describe('applyMigrations', () => {
     cleanups.push(() => pool.end());
     await applyMigrations(pool, { migrationsDir: await migrationsDir({ '001_init': 'SELECT 1;' }) });
     const { rows } = await pool.query(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1`,
+      // This database's only: other test files migrate their own databases at the same time.
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [MIGRATION_LOCK_KEY],
     );
     expect(rows).toEqual([{ n: 0 }]);
