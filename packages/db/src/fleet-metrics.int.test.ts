@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.ts';
+import { createTaskDatabase, type TaskDatabase } from '../test/scratch-database.ts';
 import {
   countPendingDeliveries,
   readBreakerStates,
@@ -8,30 +8,26 @@ import {
   readStepClaims,
   readTaskTransitions,
 } from './fleet-metrics.ts';
-import { applyMigrations } from './migrator.ts';
-import { createPool, type Pool } from './pool.ts';
+import type { Pool } from './pool.ts';
 
 // @switchyard/testing depends on this package: a scratch database migrated here instead.
-let scratch: ScratchDatabase;
+let db: TaskDatabase;
 let pool: Pool;
 let namedTaskId: number;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase('switchyard_fleet_metrics');
-  await applyMigrations(scratch.url);
-  pool = createPool(scratch.url, { max: 2, application: 'fleet-metrics-test' });
-  const ns = await pool.query(`INSERT INTO namespaces (name) VALUES ('metered') RETURNING id`);
-  const nt = await pool.query(
-    `INSERT INTO named_tasks (namespace_id, name, version, definition, content_hash)
-     VALUES ($1, 'order', '2.1.0', '{}', 'x') RETURNING id`,
-    [ns.rows[0].id],
-  );
-  namedTaskId = nt.rows[0].id;
+  db = await createTaskDatabase('switchyard_fleet_metrics', {
+    application: 'fleet-metrics-test',
+    poolMax: 2,
+    namespace: 'metered',
+    task: 'order',
+    version: '2.1.0',
+  });
+  ({ pool, namedTaskId } = db);
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await scratch?.drop();
+  await db?.close();
 });
 
 beforeEach(async () => {

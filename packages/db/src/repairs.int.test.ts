@@ -1,30 +1,26 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.ts';
-import { applyMigrations } from './migrator.ts';
-import { createPool, type Pool } from './pool.ts';
+import { createTaskDatabase, type TaskDatabase } from '../test/scratch-database.ts';
+import type { Pool } from './pool.ts';
 import { finalizeSettledTasks, type SettledTaskCursor } from './repairs.ts';
 
 // @switchyard/testing depends on this package: a scratch database migrated here instead.
-let scratch: ScratchDatabase;
+let db: TaskDatabase;
 let pool: Pool;
 let namedTaskId: number;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase('switchyard_repairs');
-  await applyMigrations(scratch.url);
-  pool = createPool(scratch.url, { max: 3, application: 'repairs-test' });
-  const ns = await pool.query(`INSERT INTO namespaces (name) VALUES ('repairs') RETURNING id`);
-  const nt = await pool.query(
-    `INSERT INTO named_tasks (namespace_id, name, version, definition, content_hash)
-     VALUES ($1, 'scan', '1.0.0', '{}', 'x') RETURNING id`,
-    [ns.rows[0].id],
-  );
-  namedTaskId = nt.rows[0].id;
+  db = await createTaskDatabase('switchyard_repairs', {
+    application: 'repairs-test',
+    poolMax: 3,
+    namespace: 'repairs',
+    task: 'scan',
+    version: '1.0.0',
+  });
+  ({ pool, namedTaskId } = db);
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await scratch?.drop();
+  await db?.close();
 });
 
 beforeEach(async () => {
