@@ -70,15 +70,15 @@ async function statusOf(n: number): Promise<string> {
   return rows[0].status;
 }
 
+/** One call of the repair: the next page after `cursor`. */
+function nextPage(cursor: SettledTaskCursor) {
+  return finalizeSettledTasks(pool, { limit: LIMIT, actor: 'test', graceMs: GRACE_MS, cursor });
+}
+
 /** Calls the repair with `cursor` until task `n` is finalized; returns how many calls it took. */
 async function callsUntilFinalized(cursor: SettledTaskCursor, n: number, maxCalls: number): Promise<number> {
   for (let call = 1; call <= maxCalls; call++) {
-    const finalized = await finalizeSettledTasks(pool, {
-      limit: LIMIT,
-      actor: 'test',
-      graceMs: GRACE_MS,
-      cursor,
-    });
+    const finalized = await nextPage(cursor);
     if (finalized.some((task) => task.taskId === taskId(n))) return call;
   }
   throw new Error(`task ${n} still ${await statusOf(n)} after ${maxCalls} calls`);
@@ -90,7 +90,7 @@ describe('finalizeSettledTasks', () => {
     await runningTasks(301, 301, 'complete');
     const cursor: SettledTaskCursor = { after: null };
 
-    await finalizeSettledTasks(pool, { limit: LIMIT, actor: 'test', graceMs: GRACE_MS, cursor });
+    await nextPage(cursor);
     expect(cursor.after).toBe(taskId(LIMIT));
     // Page 1 was examined; task 301 is on page 16 (of 20 each), and the first call took one page.
     expect(await callsUntilFinalized(cursor, 301, 15)).toBe(15);
@@ -102,8 +102,7 @@ describe('finalizeSettledTasks', () => {
   it('wraps around: a task settled behind the cursor is finalized on the next pass', async () => {
     await runningTasks(1, 300, 'in_progress');
     const cursor: SettledTaskCursor = { after: null };
-    for (let call = 0; call < 5; call++)
-      await finalizeSettledTasks(pool, { limit: LIMIT, actor: 'test', graceMs: GRACE_MS, cursor });
+    for (let call = 0; call < 5; call++) await nextPage(cursor);
     expect(cursor.after).toBe(taskId(5 * LIMIT));
 
     await settle(7);
@@ -121,10 +120,7 @@ describe('finalizeSettledTasks', () => {
 
     // Two passes of two pages each: the task outside the grace is finalized on the first.
     const finalized = [];
-    for (let call = 0; call < 4; call++)
-      finalized.push(
-        ...(await finalizeSettledTasks(pool, { limit: LIMIT, actor: 'test', graceMs: GRACE_MS, cursor })),
-      );
+    for (let call = 0; call < 4; call++) finalized.push(...(await nextPage(cursor)));
 
     expect(finalized).toEqual([{ taskId: taskId(32), from: 'in_progress', to: 'complete' }]);
     expect(await statusOf(31)).toBe('in_progress');

@@ -172,15 +172,10 @@ SELECT p.id, NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.task_id = p.id
  * Returns the tasks finalized (at most `limit`). Errors: the pool's; one thrown while
  * finalizing leaves the rest of the page's settled tasks to the next pass (the cursor has moved).
  *
- * Cost, measured over 20 000 running tasks of 3 steps, none settled, beside 100 000 complete
- * ones (bench/src/settled-task-scan.ts, EXPLAIN ANALYZE): a page of 500 reads 2 030 buffers
- * in 2.5-3 ms, four per task examined, wherever the cursor is. The statement before the cursor
- * examined running tasks until it found `limit` settled ones, so with none to finalize it read
- * 81 600 buffers in 185-195 ms on every sweep, growing with the backlog. Rejected: paging
- * through the primary key without the partial index, 5 060 buffers a page there and more with a
- * longer history (it visits every finished task in between). The page relies on a plan made for
- * its values, as the scheduler's pool makes them (engine roles.ts): a generic plan does not know
- * the limit and reads the index from the cursor to its end (2 440 buffers, 33-57 ms there).
+ * Cost (bench/src/settled-task-scan.ts: 20 000 running tasks beside 100 000 complete ones): a
+ * page of 500 reads about 2 030 buffers wherever the cursor is; the unpaged scan it replaced read
+ * 81 600 on every sweep. It relies on a plan made for its values, as the scheduler's pool makes
+ * them (engine roles.ts): a generic plan does not know the limit and reads the index to its end.
  */
 export async function finalizeSettledTasks(
   pool: pg.Pool,

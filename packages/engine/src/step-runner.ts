@@ -142,7 +142,7 @@ export class StepRunner {
   async #runAttempt(step: ClaimedStep, depth: number, limited: boolean): Promise<void> {
     // A child logger, not an AsyncLocalStorage context: entering one store makes Node track
     // every promise of the process, a cost paid on every await of the hot path.
-    const log = this.#log.child({ ...logBindings(step), dependent_system: step.dependentSystem });
+    const log = this.#log.child(logBindings(step));
     let finished: FinishedAttempt;
     try {
       finished = await this.#runHandler(step, depth, log);
@@ -391,5 +391,6 @@ function logBindings(step: ClaimedStep): Record<string, unknown> {
     step_name: step.name,
     attempt: step.attempt,
     correlation_id: step.correlationId,
+    dependent_system: step.dependentSystem,
   };
 }

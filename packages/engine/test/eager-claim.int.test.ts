@@ -12,7 +12,7 @@ import { waitFor } from '@switchyard/testing';
 import { InMemorySpanExporter, startTracing } from '@switchyard/tracing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScheduler } from '../src/scheduler.ts';
-import { beforeEagerClaim, parentAndChild } from './eager-harness.ts';
+import { beforeEagerClaim, gate, parentAndChild } from './eager-harness.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 const spans = new InMemorySpanExporter();
@@ -26,15 +26,6 @@ afterAll(async () => {
   await h.close();
   await tracing.shutdown();
 });
-
-/** A gate handlers wait at until the test opens it. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { open, opened };
-}
 
 async function stepIds(taskId: string): Promise<Record<string, string>> {
   const { rows } = await h.pool.query('SELECT id, name FROM workflow_steps WHERE task_id = $1', [taskId]);

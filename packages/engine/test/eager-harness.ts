@@ -89,3 +89,12 @@ export function withStatementHook(
     },
   });
 }
+
+/** A gate handlers (or hooked statements) wait at until the test opens it. */
+export function gate(): { open: () => void; opened: Promise<void> } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}

@@ -10,7 +10,7 @@ import { defineStepHandler, PermanentError } from '@switchyard/handler-kit';
 import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECORDINGS_PER_SLOT } from '../src/step-runner.ts';
-import { withStatementHook } from './eager-harness.ts';
+import { gate, withStatementHook } from './eager-harness.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
@@ -26,10 +26,7 @@ afterAll(async () => {
  * `open()`; `heldStatements()` counts the statements waiting now.
  */
 function holdSuccesses(held: Set<string>) {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
+  const { open, opened } = gate();
   let waiting = 0;
   const recorded: string[] = [];
   const pool = withStatementHook(h.pool, async (name, values, run) => {
