@@ -21,6 +21,7 @@ describe('worker env', () => {
       SWITCHYARD_LEASE_MS_BY_STEP_TYPE: { send_email: 60_000, charge: 5_000 },
       SWITCHYARD_SHUTDOWN_GRACE_MS: 20_000,
       SWITCHYARD_EAGER_CLAIM: true,
+      SWITCHYARD_CONTINUATION_WAIT_MS: 10,
       LOG_LEVEL: 'info',
     });
   });

@@ -82,6 +82,11 @@ export const workerEnvShape = {
    * queue instead of being claimed and run by the worker that made them ready.
    */
   SWITCHYARD_EAGER_CLAIM: envBoolean(true),
+  /**
+   * How long a child made ready by this worker waits for a slot of its step type when all are
+   * busy (ms), ahead of waiting deliveries, before it goes through the queue; 0: no wait.
+   */
+  SWITCHYARD_CONTINUATION_WAIT_MS: envInt({ min: 0, max: 60_000, default: 10 }),
   /** Optional fixed worker id (default: hostname-pid-random). */
   SWITCHYARD_WORKER_ID: z.string().min(1).optional(),
 };

@@ -28,9 +28,9 @@ export type LocalRun = { step: ClaimedStep; limited: boolean };
  * duplicate, late or stale delivery are judged exactly as for a delivery; a child of a step type
  * whose system is limited goes to the limited claim a delivery of it goes to, so the limit
  * admits it or holds it (no attempt used) exactly as it would a delivery. Dispatched as before:
- * children of step types this worker does not serve, children over
- * the free slots, children at the end of MAX_CONTINUATIONS local continuations, and every child
- * once the worker is stopping. A child the claim missed gets a job when it is still claimable
+ * children of step types this worker does not serve, children that found no slot in time
+ * (`continuationWaitMs`), children at the end of MAX_CONTINUATIONS local continuations, and every
+ * child once the worker is stopping. A child the claim missed gets a job when it is still claimable
  * (its delivery takes it to the right claim); otherwise another worker has it or it is not
  * runnable, and nothing is left to do.
  *
@@ -70,22 +70,38 @@ export class EagerClaims {
 
   /**
    * After a step's outcome has committed: claims the children it made ready that run here next,
-   * each holding a free slot of its step type, and dispatches the others.
+   * each holding a slot of its step type, and hands each claimed child to `run` as soon as it is
+   * claimed; dispatches the others. Resolves once every child is claimed or dispatched.
    */
-  async continueAfter(ready: readonly ReadyStep[], depth: number, log: Logger): Promise<LocalRun[]> {
-    const local: ReadyStep[] = [];
-    const queued: ReadyStep[] = [];
+  async continueAfter(
+    ready: readonly ReadyStep[],
+    depth: number,
+    log: Logger,
+    run: (child: LocalRun) => void,
+  ): Promise<void> {
     const continuing = this.#options.eagerClaim && !this.#stopping && depth < MAX_CONTINUATIONS;
-    for (const child of ready) {
-      if (continuing && this.#runsHere(child.handler) && this.#slots.tryAcquire(child.handler))
-        local.push(child);
-      else queued.push(child);
-    }
-    const [claimed] = await Promise.all([
-      Promise.all(local.map((child) => this.#claim(child, log))),
+    const here = continuing ? ready.filter((child) => this.#runsHere(child.handler)) : [];
+    const queued = ready.filter((child) => !here.includes(child));
+    await Promise.all([
+      ...here.map(async (child) => {
+        const claimed = await this.#claimInSlot(child, log);
+        if (claimed) run(claimed);
+      }),
       dispatchCommitted(this.#dispatcher, queued, log),
     ]);
-    return claimed.filter((c): c is LocalRun => c !== null);
+  }
+
+  /**
+   * Waits up to `continuationWaitMs` (CONTINUATION_WAIT_MS in worker-options.ts by default) for a slot of the child's type, ahead of the deliveries
+   * waiting for one, then claims the child in it; without a slot in time, or once the worker is
+   * stopping, the child goes through the queue.
+   */
+  async #claimInSlot(child: ReadyStep, log: Logger): Promise<LocalRun | null> {
+    const slot = await this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs);
+    if (slot && !this.#stopping) return this.#claim(child, log);
+    if (slot) this.#slots.release(child.handler);
+    await dispatchCommitted(this.#dispatcher, [child], log);
+    return null;
   }
 
   #runsHere(stepType: string): boolean {

@@ -76,6 +76,7 @@ export async function startWorkerRole(
     leaseMsByStepType: env.SWITCHYARD_LEASE_MS_BY_STEP_TYPE,
     shutdownGraceMs: env.SWITCHYARD_SHUTDOWN_GRACE_MS,
     eagerClaim: env.SWITCHYARD_EAGER_CLAIM,
+    continuationWaitMs: env.SWITCHYARD_CONTINUATION_WAIT_MS,
     ...(env.SWITCHYARD_WORKER_ID ? { workerId: env.SWITCHYARD_WORKER_ID } : {}),
     logger,
   });

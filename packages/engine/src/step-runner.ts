@@ -179,8 +179,9 @@ export class StepRunner {
       const retry = { stepId, taskId, handler, namespace, priority, ...result.retry };
       await dispatchCommitted(this.#dispatcher, [retry], log);
     }
-    const children = await this.#eager.continueAfter(result.ready, depth, log);
-    for (const child of children) this.#track(this.#runAttempt(child.step, depth + 1, child.limited), log);
+    await this.#eager.continueAfter(result.ready, depth, log, (child) =>
+      this.#track(this.#runAttempt(child.step, depth + 1, child.limited), log),
+    );
   }
 
   #track(work: Promise<void>, log: Logger): void {

@@ -2,14 +2,17 @@
  * A worker's attempt slots, per step type: at most `concurrency` attempts of a type run at once,
  * whether BullMQ delivered them or the worker claimed them itself right after their parent
  * succeeded (the eager claim, eager-claims.ts). BullMQ counts only its own deliveries, so a
- * delivery waits here while local continuations hold every slot of its type; a continuation never
- * waits: it takes a free slot at once or its step goes through the queue.
+ * delivery waits here while local continuations hold every slot of its type. A continuation
+ * waits ahead of every delivery, for a short while only: past that, its step goes through the
+ * queue, where another worker may be free for it.
  */
 export class WorkerSlots {
   readonly #capacity: number;
   readonly #busy = new Map<string, number>();
   /** Deliveries waiting for a slot, by step type, first come first served. */
-  readonly #waiting = new Map<string, (() => void)[]>();
+  readonly #deliveries = new Map<string, (() => void)[]>();
+  /** Continuations waiting for a slot, by step type: served before any delivery. */
+  readonly #continuations = new Map<string, (() => void)[]>();
 
   constructor(capacity: number) {
     this.#capacity = capacity;
@@ -28,20 +31,46 @@ export class WorkerSlots {
     return true;
   }
 
-  /** Takes a slot of `type`, waiting behind the deliveries that wait already. */
+  /** Takes a slot of `type`, waiting behind the continuations and deliveries that wait already. */
   acquire(type: string): Promise<void> {
     if (this.tryAcquire(type)) return Promise.resolve();
+    return new Promise((resolve) => waitersOf(this.#deliveries, type).push(resolve));
+  }
+
+  /**
+   * Takes a slot of `type` for a continuation: ahead of every waiting delivery, behind the
+   * continuations that wait already, for at most `waitMs`. Resolves false when none came in time.
+   */
+  acquireWithin(type: string, waitMs: number): Promise<boolean> {
+    if (this.tryAcquire(type)) return Promise.resolve(true);
+    if (waitMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const queue = this.#waiting.get(type) ?? [];
-      queue.push(resolve);
-      this.#waiting.set(type, queue);
+      const waiters = waitersOf(this.#continuations, type);
+      const granted = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(granted), 1);
+        resolve(false);
+      }, waitMs);
+      waiters.push(granted);
     });
   }
 
-  /** Gives a slot of `type` back: to the first delivery waiting for one, else to the free ones. */
+  /** Gives a slot of `type` back: to the first continuation waiting, else the first delivery, else the free ones. */
   release(type: string): void {
-    const next = this.#waiting.get(type)?.shift();
+    const next = this.#continuations.get(type)?.shift() ?? this.#deliveries.get(type)?.shift();
     if (next) next();
     else this.#busy.set(type, Math.max(0, this.busy(type) - 1));
   }
+}
+
+function waitersOf(waiting: Map<string, (() => void)[]>, type: string): (() => void)[] {
+  let waiters = waiting.get(type);
+  if (!waiters) {
+    waiters = [];
+    waiting.set(type, waiters);
+  }
+  return waiters;
 }

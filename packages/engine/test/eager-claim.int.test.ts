@@ -12,7 +12,7 @@ import { waitFor } from '@switchyard/testing';
 import { InMemorySpanExporter, startTracing } from '@switchyard/tracing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScheduler } from '../src/scheduler.ts';
-import { beforeEagerClaim, gate, parentAndChild } from './eager-harness.ts';
+import { beforeEagerClaim, gate, parentAndChild, withStatementHook } from './eager-harness.ts';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
 const spans = new InMemorySpanExporter();
@@ -109,7 +109,7 @@ describe('the eager claim', () => {
     }
   });
 
-  it('claims no more children than free slots: with one slot, one child continues and the others go through the queue', async () => {
+  it('claims no more children than slots: with one slot, one child continues and the others go through the queue once their wait for a slot ends', async () => {
     const { handler, children, most } = childrenAtGate('eager_one_slot');
     const taskId = await fanOut('eager_one_slot');
     const ids = await stepIds(taskId);
@@ -154,6 +154,54 @@ describe('the eager claim', () => {
     expect(await h.waitForTask(taskId)).toBe('complete');
     expect(await h.waitForTask(other)).toBe('complete');
     expect(most()).toBe(3);
+  });
+
+  it('a child of a busy worker waits for the next free slot, ahead of a waiting delivery, and runs here', async () => {
+    // One slot. The parent's success is held until another task's step has taken the slot the
+    // parent freed and a third task's step waits in the queue; then the child waits for the slot.
+    const otherRunning = gate();
+    const otherDone = gate();
+    const ran: string[] = [];
+    const handler = defineStepHandler('eager_waits', async (ctx) => {
+      ran.push(ctx.step.name);
+      if (ctx.step.name === 'other') {
+        otherRunning.open();
+        await otherDone.opened;
+      }
+      return {};
+    });
+    const oneStep = async (name: string) => {
+      const template = testTemplate({
+        identity_strategy: 'unique',
+        steps: [{ name, handler: 'eager_waits' }],
+      });
+      await registerTemplate(h.pool, template);
+      return (await h.create({ namespace: 'test', name: template.name, context: {} })).task.id;
+    };
+    const { taskId, childId } = await parentAndChild(h, 'eager_waits');
+    const eager = beforeEagerClaim(h, childId, async () => {});
+    let other = '';
+    let later = '';
+    let parentRecorded = false;
+    const pool = withStatementHook(eager.pool, async (name, _values, run) => {
+      if (name !== 'switchyard_step_successes' || other) return run();
+      other = await oneStep('other');
+      await otherRunning.opened;
+      later = await oneStep('later');
+      const result = await run();
+      parentRecorded = true;
+      return result;
+    });
+    await h.start([handler], [], { pool, concurrency: 1, continuationWaitMs: 60_000 });
+
+    // Nothing between the parent's commit and the child's wait for a slot reaches Postgres or
+    // Redis, so by the next poll the child is waiting for the slot the other step holds.
+    await waitFor("the parent's success to commit", () => parentRecorded);
+    otherDone.open();
+    // Claimed while it had no job: it waited here and did not go through the queue.
+    expect(await eager.claimedRows).toBe(1);
+    for (const id of [taskId, other, later]) expect(await h.waitForTask(id)).toBe('complete');
+    expect(ran).toEqual(['parent', 'other', 'child', 'later']);
   });
 
   it('a stopping worker dispatches the children of a step that finishes instead of running them', async () => {
