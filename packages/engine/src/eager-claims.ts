@@ -80,26 +80,33 @@ export class EagerClaims {
     run: (child: LocalRun) => void,
   ): Promise<void> {
     const continuing = this.#options.eagerClaim && !this.#stopping && depth < MAX_CONTINUATIONS;
-    const here = continuing ? ready.filter((child) => this.#runsHere(child.handler)) : [];
-    const queued = ready.filter((child) => !here.includes(child));
-    await Promise.all([
-      ...here.map(async (child) => {
-        const claimed = await this.#claimInSlot(child, log);
-        if (claimed) run(claimed);
-      }),
-      dispatchCommitted(this.#dispatcher, queued, log),
-    ]);
+    const claims: Promise<void>[] = [];
+    const queued: ReadyStep[] = [];
+    for (const child of ready) {
+      const slot =
+        continuing && this.#runsHere(child.handler)
+          ? this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs)
+          : null;
+      if (!slot) queued.push(child);
+      else
+        claims.push(
+          this.#claimInSlot(child, slot, log).then((claimed) => {
+            if (claimed) run(claimed);
+          }),
+        );
+    }
+    await Promise.all([...claims, dispatchCommitted(this.#dispatcher, queued, log)]);
   }
 
   /**
-   * Waits up to `continuationWaitMs` (CONTINUATION_WAIT_MS in worker-options.ts by default) for a slot of the child's type, ahead of the deliveries
-   * waiting for one, then claims the child in it; without a slot in time, or once the worker is
-   * stopping, the child goes through the queue.
+   * Once `slot` brings a slot of the child's type (within `continuationWaitMs`, ahead of the
+   * deliveries waiting for one), claims the child in it; without a slot in time, or once the
+   * worker is stopping, the child goes through the queue.
    */
-  async #claimInSlot(child: ReadyStep, log: Logger): Promise<LocalRun | null> {
-    const slot = await this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs);
-    if (slot && !this.#stopping) return this.#claim(child, log);
-    if (slot) this.#slots.release(child.handler);
+  async #claimInSlot(child: ReadyStep, slot: Promise<boolean>, log: Logger): Promise<LocalRun | null> {
+    const got = await slot;
+    if (got && !this.#stopping) return this.#claim(child, log);
+    if (got) this.#slots.release(child.handler);
     await dispatchCommitted(this.#dispatcher, [child], log);
     return null;
   }

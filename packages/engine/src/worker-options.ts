@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
  * its success is recorded (step-runner.ts); without a wait, most children of a busy worker went
  * round through Redis (registration_burst in bench/: 22 Redis commands per step, 8 with the
  * wait). A busy worker's slot frees within one handler's run. The wait stays short so that, with
- * long handlers, an idle worker elsewhere gets the child through the queue soon.
+ * long handlers, an idle worker elsewhere gets the child through the queue soon; the line is as
+ * long as the slots (WorkerSlots.acquireWithin), so a wide fan-out sends the rest at once.
  */
 export const CONTINUATION_WAIT_MS = 10;
 
@@ -52,9 +53,9 @@ export type WorkerOptions = {
   eagerClaim?: boolean;
   /**
    * How long a child made ready here waits for a slot of its step type when every slot is busy,
-   * ahead of the deliveries waiting for one, before it goes through the queue instead. Default
-   * 10 ms (see CONTINUATION_WAIT_MS); 0: a child takes a free slot or goes
-   * through the queue.
+   * ahead of the deliveries waiting for one (at most as many children as slots wait), before it
+   * goes through the queue instead. Default 10 ms (see CONTINUATION_WAIT_MS); 0: a child takes a
+   * free slot or goes through the queue.
    */
   continuationWaitMs?: number;
   /** Default `<hostname>-<pid>-<random>`. */

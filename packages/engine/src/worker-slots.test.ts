@@ -19,7 +19,7 @@ describe('WorkerSlots', () => {
       order,
     );
     track(
-      slots.acquireWithin('email', 60_000).then((got) => (got ? 'continuation' : 'timed out')),
+      slots.acquireWithin('email', 60_000)!.then((got) => (got ? 'continuation' : 'timed out')),
       order,
     );
     slots.release('email');
@@ -34,7 +34,7 @@ describe('WorkerSlots', () => {
   it('a continuation that gets no slot in time resolves false and leaves the line', async () => {
     const slots = new WorkerSlots(1);
     slots.tryAcquire('email');
-    expect(await slots.acquireWithin('email', 0)).toBe(false);
+    expect(slots.acquireWithin('email', 0)).toBeNull();
     expect(await slots.acquireWithin('email', 5)).toBe(false);
     const delivered: string[] = [];
     track(
@@ -47,6 +47,19 @@ describe('WorkerSlots', () => {
     expect(delivered).toEqual(['delivery']);
     slots.release('email');
     expect(slots.busy('email')).toBe(0);
+  });
+
+  it('lets no more continuations wait than there are slots: the next one is told at once', async () => {
+    const slots = new WorkerSlots(2);
+    slots.tryAcquire('email');
+    slots.tryAcquire('email');
+    const line = [slots.acquireWithin('email', 60_000), slots.acquireWithin('email', 60_000)];
+    expect(slots.acquireWithin('email', 60_000)).toBeNull();
+    slots.release('email');
+    slots.release('email');
+    expect(await Promise.all(line)).toEqual([true, true]);
+    // Served: the line is empty again, and a continuation may wait once more.
+    expect(slots.acquireWithin('email', 60_000)).not.toBeNull();
   });
 
   it('counts slots per step type: a busy type does not hold another back', async () => {

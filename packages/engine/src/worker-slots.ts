@@ -40,12 +40,15 @@ export class WorkerSlots {
   /**
    * Takes a slot of `type` for a continuation: ahead of every waiting delivery, behind the
    * continuations that wait already, for at most `waitMs`. Resolves false when none came in time.
+   * Returns null at once, without waiting, when no slot is free and as many continuations as
+   * there are slots wait already (a longer line would mostly not be served within the wait; a
+   * parent with 50 children sends the rest through the queue in one go), or when `waitMs` is 0.
    */
-  acquireWithin(type: string, waitMs: number): Promise<boolean> {
+  acquireWithin(type: string, waitMs: number): Promise<boolean> | null {
     if (this.tryAcquire(type)) return Promise.resolve(true);
-    if (waitMs <= 0) return Promise.resolve(false);
+    const waiters = waitersOf(this.#continuations, type);
+    if (waitMs <= 0 || waiters.length >= this.#capacity) return null;
     return new Promise((resolve) => {
-      const waiters = waitersOf(this.#continuations, type);
       const granted = () => {
         clearTimeout(timer);
         resolve(true);
