@@ -61,8 +61,11 @@ describe('a step enqueued again', () => {
     const { task } = await h.create({ namespace: 'tenant_p', name: retried.name, context: {}, priority: 4 });
     await waitFor('the retry to wait', async () => (await stepOf(task.id)).status === 'waiting_retry');
     const step = await stepOf(task.id);
-    const job = await h.dispatcher.queue('place_retry').getJob(stepJobId(step.id, 2));
-    expect(job?.data.fair).toBe('4:tenant_p');
+    // The retry's job is added just after the failure commits.
+    const job = await waitFor('the retry job', () =>
+      h.dispatcher.queue('place_retry').getJob(stepJobId(step.id, 2)),
+    );
+    expect(job.data.fair).toBe('4:tenant_p');
   });
 
   it("is retried by an operator at its task's namespace and priority", async () => {
