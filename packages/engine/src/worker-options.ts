@@ -47,8 +47,9 @@ export type WorkerOptions = {
   shutdownGraceMs?: number;
   /**
    * Eager claim: when a step succeeds, the worker claims the children it made ready whose step
-   * type it serves, as many as it has free slots, and runs them itself instead of sending them
-   * round through Redis (fenced by the same claim as a delivery; see eager-claims.ts). Default true.
+   * type it serves, each in a slot of its type (see continuationWaitMs), and runs them itself
+   * instead of sending them round through Redis (fenced by the same claim as a delivery; see
+   * eager-claims.ts). Default true.
    */
   eagerClaim?: boolean;
   /**

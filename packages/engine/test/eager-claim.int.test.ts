@@ -1,8 +1,9 @@
 /**
  * The eager claim's own behaviour: a ready child runs in the slot its parent frees, as itself in
- * the logs and the trace; children over the free slots, children of a stopping worker and every
- * child with the eager claim off go through the queue; a worker lost between a success and the
- * eager claim leaves the child to the scheduler's missing-job repair.
+ * the logs and the trace, or waits for the next slot ahead of the deliveries; children that find
+ * no slot in time, children of a stopping worker and every child with the eager claim off go
+ * through the queue; a worker lost between a success and the eager claim leaves the child to the
+ * scheduler's missing-job repair.
  */
 import { configureServiceLimits, registerTemplate } from '@switchyard/db';
 import { defineStepHandler } from '@switchyard/handler-kit';
