@@ -4,13 +4,14 @@
  * same run. Prints a Markdown table and writes bench/results/latest.json.
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
- *              [--limit-every-system] [--plan-cache-mode auto] [--no-eager]
+ *              [--limit-every-system] [--plan-cache-mode auto] [--no-eager] [--tracing]
  *
  * The worker has a pool of its own, made as the worker role makes it (generic plans; see
  * WORKER_CONNECTIONS), the creators and the scheduler share another, as the API's and the
  * scheduler's pools are made. `--plan-cache-mode auto` leaves the worker's pool on Postgres's
  * default, to measure what generic plans bring. `--no-eager` turns the workers' eager claim off
- * (every child goes through the queue), to measure what it brings.
+ * (every child goes through the queue), to measure what it brings. `--tracing` turns tracing on
+ * (OTLP to a loopback collector that drops the spans; trace-sink.ts), to measure what it costs.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -35,6 +36,7 @@ import {
   templates,
   waitForAll,
 } from './scenarios.ts';
+import { startTracingToSink } from './trace-sink.ts';
 
 const args = process.argv.slice(2);
 const repeat = Number(args[args.indexOf('--repeat') + 1]) || 3;
@@ -56,6 +58,8 @@ const genericPlans = !(
 );
 /** `--no-eager`: the workers dispatch every ready child through the queue (eagerClaim: false). */
 const eagerClaim = !args.includes('--no-eager');
+/** `--tracing`: spans for every step, exported as in production (see trace-sink.ts). */
+const tracing = args.includes('--tracing');
 /** The handler_latency scenario's worker: handlers that wait 10 ms, 200 slots. */
 const SLOW_HANDLER_SLOTS = 200;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -86,6 +90,7 @@ const round = (n: number) => Math.round(n * 100) / 100;
 let versions: Record<string, string> = {};
 
 async function main(): Promise<void> {
+  const traces = tracing ? await startTracingToSink() : null;
   await ensureDatabase(databaseUrl);
   const pool = createPool(databaseUrl, { max: 20, application: 'switchyard-bench' });
   const workerPool = createPool(databaseUrl, {
@@ -151,6 +156,10 @@ async function main(): Promise<void> {
     redis.disconnect();
     await pool.end();
     await workerPool.end();
+    if (traces) {
+      await traces.stop();
+      console.log(`tracing: ${traces.batches()} export batches reached the collector`);
+    }
   }
   summarize();
   const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s');
@@ -345,6 +354,7 @@ function report(versions: Record<string, string>): void {
     quick,
     concurrency: CONCURRENCY,
     eager_claim: eagerClaim,
+    tracing,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,
