@@ -87,28 +87,31 @@ export class EagerClaims {
         continuing && this.#runsHere(child.handler)
           ? this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs)
           : null;
-      if (!slot) queued.push(child);
-      else
-        claims.push(
-          this.#claimInSlot(child, slot, log).then((claimed) => {
-            if (claimed) run(claimed);
-          }),
-        );
+      if (slot) claims.push(this.#runInSlot(child, slot, log, run));
+      else queued.push(child);
     }
     await Promise.all([...claims, dispatchCommitted(this.#dispatcher, queued, log)]);
   }
 
   /**
    * Once `slot` brings a slot of the child's type (within `continuationWaitMs`, ahead of the
-   * deliveries waiting for one), claims the child in it; without a slot in time, or once the
-   * worker is stopping, the child goes through the queue.
+   * deliveries waiting for one), claims the child in it and hands it to `run`; without a slot in
+   * time, or once the worker is stopping, the child goes through the queue.
    */
-  async #claimInSlot(child: ReadyStep, slot: Promise<boolean>, log: Logger): Promise<LocalRun | null> {
+  async #runInSlot(
+    child: ReadyStep,
+    slot: Promise<boolean>,
+    log: Logger,
+    run: (child: LocalRun) => void,
+  ): Promise<void> {
     const got = await slot;
-    if (got && !this.#stopping) return this.#claim(child, log);
+    if (got && !this.#stopping) {
+      const claimed = await this.#claim(child, log);
+      if (claimed) run(claimed);
+      return;
+    }
     if (got) this.#slots.release(child.handler);
     await dispatchCommitted(this.#dispatcher, [child], log);
-    return null;
   }
 
   #runsHere(stepType: string): boolean {
