@@ -136,6 +136,7 @@ export async function recordBatchableSuccess(
   const outcome: OutcomeResult = {
     applied,
     ready,
+    claimed: [],
     retry: null,
     task: finalized?.get(record.taskId) ?? null,
     held: false,

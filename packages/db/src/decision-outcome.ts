@@ -45,7 +45,7 @@ export async function recordDecisionSuccess(
       ? (await evaluateBreaker(client, { dependentSystem: record.dependentSystem, actor: workerId }))
           .transition
       : null;
-    return { applied: true, ready, retry: null, task, held: false, breaker };
+    return { applied: true, ready, claimed: [], retry: null, task, held: false, breaker };
   });
 }
 
@@ -62,5 +62,5 @@ async function recordReason(client: pg.PoolClient, stepId: string, attempt: numb
 }
 
 function stale(): OutcomeResult {
-  return { applied: false, ready: [], retry: null, task: null, held: false, breaker: null };
+  return { applied: false, ready: [], claimed: [], retry: null, task: null, held: false, breaker: null };
 }

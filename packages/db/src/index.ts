@@ -113,6 +113,7 @@ export {
   type AttemptRecord,
   type EventToCommit,
   type FailureEvents,
+  type ChildClaimRoom,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,

@@ -6,6 +6,8 @@
  */
 
 import { nextAttemptSql } from './attempt-fence.ts';
+import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
+import { LIMIT_IN_FORCE } from './service-limit-sql.ts';
 
 /** A step made ready by a state change; dispatch it after the transaction commits. */
 export type ReadyStep = {
@@ -29,6 +31,15 @@ export function taskPlaceSql(taskId: string): string {
 }
 
 /**
+ * Claiming ready children in the statement that makes them ready, for the worker that recorded
+ * their parent (the success statement, step-outcomes.ts). Names two CTEs of that statement:
+ * `continuing`, with `id`, the parents whose children may be claimed here; `offer`, with
+ * `handler`, `room` and `lease_ms`, how many children of each step type the worker has slots
+ * for, and their lease.
+ */
+export type ChildClaimOffer = { continuing: string; offer: string };
+
+/**
  * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
  * `parent` (rows with `id`; none, one or many). `actor` is the SQL expression of the actor (a
  * parameter). Append after the parent's CTEs; select {@link READY_STEPS_JSON} at the end.
@@ -37,30 +48,90 @@ export function taskPlaceSql(taskId: string): string {
  * is decremented by their number at once: an UPDATE changes a row once however many joined
  * rows match it. The children are locked in id order first, so two statements satisfying
  * parents of the same children cannot deadlock.
+ *
+ * With `claim`, a child made ready that the offer has room for goes straight to `in_progress`,
+ * claimed by `actor` (CTE `claimed_children`), in the same update: one row version and no claim
+ * statement. Only a child no delivery could claim is taken: it is ready in this statement, under
+ * its row lock (so nothing else has claimed it), and it is claimed only where a delivery's claim
+ * would take it, that is, its task still runs, no breaker blocks its service and no limit is in
+ * force on it (those children stay `enqueued` and go to the claim that judges them). Its audit
+ * rows are the two a delivery's claim leaves: pending → enqueued, then enqueued → in_progress.
  * Locks: the children's rows.
  */
-export function readyChildrenCtes(parent: string, actor: string): string {
+export function readyChildrenCtes(parent: string, actor: string, claim?: ChildClaimOffer): string {
+  const becomesReady = `c.pending_parents = e.satisfied AND c.status = 'pending'`;
+  const claimedHere = claim ? 'g.id IS NOT NULL' : 'false';
   return `satisfied_edges AS MATERIALIZED (
-  SELECT e.to_step_id AS id, count(*)::int AS satisfied
+  SELECT e.to_step_id AS id, count(*)::int AS satisfied${
+    claim ? `,
+         bool_or(e.from_step_id IN (SELECT id FROM ${claim.continuing})) AS continues` : ''
+  }
     FROM workflow_step_edges e WHERE e.from_step_id IN (SELECT id FROM ${parent})
    GROUP BY e.to_step_id
 ), locked_children AS MATERIALIZED (
-  SELECT c.id FROM workflow_steps c WHERE c.id IN (SELECT id FROM satisfied_edges) ORDER BY c.id FOR UPDATE
-), children AS (
+  SELECT c.id${claim ? ', c.task_id, c.handler, c.dependent_system, c.probe, c.status, c.pending_parents' : ''}
+    FROM workflow_steps c WHERE c.id IN (SELECT id FROM satisfied_edges) ORDER BY c.id FOR UPDATE
+), ${claim ? childClaimCte(claim) : ''}children AS (
   UPDATE workflow_steps c
      SET pending_parents = c.pending_parents - e.satisfied,
-         status = CASE WHEN c.pending_parents = e.satisfied AND c.status = 'pending' THEN 'enqueued' ELSE c.status END,
-         enqueued_at = CASE WHEN c.pending_parents = e.satisfied AND c.status = 'pending' THEN clock_timestamp() ELSE c.enqueued_at END,
+         status = CASE WHEN ${claimedHere} THEN 'in_progress' WHEN ${becomesReady} THEN 'enqueued' ELSE c.status END,
+         enqueued_at = CASE WHEN ${becomesReady} THEN clock_timestamp() ELSE c.enqueued_at END,${
+           claim
+             ? `
+         attempts = c.attempts + CASE WHEN ${claimedHere} THEN 1 ELSE 0 END,
+         claimed_by = CASE WHEN ${claimedHere} THEN ${actor} ELSE c.claimed_by END,
+         lease_expires_at = CASE WHEN ${claimedHere}
+                                 THEN clock_timestamp() + GREATEST(g.lease_ms, c.timeout_ms) * interval '1 millisecond'
+                                 ELSE c.lease_expires_at END,
+         started_at = CASE WHEN ${claimedHere} THEN clock_timestamp() ELSE c.started_at END,
+         claimed_for_fallback = CASE WHEN ${claimedHere} THEN false ELSE c.claimed_for_fallback END,`
+             : ''
+         }
          updated_at = clock_timestamp()
-    FROM satisfied_edges e
+    FROM satisfied_edges e${claim ? ' LEFT JOIN eager_claims g ON g.id = e.id' : ''}
    WHERE c.id = e.id AND c.id IN (SELECT id FROM locked_children)
-  RETURNING c.id, c.task_id, c.handler, c.attempts, c.status, c.pending_parents
+  RETURNING c.id, c.task_id, c.handler, c.attempts, c.status, c.pending_parents, c.started_at,
+            ${claimedHere} AS claimed_here
 ), ready AS (
   SELECT * FROM children WHERE status = 'enqueued' AND pending_parents = 0
 ), child_transitions AS (
   INSERT INTO step_transitions (step_id, task_id, from_status, to_status, reason, actor)
-  SELECT id, task_id, 'pending', 'enqueued', 'dependencies satisfied', ${actor} FROM ready
-)`;
+  SELECT id, task_id, 'pending', 'enqueued', 'dependencies satisfied', ${actor} FROM children
+   WHERE (status = 'enqueued' AND pending_parents = 0) OR claimed_here
+  RETURNING step_id
+)${
+    claim
+      ? `, claimed_children AS (
+  SELECT * FROM children WHERE claimed_here
+), child_claim_transitions AS (
+  -- Reads child_transitions, so its rows come after those (transitions are read in id order).
+  INSERT INTO step_transitions (step_id, task_id, attempt, from_status, to_status, actor)
+  SELECT id, task_id, attempts, 'enqueued', 'in_progress', ${actor} FROM claimed_children
+   WHERE id IN (SELECT step_id FROM child_transitions)
+)`
+      : ''
+  }`;
+}
+
+/**
+ * CTE `eager_claims`: the children this statement makes ready that it claims for the worker,
+ * at most `room` of each step type in the offer (see readyChildrenCtes).
+ */
+function childClaimCte({ offer }: ChildClaimOffer): string {
+  return `eager_claims AS MATERIALIZED (
+  SELECT id, lease_ms FROM (
+    SELECT s.id, o.lease_ms, o.room, row_number() OVER (PARTITION BY s.handler ORDER BY s.id) AS rank
+      FROM locked_children s JOIN satisfied_edges e ON e.id = s.id
+      JOIN ${offer} o ON o.handler = s.handler
+      JOIN tasks t ON t.id = s.task_id
+     WHERE e.continues AND s.pending_parents = e.satisfied AND s.status = 'pending'
+       AND (t.status IN ('pending', 'in_progress')) IS TRUE
+       AND NOT EXISTS (SELECT 1 FROM circuit_breakers b
+                        WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER})
+       AND NOT EXISTS (SELECT 1 FROM service_limits l
+                        WHERE l.dependent_system = s.dependent_system AND ${LIMIT_IN_FORCE})
+  ) ranked WHERE rank <= room
+), `;
 }
 
 /** The steps made ready, as ReadyStep JSON (`[]` when none). */

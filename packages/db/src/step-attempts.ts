@@ -129,19 +129,33 @@ WITH async_commit AS (
   INSERT INTO task_transitions (task_id, from_status, to_status, reason, actor)
   SELECT id, 'pending', 'in_progress', 'first step claimed', $4 FROM task_started
 )
-SELECT c.id, c.task_id, c.name, c.handler, c.dependent_system, c.was_limited, c.attempts, c.uncounted_attempts, c.max_attempts,
-       c.backoff_base_ms, c.backoff_cap_ms, c.jitter, c.timeout_ms, c.handler_config, c.started_at, c.probe,
-       c.fallback, c.publishes, c.type, c.decides, c.batch_index, c.batch_cursor, c.batch_checkpoint, t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
-       ns.name AS namespace, t.priority,
+SELECT ${claimedStepColumns('c', 'c')},
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                    FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
                   WHERE e.to_step_id = c.id), '{}'::jsonb) AS parent_results
   FROM claimed c
   CROSS JOIN async_commit
-  JOIN tasks t ON t.id = c.task_id
+  ${CLAIMED_STEP_JOINS}`;
+}
+
+/**
+ * SQL: the columns toClaimedStep reads (but `parent_results`) of a claimed step: `step` is its
+ * workflow_steps row, `claim` the row the claim returned (`attempts`, `started_at`, `fallback`,
+ * `was_limited`), joined as {@link CLAIMED_STEP_JOINS}.
+ */
+export function claimedStepColumns(step: string, claim: string): string {
+  return `${step}.id, ${step}.task_id, ${step}.name, ${step}.handler, ${step}.dependent_system, ${claim}.was_limited,
+       ${claim}.attempts, ${step}.uncounted_attempts, ${step}.max_attempts, ${step}.backoff_base_ms, ${step}.backoff_cap_ms,
+       ${step}.jitter, ${step}.timeout_ms, ${step}.handler_config, ${claim}.started_at, ${step}.probe, ${claim}.fallback,
+       ${step}.publishes, ${step}.type, ${step}.decides, ${step}.batch_index, ${step}.batch_cursor, ${step}.batch_checkpoint,
+       t.context, t.correlation_id, t.trace_context, nt.name AS task_name, nt.version AS task_version,
+       ns.name AS namespace, t.priority`;
+}
+
+/** SQL: the joins of {@link claimedStepColumns}, from the claimed row `c` to its task and namespace. */
+export const CLAIMED_STEP_JOINS = `JOIN tasks t ON t.id = c.task_id
   JOIN named_tasks nt ON nt.id = t.named_task_id
   JOIN namespaces ns ON ns.id = nt.namespace_id`;
-}
 
 const CLAIM_SQL = claimSql('plain');
 /** The claim that admits steps of limited systems; run under their limit rows' locks (limit-claims.ts). */
@@ -194,6 +208,11 @@ export function matchClaims(
     claimed.delete(key);
     return step;
   });
+}
+
+/** A claimed step from the JSON of a row of {@link claimedStepColumns} (timestamps come as text). */
+export function claimedStepFromJson(row: Record<string, unknown>): ClaimedStep {
+  return toClaimedStep({ ...row, started_at: new Date(row.started_at as string) });
 }
 
 function toClaimedStep(row: Record<string, unknown>): ClaimedStep {

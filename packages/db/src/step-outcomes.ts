@@ -14,6 +14,7 @@ import {
 import type pg from 'pg';
 import { heldByClaimerSql } from './attempt-fence.ts';
 import { type BreakerTransition, evaluateBreaker } from './breaker-state.ts';
+import { CLAIMED_STEP_JOINS, type ClaimedStep, claimedStepColumns, claimedStepFromJson } from './step-attempts.ts';
 import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
 import { holdBlockedStep, holdServiceUntil } from './step-holds.ts';
 import { finalizeAfterCommit, finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
@@ -40,6 +41,8 @@ export type OutcomeResult = {
   /** False when the fence rejected the outcome: it was recorded as stale and changed nothing. */
   applied: boolean;
   ready: ReadyStep[];
+  /** Children claimed for the worker in the same statement (see ChildClaimRoom): it must run them. */
+  claimed: ClaimedStep[];
   /** Set when the step waits for a retry: dispatch `attempt` with this delay after commit. */
   retry: { attempt: number; delayMs: number } | null;
   task: TaskFinalization | null;
@@ -58,7 +61,7 @@ function prepared(name: string, text: string, values: unknown[]) {
 }
 
 function nothing(): Omit<OutcomeResult, 'applied'> {
-  return { ready: [], retry: null, task: null, held: false, breaker: null };
+  return { ready: [], claimed: [], retry: null, task: null, held: false, breaker: null };
 }
 
 /** A handler's domain event, committed with its attempt's outcome (see eventsToPublish in core). */
@@ -91,9 +94,11 @@ const LATE_RESULT_ON_EXPIRED_LEASE = `ON CONFLICT (step_id, attempt) DO UPDATE
 const SUCCESS_SQL = `
 WITH request AS (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::jsonb[], $5::text[], $6::timestamptz[],
-                       $7::timestamptz[], $8::int[], $9::boolean[], $11::jsonb[], $12::boolean[])
+                       $7::timestamptz[], $8::int[], $9::boolean[], $11::jsonb[], $12::boolean[], $13::boolean[])
     AS r(step_id, attempt, task_id, results, dependent_system, started_at, finished_at, duration_ms, fallback,
-         events, called)
+         events, called, continues)
+), offer AS (
+  SELECT * FROM unnest($14::text[], $15::int[], $16::int[]) AS o(handler, room, lease_ms)
 ), done AS (
   UPDATE workflow_steps s
      SET status = 'complete', results = r.results, completed_at = clock_timestamp(), updated_at = clock_timestamp(),
@@ -101,7 +106,9 @@ WITH request AS (
     FROM request r
    -- By primary key from the request, never by a status index (see the claim in step-attempts.ts).
    WHERE s.id = r.step_id AND ${heldByClaimerSql('s', 'r.attempt', '$10')}
-  RETURNING s.id, s.task_id, s.attempts
+  RETURNING s.id, s.task_id, s.attempts, s.results
+), continuing AS (
+  SELECT d.id FROM done d JOIN request r ON r.step_id = d.id WHERE r.continues
 ), attempt AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome,
                              started_at, finished_at, duration_ms, fallback, stale, called)
@@ -114,19 +121,50 @@ WITH request AS (
   SELECT id, task_id, attempts, 'in_progress', 'complete', $10 FROM done
 ), published AS (
   ${insertPublishedEvents('done')}
-), ${readyChildrenCtes('done', '$10')}
+), ${readyChildrenCtes('done', '$10', { continuing: 'continuing', offer: 'offer' })}
 SELECT COALESCE((SELECT array_agg(id || '.' || attempts) FROM done), '{}') AS applied,
-       ${READY_STEPS_JSON} AS ready`;
+       ${READY_STEPS_JSON} AS ready,
+       COALESCE((SELECT json_agg(claimed) FROM (
+         -- The parents recorded here are read from done: the table shows this statement nothing it wrote.
+         SELECT ${claimedStepColumns('c', 'cc')},
+                COALESCE((SELECT jsonb_object_agg(p.name, COALESCE(d.results, p.results))
+                            FROM workflow_step_edges e JOIN workflow_steps p ON p.id = e.from_step_id
+                            LEFT JOIN done d ON d.id = p.id
+                           WHERE e.to_step_id = c.id), '{}'::jsonb) AS parent_results
+           FROM (SELECT id, attempts, started_at, false AS fallback, false AS was_limited FROM claimed_children) cc
+           JOIN workflow_steps c ON c.id = cc.id
+           ${CLAIMED_STEP_JOINS}) claimed), '[]'::json) AS claimed`;
 
-/** A successful attempt to record, with the handler's results and the events it publishes. */
-export type StepSuccess = { record: AttemptRecord; results: unknown; events?: EventToCommit[] };
+/**
+ * A successful attempt to record, with the handler's results and the events it publishes.
+ * `continues`: the children it makes ready may be claimed for its worker (see ChildClaimRoom).
+ */
+export type StepSuccess = {
+  record: AttemptRecord;
+  results: unknown;
+  events?: EventToCommit[];
+  continues?: boolean;
+};
+
+/**
+ * Slots a worker holds free for the children its successes make ready: the success statement
+ * claims for it, in the update that makes them ready, up to `room` children of step type
+ * `handler` with a lease of `leaseMs` (or their timeout if longer), among the children of
+ * successes that `continue` (see readyChildrenCtes for which children it takes).
+ */
+export type ChildClaimRoom = { handler: string; room: number; leaseMs: number };
 
 /**
  * The statement recording successful attempts (see recordStepSuccesses), for a caller that runs
  * it inside its own transaction (batch-steps.ts). Its one row has `applied` (`<stepId>.<attempt>`
- * of each success the fence let through) and `ready` (ReadyStep[]).
+ * of each success the fence let through), `ready` (ReadyStep[]) and `claimed` (the children it
+ * claimed for the worker, as JSON rows for claimedStepFromJson).
  */
-export function stepSuccessesQuery(workerId: string, successes: StepSuccess[]) {
+export function stepSuccessesQuery(
+  workerId: string,
+  successes: StepSuccess[],
+  rooms: readonly ChildClaimRoom[] = [],
+) {
   const records = successes.map((s) => s.record);
   const values = [
     records.map((r) => r.stepId),
@@ -141,6 +179,10 @@ export function stepSuccessesQuery(workerId: string, successes: StepSuccess[]) {
     workerId,
     successes.map((s) => JSON.stringify(s.events ?? [])),
     records.map((r) => r.called ?? true),
+    successes.map((s) => s.continues ?? false),
+    rooms.map((r) => r.handler),
+    rooms.map((r) => r.room),
+    rooms.map((r) => r.leaseMs),
   ];
   return prepared('switchyard_step_successes', SUCCESS_SQL, values);
 }
@@ -153,8 +195,11 @@ export function stepSuccessesQuery(workerId: string, successes: StepSuccess[]) {
  * finalizeAfterCommit), and re-decides the breaker after a probe. If the process dies in
  * between, the scheduler finalizes the settled task.
  *
- * Returns one result per success, in order. The children a batch made ready are reported with
- * the first applied success of their task, and so is the task's finalization.
+ * With `rooms`, the children the successes make ready are claimed for the worker up to the room
+ * it has for them (see ChildClaimRoom); the worker must run each one it gets (`claimed`).
+ *
+ * Returns one result per success, in order. The children a batch made ready or claimed are
+ * reported with the first applied success of their task, and so is the task's finalization.
  * Locks: the steps' rows and their children's rows; then the tasks' rows (finalizing) or the
  * breaker row.
  */
@@ -162,10 +207,11 @@ export async function recordStepSuccesses(
   pool: pg.Pool,
   workerId: string,
   successes: StepSuccess[],
+  rooms: readonly ChildClaimRoom[] = [],
 ): Promise<OutcomeResult[]> {
   if (successes.length === 0) return [];
   const records = successes.map((s) => s.record);
-  const { rows } = await withRetries(() => pool.query(stepSuccessesQuery(workerId, successes)));
+  const { rows } = await withRetries(() => pool.query(stepSuccessesQuery(workerId, successes, rooms)));
   const applied = new Set(rows[0].applied as string[]);
   const isApplied = (r: AttemptRecord) => applied.has(`${r.stepId}.${r.attempt}`);
   const readyByTask = new Map<string, ReadyStep[]>();
@@ -174,9 +220,18 @@ export async function recordStepSuccesses(
     if (ofTask) ofTask.push(step);
     else readyByTask.set(step.taskId, [step]);
   }
-  // A task with a child made ready still has work in flight: no need to look at it.
+  const claimedByTask = new Map<string, ClaimedStep[]>();
+  for (const row of rows[0].claimed as Record<string, unknown>[]) {
+    const step = claimedStepFromJson(row);
+    const ofTask = claimedByTask.get(step.taskId);
+    if (ofTask) ofTask.push(step);
+    else claimedByTask.set(step.taskId, [step]);
+  }
+  // A task with a child made ready or claimed still has work in flight: no need to look at it.
   const settledTasks = new Set(
-    records.filter((r) => isApplied(r) && !readyByTask.has(r.taskId)).map((r) => r.taskId),
+    records
+      .filter((r) => isApplied(r) && !readyByTask.has(r.taskId) && !claimedByTask.has(r.taskId))
+      .map((r) => r.taskId),
   );
   const finalized = await finalizeAfterCommit(pool, [...settledTasks], workerId);
   const reported = new Set<string>();
@@ -190,6 +245,7 @@ export async function recordStepSuccesses(
       ...nothing(),
       applied: isApplied(record),
       ready: first ? (readyByTask.get(record.taskId) ?? []) : [],
+      claimed: first ? (claimedByTask.get(record.taskId) ?? []) : [],
       task: first ? (finalized.get(record.taskId) ?? null) : null,
       breaker,
     });

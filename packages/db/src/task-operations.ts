@@ -76,7 +76,7 @@ WITH released AS (
 ), attempt_row AS (
   INSERT INTO step_attempts (step_id, task_id, attempt, dependent_system, worker_id, outcome, error_class,
                              error_message, started_at, finished_at, duration_ms)
-  SELECT id, task_id, attempts, dependent_system, $3, 'aborted', 'WorkerShutdown', $4, started_at, clock_timestamp(),
+  SELECT id, task_id, attempts, dependent_system, $3, 'aborted', $5, $4, started_at, clock_timestamp(),
          GREATEST(0, extract(epoch FROM clock_timestamp() - started_at) * 1000)::int
     FROM released
   ON CONFLICT (step_id, attempt) DO NOTHING
@@ -89,14 +89,22 @@ SELECT r.id AS "stepId", r.task_id AS "taskId", r.handler, ${nextAttemptSql('r')
   FROM released r CROSS JOIN LATERAL ${taskPlaceSql('r.task_id')} place`;
 
 /**
- * Hands a running attempt back (the worker is shutting down): the step is enqueued again at
- * once instead of waiting for its lease to expire, and the interrupted attempt does not count
- * against max_attempts. Returns the attempt to dispatch, or null if the claim was already lost.
+ * Hands a claimed attempt back (the worker is shutting down, or found no slot for a child claimed
+ * with its parent's success): the step is enqueued again at once instead of waiting for its
+ * lease to expire, and the attempt, recorded `aborted` with `errorClass` (default
+ * WorkerShutdown), does not count against max_attempts. Returns the attempt to dispatch, or null
+ * if the claim was already lost.
  */
 export async function releaseStepClaim(
   db: Queryable,
-  input: { stepId: string; attempt: number; workerId: string; reason: string },
+  input: { stepId: string; attempt: number; workerId: string; reason: string; errorClass?: string },
 ): Promise<ReadyStep | null> {
-  const { rows } = await db.query(RELEASE_SQL, [input.stepId, input.attempt, input.workerId, input.reason]);
+  const { rows } = await db.query(RELEASE_SQL, [
+    input.stepId,
+    input.attempt,
+    input.workerId,
+    input.reason,
+    input.errorClass ?? 'WorkerShutdown',
+  ]);
   return (rows[0] as ReadyStep | undefined) ?? null;
 }

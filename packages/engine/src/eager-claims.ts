@@ -1,4 +1,11 @@
-import type { ClaimedStep, ClaimRequest, ReadyStep } from '@switchyard/db';
+import {
+  type ChildClaimRoom,
+  type ClaimedStep,
+  type ClaimRequest,
+  type OutcomeResult,
+  type ReadyStep,
+  releaseStepClaim,
+} from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
@@ -68,19 +75,45 @@ export class EagerClaims {
     this.#stopping = true;
   }
 
+  /** Whether the children of a step run after `depth` local continuations may run here. */
+  continues(depth: number): boolean {
+    return this.#options.eagerClaim && !this.#stopping && depth < MAX_CONTINUATIONS;
+  }
+
+  /**
+   * For a success statement of which `continuing` successes may continue here: the free slots
+   * of each step type the worker serves (but limited ones, whose children the limit admits), up
+   * to `continuing`, for the statement to claim the children it makes ready (ChildClaimRoom in
+   * db). The slots are not held: a delivery may take one meanwhile, and a child claimed for it
+   * then waits for a slot as a ready child does (see {@link continueAfter}).
+   */
+  rooms(continuing: number): ChildClaimRoom[] {
+    if (continuing === 0 || !this.continues(0)) return [];
+    const rooms: ChildClaimRoom[] = [];
+    for (const handler of this.#served) {
+      const room = Math.min(continuing, this.#slots.free(handler));
+      if (room > 0 && !this.#limited.routes(handler)) {
+        rooms.push({ handler, room, leaseMs: this.#options.leaseFor(handler) });
+      }
+    }
+    return rooms;
+  }
+
   /**
    * After a step's outcome has committed: claims the children it made ready that run here next,
    * each holding a slot of its step type, and hands each claimed child to `run` as soon as it is
    * claimed; dispatches the others. Resolves once every child is claimed or dispatched.
    */
   async continueAfter(
-    ready: readonly ReadyStep[],
+    { ready, claimed }: Pick<OutcomeResult, 'ready' | 'claimed'>,
     depth: number,
     log: Logger,
     run: (child: LocalRun) => void,
   ): Promise<void> {
-    const continuing = this.#options.eagerClaim && !this.#stopping && depth < MAX_CONTINUATIONS;
-    const claims: Promise<void>[] = [];
+    const continuing = this.continues(depth);
+    const claims: Promise<void>[] = claimed.map((child) =>
+      this.#runClaimed(child, this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs), log, run),
+    );
     const queued: ReadyStep[] = [];
     for (const child of ready) {
       const slot =
@@ -112,6 +145,38 @@ export class EagerClaims {
     }
     if (got) this.#slots.release(child.handler);
     await dispatchCommitted(this.#dispatcher, [child], log);
+  }
+
+  /**
+   * A child the success statement claimed here runs once `slot` brings a slot of its type, as
+   * a ready child would; without one in time (or once the worker is stopping) it is handed back,
+   * enqueued again with the attempt uncounted, and goes through the queue.
+   */
+  async #runClaimed(
+    child: ClaimedStep,
+    slot: Promise<boolean> | null,
+    log: Logger,
+    run: (child: LocalRun) => void,
+  ): Promise<void> {
+    const got = (await slot) ?? false;
+    if (got && !this.#stopping) return run({ step: child, limited: false });
+    if (got) this.#slots.release(child.handler);
+    const { pool, workerId } = this.#options;
+    const fields = { child_task_id: child.taskId, child_step_id: child.id, attempt: child.attempt };
+    try {
+      const handedBack = await releaseStepClaim(pool, {
+        stepId: child.id,
+        attempt: child.attempt,
+        workerId,
+        reason: 'claimed with its parent; no slot here in time',
+        errorClass: 'NoFreeSlot',
+      });
+      log.debug(fields, 'child claimed with its parent found no slot; handed back');
+      if (handedBack) await dispatchCommitted(this.#dispatcher, [handedBack], log);
+    } catch (err) {
+      // Still claimed here: it runs again once its lease ends, as after a crash.
+      log.warn({ err, ...fields }, 'could not hand back a child claimed with its parent');
+    }
   }
 
   #runsHere(stepType: string): boolean {

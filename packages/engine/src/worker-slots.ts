@@ -23,6 +23,11 @@ export class WorkerSlots {
     return this.#busy.get(type) ?? 0;
   }
 
+  /** Slots of `type` free now. */
+  free(type: string): number {
+    return Math.max(0, this.#capacity - this.busy(type));
+  }
+
   /** Takes a slot of `type` if one is free. */
   tryAcquire(type: string): boolean {
     const busy = this.busy(type);

@@ -327,7 +327,7 @@ describe('finding the rows of a batch however many steps wait', () => {
         `EXPLAIN (FORMAT JSON) EXECUTE switchyard_step_successes('{${batch.join(',')}}', ${array('1')},
            ${array(`'${taskId}'::uuid`)}, ${array(`'null'::jsonb`)}, ${array(`'svc'`)}, ${array('now()')},
            ${array('now()')}, ${array('1')}, ${array('false')}, 'worker-5', ${array(`'[]'::jsonb`)},
-           ${array('true')})`,
+           ${array('true')}, ${array('true')}, ARRAY['svc'], ARRAY[1], ARRAY[15000])`,
       );
 
       expect(recorded!.ready).toHaveLength(1);

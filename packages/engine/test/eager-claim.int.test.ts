@@ -1,6 +1,8 @@
 /**
  * The eager claim's own behaviour: a ready child runs in the slot its parent frees, as itself in
- * the logs and the trace, or waits for the next slot ahead of the deliveries; children that find
+ * the logs and the trace, or waits for the next slot ahead of the deliveries; with a slot free
+ * when its parent's success is recorded, it is claimed by that statement, and handed back when
+ * the slot was taken meanwhile and none frees in time; children that find
  * no slot in time, children of a stopping worker and every child with the eager claim off go
  * through the queue; a worker lost between a success and the eager claim leaves the child to the
  * scheduler's missing-job repair.
@@ -203,6 +205,84 @@ describe('the eager claim', () => {
     expect(await eager.claimedRows).toBe(1);
     for (const id of [taskId, other, later]) expect(await h.waitForTask(id)).toBe('complete');
     expect(ran).toEqual(['parent', 'other', 'child', 'later']);
+  });
+
+  it("claims a child with its parent's success when a slot of its type is free: no claim statement and no job", async () => {
+    const ran: string[] = [];
+    const handler = defineStepHandler('eager_folded', (ctx) => {
+      ran.push(`${ctx.step.name}#${ctx.step.attempt}`);
+      return { ran: ctx.step.name, parents: ctx.parents };
+    });
+    const { taskId, childId } = await parentAndChild(h, 'eager_folded');
+    const claimsOfChild: unknown[] = [];
+    const pool = withStatementHook(h.pool, (name, values, run) => {
+      const ids = values?.[0];
+      if (name === 'switchyard_claim_steps' && Array.isArray(ids) && ids.includes(childId)) claimsOfChild.push(ids);
+      return run();
+    });
+    await h.start([handler], [], { pool, concurrency: 1 });
+
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    expect(ran).toEqual(['parent#1', 'child#1']);
+    expect(claimsOfChild).toEqual([]);
+    expect(await h.dispatcher.queue('eager_folded').getJob(stepJobId(childId, 1))).toBeUndefined();
+    const { rows } = await h.pool.query('SELECT results FROM workflow_steps WHERE id = $1', [childId]);
+    expect(rows[0].results).toEqual({ ran: 'child', parents: { parent: { ran: 'parent', parents: {} } } });
+    const { rows: transitions } = await h.pool.query(
+      'SELECT from_status, to_status FROM step_transitions WHERE step_id = $1 ORDER BY id',
+      [childId],
+    );
+    expect(transitions.map((t) => `${t.from_status}->${t.to_status}`)).toEqual([
+      'pending->enqueued',
+      'enqueued->in_progress',
+      'in_progress->complete',
+    ]);
+  });
+
+  it('a child claimed with its parent that finds no slot in time is handed back, its attempt uncounted, and runs through the queue', async () => {
+    // One slot, free when the parent's success statement starts; another task's step takes it
+    // while the statement runs, so the child claimed there waits for it, in vain.
+    const otherRunning = gate();
+    const otherDone = gate();
+    const ran: string[] = [];
+    const handler = defineStepHandler('eager_handed_back', async (ctx) => {
+      ran.push(`${ctx.step.name}#${ctx.step.attempt}`);
+      if (ctx.step.name === 'other') {
+        otherRunning.open();
+        await otherDone.opened;
+      }
+      return {};
+    });
+    const { taskId, childId } = await parentAndChild(h, 'eager_handed_back');
+    const otherTemplate = testTemplate({
+      identity_strategy: 'unique',
+      steps: [{ name: 'other', handler: 'eager_handed_back' }],
+    });
+    await registerTemplate(h.pool, otherTemplate);
+    let other = '';
+    const pool = withStatementHook(h.pool, async (name, _values, run) => {
+      if (name !== 'switchyard_step_successes' || other) return run();
+      other = (await h.create({ namespace: 'test', name: otherTemplate.name, context: {} })).task.id;
+      await otherRunning.opened;
+      return run();
+    });
+    await h.start([handler], [], { pool, concurrency: 1, continuationWaitMs: 50 });
+
+    const job = await waitFor('the handed-back child to get a job', () =>
+      h.dispatcher.queue('eager_handed_back').getJob(stepJobId(childId, 2)),
+    );
+    expect(job).toBeDefined();
+    otherDone.open();
+    expect(await h.waitForTask(taskId)).toBe('complete');
+    expect(await h.waitForTask(other)).toBe('complete');
+    expect(ran).toEqual(['parent#1', 'other#1', 'child#2']);
+    const attempts = (await h.attempts(taskId)).filter((a) => a.step === 'child');
+    expect(attempts.map((a) => [a.attempt, a.outcome, a.error_class])).toEqual([
+      [1, 'aborted', 'NoFreeSlot'],
+      [2, 'success', null],
+    ]);
+    const { rows } = await h.pool.query('SELECT uncounted_attempts FROM workflow_steps WHERE id = $1', [childId]);
+    expect(rows[0].uncounted_attempts).toBe(1);
   });
 
   it('a stopping worker dispatches the children of a step that finishes instead of running them', async () => {
