@@ -111,9 +111,9 @@ export { holdBlockedStep, releaseHeldForBreaker } from './step-holds.ts';
 export {
   type AttemptFailure,
   type AttemptRecord,
+  type ChildClaimRoom,
   type EventToCommit,
   type FailureEvents,
-  type ChildClaimRoom,
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,

@@ -63,8 +63,10 @@ export function readyChildrenCtes(parent: string, actor: string, claim?: ChildCl
   const claimedHere = claim ? 'g.id IS NOT NULL' : 'false';
   return `satisfied_edges AS MATERIALIZED (
   SELECT e.to_step_id AS id, count(*)::int AS satisfied${
-    claim ? `,
-         bool_or(e.from_step_id IN (SELECT id FROM ${claim.continuing})) AS continues` : ''
+    claim
+      ? `,
+         bool_or(e.from_step_id IN (SELECT id FROM ${claim.continuing})) AS continues`
+      : ''
   }
     FROM workflow_step_edges e WHERE e.from_step_id IN (SELECT id FROM ${parent})
    GROUP BY e.to_step_id

@@ -14,8 +14,13 @@ import {
 import type pg from 'pg';
 import { heldByClaimerSql } from './attempt-fence.ts';
 import { type BreakerTransition, evaluateBreaker } from './breaker-state.ts';
-import { CLAIMED_STEP_JOINS, type ClaimedStep, claimedStepColumns, claimedStepFromJson } from './step-attempts.ts';
 import { READY_STEPS_JSON, type ReadyStep, readyChildrenCtes } from './ready-children.ts';
+import {
+  CLAIMED_STEP_JOINS,
+  type ClaimedStep,
+  claimedStepColumns,
+  claimedStepFromJson,
+} from './step-attempts.ts';
 import { holdBlockedStep, holdServiceUntil } from './step-holds.ts';
 import { finalizeAfterCommit, finalizeTaskIfDone, type TaskFinalization } from './task-finalization.ts';
 import { withRetries, withTransaction } from './transaction.ts';

@@ -112,7 +112,12 @@ export class EagerClaims {
   ): Promise<void> {
     const continuing = this.continues(depth);
     const claims: Promise<void>[] = claimed.map((child) =>
-      this.#runClaimed(child, this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs), log, run),
+      this.#runClaimed(
+        child,
+        this.#slots.acquireWithin(child.handler, this.#options.continuationWaitMs),
+        log,
+        run,
+      ),
     );
     const queued: ReadyStep[] = [];
     for (const child of ready) {

@@ -162,20 +162,30 @@ describe('a success statement claiming the children it makes ready', () => {
 
   it('leaves the children of a service its breaker blocks, or under a limit, to the claim that judges them', async () => {
     const blocked = await newTask('fold_blocked');
-    await forceBreaker(h.pool, { dependentSystem: 'fold_blocked', action: 'open', actor: 'test', reason: 'test' });
+    await forceBreaker(h.pool, {
+      dependentSystem: 'fold_blocked',
+      action: 'open',
+      actor: 'test',
+      reason: 'test',
+    });
     const [a] = await claim(blocked, ['a']);
     const [held] = await recordStepSuccesses(h.pool, worker, [success(a!)], room('fold_blocked', 3));
     expect(held!.claimed).toEqual([]);
     expect(held!.ready).toHaveLength(3);
 
     const limited = await newTask('fold_limited');
-    await configureServiceLimits(h.pool, { fold_limited: { maxConcurrent: 5, rate: null, burst: null } }, 'test');
+    await configureServiceLimits(
+      h.pool,
+      { fold_limited: { maxConcurrent: 5, rate: null, burst: null } },
+      'test',
+    );
     const [a2] = await claim(limited, ['a']);
     const [underLimit] = await recordStepSuccesses(h.pool, worker, [success(a2!)], room('fold_limited', 3));
     expect(underLimit!.claimed).toEqual([]);
     expect(underLimit!.ready).toHaveLength(3);
     for (const task of [blocked, limited]) {
-      for (const name of ['b1', 'b2', 'b3']) expect((await steps(task))[name]).toMatchObject({ status: 'enqueued' });
+      for (const name of ['b1', 'b2', 'b3'])
+        expect((await steps(task))[name]).toMatchObject({ status: 'enqueued' });
     }
   });
 });

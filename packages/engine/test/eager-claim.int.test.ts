@@ -217,7 +217,8 @@ describe('the eager claim', () => {
     const claimsOfChild: unknown[] = [];
     const pool = withStatementHook(h.pool, (name, values, run) => {
       const ids = values?.[0];
-      if (name === 'switchyard_claim_steps' && Array.isArray(ids) && ids.includes(childId)) claimsOfChild.push(ids);
+      if (name === 'switchyard_claim_steps' && Array.isArray(ids) && ids.includes(childId))
+        claimsOfChild.push(ids);
       return run();
     });
     await h.start([handler], [], { pool, concurrency: 1 });
@@ -281,7 +282,9 @@ describe('the eager claim', () => {
       [1, 'aborted', 'NoFreeSlot'],
       [2, 'success', null],
     ]);
-    const { rows } = await h.pool.query('SELECT uncounted_attempts FROM workflow_steps WHERE id = $1', [childId]);
+    const { rows } = await h.pool.query('SELECT uncounted_attempts FROM workflow_steps WHERE id = $1', [
+      childId,
+    ]);
     expect(rows[0].uncounted_attempts).toBe(1);
   });
 
