@@ -5,8 +5,9 @@
  * that satisfied it.
  */
 
+import { STEP_SETTLED } from '@switchyard/core';
 import { nextAttemptSql } from './attempt-fence.ts';
-import { BLOCKED_BY_BREAKER } from './breaker-sql.ts';
+import { BLOCKED_BY_BREAKER, sqlList } from './breaker-sql.ts';
 import { LIMIT_IN_FORCE } from './service-limit-sql.ts';
 
 /** A step made ready by a state change; dispatch it after the transaction commits. */
@@ -39,6 +40,9 @@ export function taskPlaceSql(taskId: string): string {
  */
 export type ChildClaimOffer = { continuing: string; offer: string };
 
+/** Statuses in which a parent will not hold its children back again (satisfied or skipped). */
+const SETTLED_STATUSES = sqlList(STEP_SETTLED);
+
 /**
  * CTEs `children`, `ready` and `child_transitions` for the steps returned by the CTE named
  * `parent` (rows with `id`; none, one or many). `actor` is the SQL expression of the actor (a
@@ -54,7 +58,8 @@ export type ChildClaimOffer = { continuing: string; offer: string };
  * statement. Only a child no delivery could claim is taken: it is ready in this statement, under
  * its row lock (so nothing else has claimed it), and it is claimed only where a delivery's claim
  * would take it, that is, its task still runs, no breaker blocks its service and no limit is in
- * force on it (those children stay `enqueued` and go to the claim that judges them). Its audit
+ * force on it (those children stay `enqueued` and go to the claim that judges them), and only
+ * when the statement sees every other parent of it settled (see childClaimCte). Its audit
  * rows are the two a delivery's claim leaves: pending → enqueued, then enqueued → in_progress.
  * Locks: the children's rows.
  */
@@ -73,7 +78,7 @@ export function readyChildrenCtes(parent: string, actor: string, claim?: ChildCl
 ), locked_children AS MATERIALIZED (
   SELECT c.id${claim ? ', c.task_id, c.handler, c.dependent_system, c.probe, c.status, c.pending_parents' : ''}
     FROM workflow_steps c WHERE c.id IN (SELECT id FROM satisfied_edges) ORDER BY c.id FOR UPDATE
-), ${claim ? childClaimCte(claim) : ''}children AS (
+), ${claim ? childClaimCte(parent, claim) : ''}children AS (
   UPDATE workflow_steps c
      SET pending_parents = c.pending_parents - e.satisfied,
          status = CASE WHEN ${claimedHere} THEN 'in_progress' WHEN ${becomesReady} THEN 'enqueued' ELSE c.status END,
@@ -119,7 +124,7 @@ export function readyChildrenCtes(parent: string, actor: string, claim?: ChildCl
  * CTE `eager_claims`: the children this statement makes ready that it claims for the worker,
  * at most `room` of each step type in the offer (see readyChildrenCtes).
  */
-function childClaimCte({ offer }: ChildClaimOffer): string {
+function childClaimCte(parent: string, { offer }: ChildClaimOffer): string {
   return `eager_claims AS MATERIALIZED (
   SELECT id, lease_ms FROM (
     SELECT s.id, o.lease_ms, o.room, row_number() OVER (PARTITION BY s.handler ORDER BY s.id) AS rank
@@ -132,6 +137,13 @@ function childClaimCte({ offer }: ChildClaimOffer): string {
                         WHERE b.dependent_system = s.dependent_system AND ${BLOCKED_BY_BREAKER})
        AND NOT EXISTS (SELECT 1 FROM service_limits l
                         WHERE l.dependent_system = s.dependent_system AND ${LIMIT_IN_FORCE})
+       -- The worker gets the parents' results as this statement sees them: those recorded here,
+       -- and the others as of its start. A parent another statement settled since (this one then
+       -- waited for the child's row lock) is not visible yet, so such a child is left to the
+       -- claim, which runs after this commits and reads every parent's results.
+       AND NOT EXISTS (SELECT 1 FROM workflow_step_edges pe JOIN workflow_steps p ON p.id = pe.from_step_id
+                        WHERE pe.to_step_id = s.id AND p.id NOT IN (SELECT id FROM ${parent})
+                          AND (p.status IN ${SETTLED_STATUSES}) IS NOT TRUE)
   ) ranked WHERE rank <= room
 ), `;
 }

@@ -128,6 +128,12 @@ describe('a success statement claiming the children it makes ready', () => {
       { from_status: 'pending', to_status: 'enqueued', attempt: null, actor: worker },
       { from_status: 'enqueued', to_status: 'in_progress', attempt: 1, actor: worker },
     ]);
+    // What a worker gets is the same as from a delivery's claim of a sibling of the same template.
+    const [sibling] = await claimStepAttempts(h.pool, worker, [
+      { stepId: result!.ready[0]!.stepId, attempt: 1, leaseMs: 30_000 },
+    ]);
+    const comparable = ({ id, name, startedAt, ...rest }: ClaimedStep) => rest;
+    expect(comparable(claimed)).toEqual(comparable(sibling!));
   });
 
   it('claims the join once its last parent succeeds, and nothing for a late duplicate of that success', async () => {
