@@ -1,5 +1,11 @@
 import { attemptsBefore } from '@switchyard/core';
-import { type ClaimMiss, explainClaimMiss, holdBlockedStep, type Pool } from '@switchyard/db';
+import {
+  type ClaimMiss,
+  explainClaimMiss,
+  holdBlockedStep,
+  type Pool,
+  releaseStepClaim,
+} from '@switchyard/db';
 import type { StepDispatch, StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
 
@@ -38,4 +44,19 @@ export async function dispatchCommitted(
       'dispatch after commit failed; left to the scheduler',
     );
   }
+}
+
+/**
+ * Hands a claimed attempt back (releaseStepClaim: enqueued again, the attempt uncounted) and
+ * puts it on its queue. False when the claim was already lost and there was nothing to hand back.
+ */
+export async function handBack(
+  pool: Pool,
+  dispatcher: StepDispatcher,
+  claim: Parameters<typeof releaseStepClaim>[1],
+  log: Logger,
+): Promise<boolean> {
+  const ready = await releaseStepClaim(pool, claim);
+  if (ready) await dispatchCommitted(dispatcher, [ready], log);
+  return ready !== null;
 }

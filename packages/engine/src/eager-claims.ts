@@ -1,14 +1,7 @@
-import {
-  type ChildClaimRoom,
-  type ClaimedStep,
-  type ClaimRequest,
-  type OutcomeResult,
-  type ReadyStep,
-  releaseStepClaim,
-} from '@switchyard/db';
+import type { ChildClaimRoom, ClaimedStep, ClaimRequest, OutcomeResult, ReadyStep } from '@switchyard/db';
 import type { StepDispatcher } from '@switchyard/queue';
 import type { Logger } from 'pino';
-import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
+import { dispatchCommitted, handBack, judgeClaimMiss } from './claim-miss.ts';
 import type { LimitedClaims } from './limited-claims.ts';
 import type { StatementBatcher } from './statement-batcher.ts';
 import type { CompiledWorkerOptions } from './worker-options.ts';
@@ -169,15 +162,10 @@ export class EagerClaims {
     const { pool, workerId } = this.#options;
     const fields = { child_task_id: child.taskId, child_step_id: child.id, attempt: child.attempt };
     try {
-      const handedBack = await releaseStepClaim(pool, {
-        stepId: child.id,
-        attempt: child.attempt,
-        workerId,
-        reason: 'claimed with its parent; no slot here in time',
-        errorClass: 'NoFreeSlot',
-      });
+      const claim = { stepId: child.id, attempt: child.attempt, workerId };
+      const reason = 'claimed with its parent; no slot here in time';
+      await handBack(pool, this.#dispatcher, { ...claim, reason, errorClass: 'NoFreeSlot' }, log);
       log.debug(fields, 'child claimed with its parent found no slot; handed back');
-      if (handedBack) await dispatchCommitted(this.#dispatcher, [handedBack], log);
     } catch (err) {
       // Still claimed here: it runs again once its lease ends, as after a crash.
       log.warn({ err, ...fields }, 'could not hand back a child claimed with its parent');

@@ -9,7 +9,6 @@ import {
   type OutcomeResult,
   recordStepFailure,
   recordStepSuccesses,
-  releaseStepClaim,
   renewStepLease,
   type StepSuccess,
   withRetries,
@@ -26,7 +25,7 @@ import { contextFromTraceparent, inSpan, SpanStatusCode, tracer } from '@switchy
 import type { Logger } from 'pino';
 import { describeFailure, failureEvents, logOutcome, toCommit } from './attempt-outcome.ts';
 import { batchContext } from './batch-steps.ts';
-import { dispatchCommitted, judgeClaimMiss } from './claim-miss.ts';
+import { dispatchCommitted, handBack, judgeClaimMiss } from './claim-miss.ts';
 import { EagerClaims } from './eager-claims.ts';
 import { type AttemptNotes, handlerContext, handlerFor } from './handler-context.ts';
 import { LimitedClaims } from './limited-claims.ts';
@@ -355,14 +354,9 @@ export class StepRunner {
   /** Hands the step back so another worker takes it at once rather than after the lease. */
   async #release(step: ClaimedStep, error: Error, log: Logger): Promise<void> {
     const { pool, workerId } = this.#options;
-    const ready = await releaseStepClaim(pool, {
-      stepId: step.id,
-      attempt: step.attempt,
-      workerId,
-      reason: error.message,
-    });
-    log.warn({ released: ready !== null }, 'attempt interrupted by shutdown; step handed back');
-    if (ready) await dispatchCommitted(this.#dispatcher, [ready], log);
+    const claim = { stepId: step.id, attempt: step.attempt, workerId, reason: error.message };
+    const released = await handBack(pool, this.#dispatcher, claim, log);
+    log.warn({ released }, 'attempt interrupted by shutdown; step handed back');
   }
 
   /** Renews the lease every third of its length; aborts the handler when the claim is lost. */
