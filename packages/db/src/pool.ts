@@ -32,7 +32,7 @@ export type PoolOptions = {
 // generic plan's estimate is no higher than the custom plans' average. The claim and success
 // statements take arrays whose length the custom plan knows and the generic one guesses (10
 // rows), so the custom plan always looks cheaper: the claim was re-planned on 85 % of its calls,
-// about 1.1 ms of Postgres CPU each (issue 17; README, "Postgres settings the engine relies on").
+// about 1.1 ms of Postgres CPU each (README, "Postgres settings the engine relies on").
 // A startup option rather than a SET after connecting: it holds for the whole session, and a
 // pooler that tracks the parameter (PgBouncer's track_extra_parameters) re-applies it to every
 // server connection it hands out, where a SET would be lost or leak to another client.

@@ -11,7 +11,7 @@ const MAX_BATCH = 100;
 /**
  * Statements of one kind in flight at once. One normally: the requests that arrive while it runs
  * all go in the next one (a registration burst measured 0.68 statements per step instead of
- * 1.02, and x1.26 to x1.29 the steps per second of always allowing two: README, Benchmarks). A
+ * 1.02, and x1.26 to x1.29 the steps per second of always allowing two: docs/PERFORMANCE.md). A
  * second one starts only once the first has stalled (STALL_MS), so a statement waiting on a row
  * lock or a slow round trip does not hold up every request behind it.
  */
