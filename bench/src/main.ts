@@ -5,6 +5,7 @@
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
  *              [--limit-every-system] [--plan-cache-mode auto] [--no-eager] [--tracing]
+ *              [--log-level info]
  *
  * The worker has a pool of its own, made as the worker role makes it (generic plans; see
  * WORKER_CONNECTIONS), the creators and the scheduler share another, as the API's and the
@@ -12,10 +13,12 @@
  * default, to measure what generic plans bring. `--no-eager` turns the workers' eager claim off
  * (every child goes through the queue), to measure what it brings. `--tracing` turns tracing on
  * (OTLP to a loopback collector that drops the spans; trace-sink.ts), to measure what it costs.
+ * `--log-level info` logs as production does by default, each line written to /dev/null, to
+ * measure what logging costs (the bench logs warnings only, to stdout, otherwise).
  */
 
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { openSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +70,18 @@ const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:543
 const benchDatabase = process.env.BENCH_DATABASE ?? 'switchyard_bench';
 const databaseUrl = baseUrl.replace(/\/[^/?]*(\?|$)/, `/${benchDatabase}$1`);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger({ name: 'bench', level: 'warn' });
+/** `--log-level info`: the engine's lines at this level, each written to /dev/null as pino writes to stdout (one write per line). */
+const logLevel = args.includes('--log-level') ? (args[args.indexOf('--log-level') + 1] ?? 'warn') : 'warn';
+const logger = createLogger({
+  name: 'bench',
+  level: logLevel,
+  destination: logLevel === 'warn' ? undefined : devNull(),
+});
+
+function devNull() {
+  const fd = openSync('/dev/null', 'w');
+  return { write: (line: string) => writeSync(fd, line) };
+}
 
 type Row = { scenario: string; metric: string; value: number; unit: string; min?: number; max?: number };
 const rows: Row[] = [];
@@ -355,6 +369,7 @@ function report(versions: Record<string, string>): void {
     concurrency: CONCURRENCY,
     eager_claim: eagerClaim,
     tracing,
+    log_level: logLevel,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,
