@@ -11,10 +11,12 @@ import {
   claimStepAttempts,
   configureServiceLimits,
   forceBreaker,
+  type Pool,
   recordStepSuccesses,
   registerTemplate,
   type StepSuccess,
 } from '@switchyard/db';
+import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
 
@@ -150,6 +152,42 @@ describe('a success statement claiming the children it makes ready', () => {
     const [again] = await recordStepSuccesses(h.pool, worker, [success(b2!)], room('fold_join', 5));
     expect(again).toMatchObject({ applied: false, claimed: [], ready: [] });
     expect((await steps(taskId)).d).toMatchObject({ status: 'in_progress', attempts: 1 });
+  });
+
+  it('leaves the join to the claim when its other parent was settled by a statement it waited for', async () => {
+    const taskId = await newTask('fold_race');
+    const [a] = await claim(taskId, ['a']);
+    await recordStepSuccesses(h.pool, worker, [success(a!)], []);
+    const [b1, b2] = await claim(taskId, ['b1', 'b2']);
+    // b1's success, in a transaction left open: it holds d's row and has made d's count 1.
+    const holder = await h.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await recordStepSuccesses(holder as unknown as Pool, worker, [success(b1!)], []);
+      const raced = recordStepSuccesses(h.pool, worker, [success(b2!)], room('fold_race', 5));
+      await waitFor('the success statement of b2 waiting for d', async () => {
+        const { rows } = await h.pool.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`,
+          [(await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid],
+        );
+        return rows.length > 0;
+      });
+      await holder.query('COMMIT');
+      const [result] = await raced;
+      // The statement made d ready with b1's count as committed, but sees b1 as it was when it
+      // started (in progress, no results): d is not claimed with b1's results missing.
+      expect(result!.claimed).toEqual([]);
+      const d = result!.ready.find((step) => step.taskId === taskId)!;
+      expect(d).toBeDefined();
+      const [claimed] = await claimStepAttempts(h.pool, worker, [
+        { stepId: d.stepId, attempt: d.attempt, leaseMs: 30_000 },
+      ]);
+      expect(claimed!.name).toBe('d');
+      expect(claimed!.parentResults).toEqual({ b1: { from: 'b1' }, b2: { from: 'b2' } });
+    } finally {
+      holder.release();
+    }
   });
 
   it('claims nothing for a success that does not continue, nor without room', async () => {
