@@ -135,9 +135,9 @@ async function runOnce<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<
 
 /**
  * Runs `fn` on a checked-out connection; `onFailure` runs before a failure is rethrown. A
- * checked-out client has no error listener of the pool's: a connection that drops between two
- * statements (pg_terminate_backend, failover) would emit an unhandled 'error' and crash the
- * process, so the error is kept, and a client whose connection failed does not go back to the pool.
+ * connection that drops between two statements (pg_terminate_backend, failover) emits 'error' on
+ * the client (createPool keeps that from crashing the process): the error is kept, and a client
+ * whose connection failed does not go back to the pool.
  */
 async function withClient<T>(
   pool: pg.Pool,
