@@ -186,6 +186,19 @@ async function main(): Promise<void> {
       value: round(burstSteps.value / raw.value),
     });
   }
+  const ceiling = rows.find(
+    (r) => r.scenario === 'registration_burst' && r.metric === 'cpu_ceiling_steps_per_s',
+  );
+  if (burstSteps && ceiling) {
+    // Near 1, the machine's CPU bounds the burst; well below it, a wait does (a statement in
+    // flight, a round trip, one busy process).
+    rows.push({
+      scenario: 'registration_burst',
+      metric: 'cpu_ceiling_reached',
+      unit: 'ratio',
+      value: round(burstSteps.value / ceiling.value),
+    });
+  }
   rows.push({
     scenario: 'process',
     metric: 'peak_rss_mb',
@@ -317,6 +330,14 @@ async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConne
       value: round((seconds * 1000) / steps),
     });
   }
+  // The steps per second this CPU per step allows with every core of the machine busy.
+  const cpuMsPerStep = ((used.nodeCpu + used.postgresCpu + used.redisCpu) * 1000) / steps;
+  rows.push({
+    scenario: 'registration_burst',
+    metric: 'cpu_ceiling_steps_per_s',
+    unit: 'steps/s',
+    value: Math.round((cpus().length * 1000) / cpuMsPerStep),
+  });
   rows.push({
     scenario: 'registration_burst',
     metric: 'redis_cmds_per_step',
