@@ -21,6 +21,11 @@ pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unkn
   return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
 } as typeof originalQuery;
 
+/** Statements this process has sent to Postgres so far. */
+export function statementsSent(): number {
+  return statements;
+}
+
 export type CounterSnapshot = {
   statements: number;
   commits: number;

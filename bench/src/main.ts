@@ -5,7 +5,7 @@
  *
  *   pnpm bench [--repeat 3] [--quick] [--only registration_burst,linear4] [--concurrency 10]
  *              [--limit-every-system] [--plan-cache-mode auto] [--no-eager] [--tracing]
- *              [--log-level info]
+ *              [--log-level info] [--creator-process]
  *
  * The worker has a pool of its own, made as the worker role makes it (generic plans; see
  * WORKER_CONNECTIONS), the creators and the scheduler share another, as the API's and the
@@ -15,6 +15,8 @@
  * (OTLP to a loopback collector that drops the spans; trace-sink.ts), to measure what it costs.
  * `--log-level info` logs as production does by default, each line written to /dev/null, to
  * measure what logging costs (the bench logs warnings only, to stdout, otherwise).
+ * `--creator-process` creates the bursts' tasks in a child process, as an API does in production,
+ * so that this process runs only the workers and the scheduler (creator-process.ts).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -29,6 +31,7 @@ import { createLogger } from '@switchyard/logger';
 import { createRedisConnection, StepDispatcher } from '@switchyard/queue';
 import { bullmqRaw } from './bullmq-raw.ts';
 import { delta, snapshot } from './counters.ts';
+import { type CreatorProcess, startCreatorProcess } from './creator-process.ts';
 import {
   create,
   createMany,
@@ -63,6 +66,8 @@ const genericPlans = !(
 const eagerClaim = !args.includes('--no-eager');
 /** `--tracing`: spans for every step, exported as in production (see trace-sink.ts). */
 const tracing = args.includes('--tracing');
+/** `--creator-process`: the bursts' tasks are created by a child process (creator-process.ts). */
+const inCreatorProcess = args.includes('--creator-process');
 /** The handler_latency scenario's worker: handlers that wait 10 ms, 200 slots. */
 const SLOW_HANDLER_SLOTS = 200;
 const baseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -102,6 +107,7 @@ function record(scenario: string, metric: string, unit: string, samples: number[
 const round = (n: number) => Math.round(n * 100) / 100;
 
 let versions: Record<string, string> = {};
+let creator: CreatorProcess | null = null;
 
 async function main(): Promise<void> {
   const traces = tracing ? await startTracingToSink() : null;
@@ -118,6 +124,7 @@ async function main(): Promise<void> {
   const redis = createRedisConnection(redisUrl);
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const deps: Deps = { pool, dispatcher: new StepDispatcher({ connection: redis, prefix }) };
+  creator = inCreatorProcess ? startCreatorProcess(databaseUrl, redisUrl, prefix) : null;
   const worker = await startWorker({
     handlers: [defineStepHandler('noop', () => null)],
     pool: workerPool,
@@ -152,16 +159,17 @@ async function main(): Promise<void> {
       if (runs('linear4')) await linear4Sequential(deps);
       if (runs('linear4')) await linear4Paced(deps);
       if (runs('registration_burst'))
-        await burst(deps, 'registration_burst', templates.registration, Math.round(2000 * scale), 5);
-      if (runs('fanout50')) await burst(deps, 'fanout50', templates.fanout50, Math.round(100 * scale), 52);
+        await burst(deps, 'registration_burst', 'registration', Math.round(2000 * scale), 5);
+      if (runs('fanout50')) await burst(deps, 'fanout50', 'fanout50', Math.round(100 * scale), 52);
       if (runs('linear20')) await linear20(deps);
       if (runs('handler_10ms'))
-        await burst(deps, 'handler_10ms', templates.registration_10ms, Math.round(1000 * scale), 5);
+        await burst(deps, 'handler_10ms', 'registration_10ms', Math.round(1000 * scale), 5);
       if (runs('bullmq_raw')) await bullmqRaw(Math.round(50_000 * scale), redisUrl, CONCURRENCY, sample);
     }
     if (runs('registration_burst')) await costPerStep(deps, redis);
     versions = await serverVersions(pool, redis);
   } finally {
+    await creator?.stop();
     await worker.stop(0);
     await slowWorker.stop(0);
     await scheduler.stop();
@@ -263,20 +271,35 @@ async function linear20(deps: Deps): Promise<void> {
   }
   const ms = await latencies(deps.pool, ids);
   for (const p of [50, 99]) sample('linear20', `latency_p${p}_ms`, 'ms', percentile(ms, p));
-  await burst(deps, 'linear20_burst', templates.linear20, Math.round(100 * scale), 20);
+  await burst(deps, 'linear20_burst', 'linear20', Math.round(100 * scale), 20);
+}
+
+/**
+ * `count` tasks of `template` created 20 at once, here or in the creator process: their ids, and
+ * the creator process's CPU seconds and statements (0 when created here, where this process's own
+ * counters count them).
+ */
+async function createBurst(
+  deps: Deps,
+  template: keyof typeof templates,
+  count: number,
+): Promise<{ ids: string[]; cpuSeconds: number; statements: number }> {
+  if (creator) return creator.create(template, count, 20);
+  return { ids: await createMany(deps, templates[template], count, 20), cpuSeconds: 0, statements: 0 };
 }
 
 async function burst(
   deps: Deps,
   scenario: string,
-  template: (typeof templates)[keyof typeof templates],
+  template: keyof typeof templates,
   count: number,
   stepsPer: number,
 ) {
   const start = performance.now();
-  // How busy the one process running the creators, the worker and the scheduler was.
+  // How busy this process was: it runs the worker and the scheduler, and the creators unless
+  // --creator-process.
   const eventLoop = performance.eventLoopUtilization();
-  const ids = await createMany(deps, template, count, 20);
+  const { ids } = await createBurst(deps, template, count);
   await waitForAll(deps.pool, ids);
   sample(
     scenario,
@@ -295,10 +318,14 @@ async function burst(
 async function costPerStep(deps: Deps, redis: ReturnType<typeof createRedisConnection>): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const before = await snapshot(deps.pool, redis);
-  const ids = await createMany(deps, templates.registration, 200, 20);
+  const created = await createBurst(deps, 'registration', 200);
+  const ids = created.ids;
   await waitForAll(deps.pool, ids);
   await new Promise((resolve) => setTimeout(resolve, 1500)); // let every backend flush its stats
   const used = delta(before, await snapshot(deps.pool, redis));
+  // Every Node process's part: with --creator-process, the creator's too.
+  used.nodeCpu += created.cpuSeconds;
+  used.statements += created.statements;
   const steps = ids.length * 5;
   rows.push({
     scenario: 'registration_burst',
@@ -391,6 +418,7 @@ function report(versions: Record<string, string>): void {
     eager_claim: eagerClaim,
     tracing,
     log_level: logLevel,
+    creator_process: inCreatorProcess,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,
