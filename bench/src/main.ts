@@ -184,29 +184,23 @@ async function main(): Promise<void> {
     }
   }
   summarize();
-  const burstSteps = rows.find((r) => r.scenario === 'registration_burst' && r.metric === 'steps_per_s');
-  const raw = rows.find((r) => r.scenario === 'bullmq_raw' && r.metric === 'jobs_per_s');
-  if (burstSteps && raw) {
-    rows.push({
-      scenario: 'registration_burst',
-      metric: 'ratio_to_bullmq',
-      unit: 'ratio',
-      value: round(burstSteps.value / raw.value),
-    });
-  }
-  const ceiling = rows.find(
-    (r) => r.scenario === 'registration_burst' && r.metric === 'cpu_ceiling_steps_per_s',
-  );
-  if (burstSteps && ceiling) {
-    // Near 1, the machine's CPU bounds the burst; well below it, a wait does (a statement in
-    // flight, a round trip, one busy process).
-    rows.push({
-      scenario: 'registration_burst',
-      metric: 'cpu_ceiling_reached',
-      unit: 'ratio',
-      value: round(burstSteps.value / ceiling.value),
-    });
-  }
+  const row = (scenario: string, metric: string) =>
+    rows.find((r) => r.scenario === scenario && r.metric === metric);
+  /** The burst's steps per second over another figure of the run, when both were measured. */
+  const burstRatio = (metric: string, of: Row | undefined) => {
+    const burstSteps = row('registration_burst', 'steps_per_s');
+    if (burstSteps && of)
+      rows.push({
+        scenario: 'registration_burst',
+        metric,
+        unit: 'ratio',
+        value: round(burstSteps.value / of.value),
+      });
+  };
+  burstRatio('ratio_to_bullmq', row('bullmq_raw', 'jobs_per_s'));
+  // Near 1, the machine's CPU bounds the burst; well below it, a wait does (a statement in
+  // flight, a round trip, one busy process).
+  burstRatio('cpu_ceiling_reached', row('registration_burst', 'cpu_ceiling_steps_per_s'));
   rows.push({
     scenario: 'process',
     metric: 'peak_rss_mb',
