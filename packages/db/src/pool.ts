@@ -56,8 +56,8 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   pool.on('error', () => {});
   // pg-pool listens on a client only while it is idle in the pool (and its query() once per
   // query), so a connection lost between two queries of a checked-out client would emit an
-  // 'error' with no listener: an uncaught exception that ends the process (shown with a
-  // backend terminated under a checked-out client, pool.int.test.ts). The error still shows on
+  // 'error' with no listener: an uncaught exception that ends the process (shown with a backend
+  // terminated under a checked-out client, transaction.int.test.ts). The error still shows on
   // the client's next query, and the pool drops a broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
   if (options.genericPlans) replanPeriodically(pool);

@@ -40,3 +40,25 @@ describe('withTransaction', () => {
     expect((await pool.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
   });
 });
+
+describe('createPool', () => {
+  it('survives a connection terminated under a checked-out client that does not listen for errors', async () => {
+    const client = await pool.connect();
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    let ended = false;
+    client.once('end', () => {
+      ended = true;
+    });
+    await admin.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    // The termination arrives as an 'error' event on the idle client; with no listener it would
+    // be an uncaught exception, and the process (this test run with it) would end.
+    for (let i = 0; i < 100 && !ended; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ended).toBe(true);
+    // The error shows on the client's next query, and the pool drops the broken client.
+    await expect(client.query('SELECT 1')).rejects.toThrow();
+    const clients = pool.totalCount;
+    client.release();
+    expect(pool.totalCount).toBe(clients - 1);
+    expect((await pool.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+  });
+});
