@@ -219,19 +219,8 @@ export async function recordStepSuccesses(
   const { rows } = await withRetries(() => pool.query(stepSuccessesQuery(workerId, successes, rooms)));
   const applied = new Set(rows[0].applied as string[]);
   const isApplied = (r: AttemptRecord) => applied.has(`${r.stepId}.${r.attempt}`);
-  const readyByTask = new Map<string, ReadyStep[]>();
-  for (const step of rows[0].ready as ReadyStep[]) {
-    const ofTask = readyByTask.get(step.taskId);
-    if (ofTask) ofTask.push(step);
-    else readyByTask.set(step.taskId, [step]);
-  }
-  const claimedByTask = new Map<string, ClaimedStep[]>();
-  for (const row of rows[0].claimed as Record<string, unknown>[]) {
-    const step = claimedStepFromJson(row);
-    const ofTask = claimedByTask.get(step.taskId);
-    if (ofTask) ofTask.push(step);
-    else claimedByTask.set(step.taskId, [step]);
-  }
+  const readyByTask = byTask(rows[0].ready as ReadyStep[]);
+  const claimedByTask = byTask((rows[0].claimed as Record<string, unknown>[]).map(claimedStepFromJson));
   // A task with a child made ready or claimed still has work in flight: no need to look at it.
   const settledTasks = new Set(
     records
@@ -256,6 +245,17 @@ export async function recordStepSuccesses(
     });
   }
   return outcomes;
+}
+
+/** `steps` grouped by their task, in order. */
+function byTask<T extends { taskId: string }>(steps: T[]): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const step of steps) {
+    const ofTask = grouped.get(step.taskId);
+    if (ofTask) ofTask.push(step);
+    else grouped.set(step.taskId, [step]);
+  }
+  return grouped;
 }
 
 /** A probe's success may close its breaker: deciding at once releases the held steps sooner. */

@@ -1,5 +1,4 @@
 import {
-  type AttemptRecord,
   type ClaimedStep,
   type ClaimRequest,
   claimStepAttempts,
@@ -10,7 +9,7 @@ import {
 } from '@switchyard/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatementBatcher } from '../src/statement-batcher.ts';
-import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
+import { claimNamed, createEngineHarness, type EngineHarness, successOf, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -115,33 +114,8 @@ describe('recording several successes in one statement', () => {
     await registerTemplate(h.pool, diamond);
   });
 
-  async function claimAll(taskIds: string[], names: string[]): Promise<ClaimedStep[]> {
-    const { rows } = await h.pool.query(
-      'SELECT id FROM workflow_steps WHERE task_id = ANY($1) AND name = ANY($2) ORDER BY task_id, name',
-      [taskIds, names],
-    );
-    const claimed = await claimStepAttempts(
-      h.pool,
-      worker,
-      rows.map((r) => ({ stepId: r.id, attempt: 1, leaseMs: 30_000 })),
-    );
-    return claimed.map((step) => step!);
-  }
-
-  function success(step: ClaimedStep) {
-    const record: AttemptRecord = {
-      stepId: step.id,
-      taskId: step.taskId,
-      attempt: step.attempt,
-      workerId: worker,
-      dependentSystem: step.dependentSystem,
-      startedAt: step.startedAt,
-      finishedAt: new Date(),
-      probe: false,
-      fallback: false,
-    };
-    return { record, results: { step: step.name } };
-  }
+  const claimAll = (taskIds: string[], names: string[]) => claimNamed(h.pool, worker, taskIds, names);
+  const success = (step: ClaimedStep) => successOf(step, worker, { step: step.name });
 
   it('makes a join ready once when both its parents finish in the batch, and completes each task once', async () => {
     const taskIds: string[] = [];

@@ -5,7 +5,6 @@
  * judges the others, with no worker running.
  */
 import {
-  type AttemptRecord,
   type ChildClaimRoom,
   type ClaimedStep,
   claimStepAttempts,
@@ -18,7 +17,7 @@ import {
 } from '@switchyard/db';
 import { waitFor } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness, testTemplate } from './harness.ts';
+import { claimNamed, createEngineHarness, type EngineHarness, successOf, testTemplate } from './harness.ts';
 
 let h: EngineHarness;
 beforeAll(async () => {
@@ -51,32 +50,10 @@ async function newTask(system: string): Promise<string> {
   return (await h.create({ namespace: 'test', name: t.name, context: {} })).task.id;
 }
 
-async function claim(taskId: string, names: string[]): Promise<ClaimedStep[]> {
-  const { rows } = await h.pool.query(
-    'SELECT id, attempts FROM workflow_steps WHERE task_id = $1 AND name = ANY($2) ORDER BY name',
-    [taskId, names],
-  );
-  const claimed = await claimStepAttempts(
-    h.pool,
-    worker,
-    rows.map((r) => ({ stepId: r.id, attempt: r.attempts + 1, leaseMs: 30_000 })),
-  );
-  return claimed.map((step) => step!);
-}
+const claim = (taskId: string, names: string[]) => claimNamed(h.pool, worker, [taskId], names);
 
 function success(step: ClaimedStep, continues = true): StepSuccess {
-  const record: AttemptRecord = {
-    stepId: step.id,
-    taskId: step.taskId,
-    attempt: step.attempt,
-    workerId: worker,
-    dependentSystem: step.dependentSystem,
-    startedAt: step.startedAt,
-    finishedAt: new Date(),
-    probe: false,
-    fallback: false,
-  };
-  return { record, results: { from: step.name }, continues };
+  return { ...successOf(step, worker, { from: step.name }), continues };
 }
 
 function room(system: string, n: number): ChildClaimRoom[] {

@@ -36,9 +36,11 @@ export type Interposed = {
 
 /**
  * The harness's pool with `hook` run once, just before the eager claim of `childId` reaches
- * Postgres (its success statements claim no child: see ChildClaimRoom in db): a claim statement for the child while the child has no job (no delivery could have
- * made it). It lets a test change the world between a success's commit and the eager claim of
- * its children, a moment nothing else reaches. Every statement still runs on the real Postgres.
+ * Postgres: a claim statement for the child while the child has no job (no delivery could have
+ * made it). Its success statements claim no child (see ChildClaimRoom in db), so every child
+ * goes to that claim. It lets a test change the world between a success's commit and the eager
+ * claim of its children, a moment nothing else reaches. Every statement still runs on the real
+ * Postgres.
  */
 export function beforeEagerClaim(
   h: EngineHarness,

@@ -1,5 +1,5 @@
 import { defineTemplate, type TaskTemplate, type TaskTemplateInput } from '@switchyard/core';
-import { createPool, type Pool } from '@switchyard/db';
+import { type ClaimedStep, claimStepAttempts, createPool, type Pool, type StepSuccess } from '@switchyard/db';
 import type { StepHandler } from '@switchyard/handler-kit';
 import { createLogger } from '@switchyard/logger';
 import { StepDispatcher } from '@switchyard/queue';
@@ -144,4 +144,45 @@ export function testTemplate(input: Omit<TaskTemplateInput, 'namespace' | 'name'
     default_dependent_system: 'svc',
     ...input,
   });
+}
+
+/**
+ * Claims the steps named `names` of the tasks `taskIds` for `worker`, each its next attempt, in
+ * task then name order, as deliveries would; for tests that run the hot statements without a
+ * worker. Every one must be claimable.
+ */
+export async function claimNamed(
+  pool: Pool,
+  worker: string,
+  taskIds: string[],
+  names: string[],
+): Promise<ClaimedStep[]> {
+  const { rows } = await pool.query(
+    'SELECT id, attempts FROM workflow_steps WHERE task_id = ANY($1) AND name = ANY($2) ORDER BY task_id, name',
+    [taskIds, names],
+  );
+  const claimed = await claimStepAttempts(
+    pool,
+    worker,
+    rows.map((r) => ({ stepId: r.id, attempt: r.attempts + 1, leaseMs: 30_000 })),
+  );
+  return claimed.map((step) => step!);
+}
+
+/** The success of claimed `step` by `worker`, returning `results`, to record. */
+export function successOf(step: ClaimedStep, worker: string, results: unknown): StepSuccess {
+  return {
+    record: {
+      stepId: step.id,
+      taskId: step.taskId,
+      attempt: step.attempt,
+      workerId: worker,
+      dependentSystem: step.dependentSystem,
+      startedAt: step.startedAt,
+      finishedAt: new Date(),
+      probe: false,
+      fallback: false,
+    },
+    results,
+  };
 }
